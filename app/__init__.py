@@ -1,0 +1,1 @@
+"""The ViP Studio application: the `vipstudio` command line, the Q&A log and the desktop app."""

@@ -1,0 +1,27 @@
+"""Named exceptions of the overlays package. Messages say what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+
+class OverlayError(Exception):
+    """Base class of every error raised by `overlays`."""
+
+
+class InvalidPrompt(OverlayError, ValueError):
+    """A visual prompt is malformed: degenerate, non-finite, or of an unknown form."""
+
+
+class PromptOutsideImage(InvalidPrompt):
+    """A visual prompt lies entirely outside the image it is drawn on."""
+
+
+class ImageError(OverlayError):
+    """Base class for images that cannot be used."""
+
+
+class ImageUnreadable(ImageError):
+    """The file is missing, not an image, or damaged."""
+
+
+class ImageTooLarge(ImageError):
+    """The image has more pixels than the configured limit."""

@@ -1,0 +1,372 @@
+"""Rendering visual prompts onto pixels, exactly as the original ViP-LLaVA code draws them.
+
+The original draws each prompt with PIL on a transparent full-image RGBA layer and merges it
+with ``Image.alpha_composite``. Every PIL primitive here is the same call with the same
+arguments, so the pixels are the same; the difference is *where* it is done. A prompt is
+compiled into primitives (:class:`Op`), its footprint is covered by 128-pixel tiles, and only
+the tiles the footprint touches are drawn and composited. Tile origins are multiples of 128, so
+the integer translation of coordinates never changes PIL's rounding.
+:func:`render_reference` keeps the naive full-frame method for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import shapely
+from PIL import Image, ImageDraw
+from shapely.geometry import LineString, Polygon
+from shapely.geometry import box as shapely_box
+
+from overlays.errors import InvalidPrompt
+from overlays.prompts import (
+    Arrow,
+    Contour,
+    Ellipse,
+    Mask,
+    Point,
+    Prompt,
+    Rectangle,
+    Scribble,
+    Triangle,
+    fit_to_image,
+)
+from overlays.style import MODEL_SIDE, pixels, scale_of
+
+#: CLIP's mean colour, used by ViP-LLaVA's ``image_aspect_ratio = pad`` (VIP_FACTS.md §3).
+PAD_COLOR: tuple[int, int, int] = (122, 116, 104)
+TILE = 128
+#: Default head length of a person-drawn arrow, as a fraction of its shaft. Training drew heads
+#: of 0.2–0.5 of the full length L with a shaft of L − head; 0.35 of L is 0.35/0.65 of the shaft.
+ARROW_HEAD_RATIO = 0.35 / 0.65
+
+OpName = Literal["rectangle", "ellipse", "dot", "line", "fill", "outline"]
+XY = list[tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class Op:
+    """One PIL drawing call: ``name`` picks the call, ``xy`` its coordinates.
+
+    rectangle: ``draw.rectangle(xy, outline=c, width)``; ellipse: ``draw.ellipse(xy,
+    outline=c, width)``; dot: ``draw.ellipse(xy, outline=c, fill=c)``; line:
+    ``draw.line(xy, fill=c, width, joint)``; fill: ``draw.polygon(xy, fill=c)``; outline:
+    ``draw.polygon(xy, outline=c)`` repeated at every integer offset in [-dilate, dilate]².
+    """
+
+    name: OpName
+    xy: XY
+    width: int = 1
+    joint: str | None = None
+    dilate: int = 0
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        xs = [p[0] for p in self.xy]
+        ys = [p[1] for p in self.xy]
+        m = self.width + self.dilate + 2
+        return (min(xs) - m, min(ys) - m, max(xs) + m, max(ys) + m)
+
+
+def compile_prompt(prompt: Prompt, image_size: tuple[int, int]) -> list[Op]:
+    """The PIL primitives the original code would issue for ``prompt`` on this image size."""
+    s = scale_of(image_size)
+    st = prompt.style
+    if isinstance(prompt, Rectangle):
+        x1, y1, x2, y2 = prompt.box
+        return [Op("rectangle", [(x1, y1), (x2, y2)], pixels(st.width, s))]
+    if isinstance(prompt, Ellipse):
+        x1, y1, x2, y2 = prompt.box
+        return [Op("ellipse", [(x1, y1), (x2, y2)], pixels(st.width, s))]
+    if isinstance(prompt, Point):
+        r = pixels(prompt.radius, s)
+        rx, ry = r * prompt.aspect, r / prompt.aspect
+        cx, cy = prompt.center
+        return [Op("dot", [(cx - rx, cy - ry), (cx + rx, cy + ry)])]
+    if isinstance(prompt, Triangle):
+        p = prompt.points
+        return [Op("line", [p[0], p[1], p[2], p[0]], pixels(st.width, s), joint="curve")]
+    if isinstance(prompt, Arrow):
+        return _arrow_ops(prompt, s)
+    if isinstance(prompt, Scribble):
+        w = pixels(st.width, s)
+        pts = bezier_points(prompt.points, s) if prompt.bezier else list(prompt.points)
+        # The original draws a scribble as many two-point lines, not as one polyline.
+        return [Op("line", [pts[i], pts[i + 1]], w) for i in range(len(pts) - 1)]
+    if isinstance(prompt, Mask):
+        return [Op("fill", list(ring)) for ring in prompt.polygons]
+    if isinstance(prompt, Contour):
+        w = pixels(st.width, s)
+        return [Op("outline", list(ring), dilate=w) for ring in prompt.polygons]
+    raise InvalidPrompt(f"cannot render {prompt!r}")
+
+
+def arrow_head_length(arrow: Arrow, scale: float) -> float:
+    """The head length in pixels: the stored one, else the training default for its length."""
+    if arrow.head is not None:
+        return arrow.head
+    return max(ARROW_HEAD_RATIO * arrow.length, int(6 * scale))
+
+
+def _arrow_ops(arrow: Arrow, s: float) -> list[Op]:
+    w = pixels(arrow.style.width, s)
+    tx, ty = arrow.tip
+    angle = math.atan2(arrow.tail[1] - ty, arrow.tail[0] - tx)
+    head = arrow_head_length(arrow, s)
+    shaft = [arrow.tip, arrow.bend, arrow.tail] if arrow.bend else [arrow.tip, arrow.tail]
+    barb1 = (tx + head * math.cos(angle + math.pi / 3), ty + head * math.sin(angle + math.pi / 3))
+    barb2 = (tx + head * math.cos(angle - math.pi / 3), ty + head * math.sin(angle - math.pi / 3))
+    ops = [Op("line", shaft, w)]
+    if arrow.filled:
+        ops.append(Op("fill", [barb1, arrow.tip, barb2]))
+    else:
+        ops.append(Op("line", [barb1, arrow.tip, barb2], w))
+    return ops
+
+
+def bezier_points(controls: Sequence[tuple[float, float]], scale: float) -> XY:
+    """The ``int(1000·s)`` samples of the cubic Bézier the original scribble generator drew."""
+    p = np.asarray(controls, dtype=float)
+    t = np.linspace(0, 1, max(int(1000 * scale), 2))[:, None]
+    curve = (
+        (1 - t) ** 3 * p[0] + 3 * (1 - t) ** 2 * t * p[1] + 3 * (1 - t) * t**2 * p[2] + t**3 * p[3]
+    )
+    return [(float(x), float(y)) for x, y in curve]
+
+
+def _draw(draw: ImageDraw.ImageDraw, op: Op, ink: int | tuple[int, ...], dx: int, dy: int) -> None:
+    xy = [(x - dx, y - dy) for x, y in op.xy] if dx or dy else op.xy
+    if op.name == "rectangle":
+        draw.rectangle(xy, outline=ink, width=op.width)
+    elif op.name == "ellipse":
+        draw.ellipse(xy, outline=ink, width=op.width)
+    elif op.name == "dot":
+        draw.ellipse(xy, outline=ink, fill=ink)
+    elif op.name == "line":
+        draw.line(xy, fill=ink, width=op.width, joint=op.joint)
+    elif op.name == "fill":
+        draw.polygon(xy, fill=ink)
+    elif op.name == "outline":
+        draw.polygon(xy, outline=ink)
+
+
+# --------------------------------------------------------------------------- footprints
+
+
+def _footprint(ops: Sequence[Op]) -> shapely.Geometry:
+    """A superset of the pixels ``ops`` can touch, as a shapely geometry."""
+    parts: list[shapely.Geometry] = []
+    lines: list[list[tuple[float, float]]] = []
+    line_margin = 0.0
+    for op in ops:
+        margin = op.width + op.dilate + 2.0
+        if op.name in ("rectangle",):
+            (x1, y1), (x2, y2) = op.xy
+            parts.append(shapely_box(x1, y1, x2, y2).exterior.buffer(margin, quad_segs=1))
+        elif op.name == "ellipse":
+            (x1, y1), (x2, y2) = op.xy
+            ring = shapely.affinity.scale(
+                shapely.Point((x1 + x2) / 2, (y1 + y2) / 2).buffer(1, quad_segs=16),
+                max((x2 - x1) / 2, 0.5),
+                max((y2 - y1) / 2, 0.5),
+            ).exterior
+            # A 64-gon sits inside the true ellipse by at most r·(1 − cos(π/64)) ≈ 0.0012·r.
+            sag = 0.0013 * max(x2 - x1, y2 - y1) / 2
+            parts.append(ring.buffer(margin + sag, quad_segs=1))
+        elif op.name == "dot":
+            (x1, y1), (x2, y2) = op.xy
+            parts.append(shapely_box(x1, y1, x2, y2).buffer(2, quad_segs=1))
+        elif op.name == "fill":
+            parts.append(Polygon(op.xy).buffer(2, quad_segs=1) if len(op.xy) > 2 else _bbox(op))
+        elif op.name == "outline":
+            ring = LineString([*op.xy, op.xy[0]])
+            parts.append(ring.buffer(margin, quad_segs=1))
+        elif op.name == "line":
+            lines.append(op.xy)
+            line_margin = max(line_margin, margin + (op.width if op.joint else 0))
+    if lines:
+        parts.append(_lines_footprint(lines, line_margin))
+    return shapely.union_all(parts)
+
+
+def _lines_footprint(lines: list[XY], margin: float) -> shapely.Geometry:
+    # Many short segments (a Bézier scribble has ~1000·s of them): join consecutive ones and
+    # thin the chain for the footprint, widening the margin by the largest skipped span.
+    chain: XY = []
+    shapes: list[shapely.Geometry] = []
+    for xy in lines:
+        if chain and chain[-1] == xy[0]:
+            chain.extend(xy[1:])
+        else:
+            if chain:
+                shapes.append(_thin_chain(chain, margin))
+            chain = list(xy)
+    shapes.append(_thin_chain(chain, margin))
+    return shapely.union_all(shapes)
+
+
+def _thin_chain(chain: XY, margin: float) -> shapely.Geometry:
+    pts = np.asarray(chain, dtype=float)
+    step = max(1, len(pts) // 256)
+    if step > 1:
+        idx = np.unique(np.r_[np.arange(0, len(pts), step), len(pts) - 1])
+        seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
+        spans = np.add.reduceat(seg, idx[:-1]) if len(idx) > 1 else np.array([0.0])
+        margin += float(spans.max())
+        pts = pts[idx]
+    if len(pts) == 1 or np.all(pts == pts[0]):
+        return shapely.Point(pts[0]).buffer(margin, quad_segs=2)
+    return LineString(pts).buffer(margin, quad_segs=2)
+
+
+def _bbox(op: Op) -> Polygon:
+    return shapely_box(*op.bounds())
+
+
+def _regions(ops: Sequence[Op], image_size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """Pixel boxes (x0, y0, x1, y1) covering every pixel ``ops`` can touch, inside the image."""
+    w, h = image_size
+    bounds = np.array([op.bounds() for op in ops])
+    x0 = max(0, int(math.floor(bounds[:, 0].min())) // TILE * TILE)
+    y0 = max(0, int(math.floor(bounds[:, 1].min())) // TILE * TILE)
+    x1 = min(w, int(math.ceil(bounds[:, 2].max())) + 1)
+    y1 = min(h, int(math.ceil(bounds[:, 3].max())) + 1)
+    if x1 <= x0 or y1 <= y0:
+        return []
+    if (x1 - x0) * (y1 - y0) <= 2 * TILE * TILE:
+        return [(x0, y0, x1, y1)]
+    footprint = _footprint(ops)
+    shapely.prepare(footprint)
+    xs = np.arange(x0, x1, TILE)
+    ys = np.arange(y0, y1, TILE)
+    gx, gy = np.meshgrid(xs, ys)
+    tiles = shapely.box(gx.ravel(), gy.ravel(), gx.ravel() + TILE, gy.ravel() + TILE)
+    hit = shapely.intersects(footprint, tiles).reshape(gy.shape)
+    out: list[tuple[int, int, int, int]] = []
+    for row, y in enumerate(ys):
+        # Merge horizontal runs of touched tiles: fewer, larger PIL calls.
+        col = 0
+        while col < len(xs):
+            if not hit[row, col]:
+                col += 1
+                continue
+            start = col
+            while col < len(xs) and hit[row, col]:
+                col += 1
+            out.append((int(xs[start]), int(y), min(int(xs[col - 1]) + TILE, x1), min(int(y) + TILE, y1)))
+    return out
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def render(image: Image.Image, prompts: Iterable[Prompt], *, inplace: bool = False) -> Image.Image:
+    """``image`` with ``prompts`` drawn on it, one alpha-composited layer per prompt, in order.
+
+    Prompts are first fitted to the image (:func:`overlays.fit_to_image`: an error if one lies
+    entirely outside). Only the tiles each prompt touches are processed. The result is RGB.
+    """
+    out = image.convert("RGB") if image.mode != "RGB" else (image if inplace else image.copy())
+    for prompt in prompts:
+        prompt = fit_to_image(prompt, out.size)
+        ops = compile_prompt(prompt, out.size)
+        _composite_ops(out, ops, prompt.style.rgba)
+    return out
+
+
+def _composite_ops(out: Image.Image, ops: Sequence[Op], rgba: tuple[int, int, int, int]) -> None:
+    if rgba[3] == 0:
+        return
+    regions = _regions(ops, out.size)
+    if not regions:
+        return
+    # Every primitive of one prompt paints the same RGBA value, so the prompt's layer is a
+    # coverage mask times that colour. The mask is drawn untranslated, on a canvas anchored at
+    # the image origin: PIL truncates float coordinates toward zero, so a translated drawing
+    # would round differently wherever a coordinate changes sign.
+    width = min(out.width, max(r[2] for r in regions))
+    height = min(out.height, max(r[3] for r in regions))
+    mask = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(mask)
+    for op in ops:
+        if op.name == "outline":
+            _draw_outline_dilated(mask, op)
+        else:
+            _draw(draw, op, 255, 0, 0)
+    alpha_of = [0] * 255 + [rgba[3]]
+    for box in regions:
+        coverage = mask.crop(box)
+        if coverage.getbbox() is None:
+            continue
+        layer = Image.new("RGBA", coverage.size, (*rgba[:3], 0))
+        layer.putalpha(coverage.point(alpha_of))
+        tile = out.crop(box).convert("RGBA")
+        out.paste(Image.alpha_composite(tile, layer).convert("RGB"), box[:2])
+
+
+def _draw_outline_dilated(mask: Image.Image, op: Op) -> None:
+    # The original redraws the outline at every offset in [-w, w]². Where no coordinate is
+    # within w of zero, truncation commutes with those integer shifts, and the union of the
+    # copies is the outline dilated by a (2w+1)² square: one cv2 pass instead of (2w+1)² draws.
+    d = op.dilate
+    coords = np.asarray(op.xy, dtype=float)
+    near_zero = (np.abs(coords) < d + 1) & (coords != np.round(coords))
+    if d == 0 or near_zero.any():
+        draw = ImageDraw.Draw(mask)
+        for dx in range(-d, d + 1):
+            for dy in range(-d, d + 1):
+                draw.polygon([(x + dx, y + dy) for x, y in op.xy], outline=255)
+        return
+    import cv2
+
+    x0, y0, x1, y1 = (int(v) for v in op.bounds())
+    x0, y0 = max(x0, 0), max(y0, 0)
+    x1, y1 = min(x1 + 1, mask.width), min(y1 + 1, mask.height)
+    if x1 <= x0 or y1 <= y0:
+        return
+    ring = Image.new("L", mask.size, 0)
+    ImageDraw.Draw(ring).polygon(op.xy, outline=255)
+    grown = cv2.dilate(np.asarray(ring.crop((x0, y0, x1, y1))), np.ones((2 * d + 1,) * 2, np.uint8))
+    mask.paste(255, (x0, y0), Image.fromarray(grown))
+
+
+def render_reference(image: Image.Image, prompts: Iterable[Prompt]) -> Image.Image:
+    """The naive method of the original code: a full-image RGBA layer per prompt.
+
+    Slow on large images; kept as the ground truth for tests and the benchmark baseline.
+    """
+    out = image.convert("RGB")
+    for prompt in prompts:
+        prompt = fit_to_image(prompt, out.size)
+        layer = Image.new("RGBA", out.size, (0, 0, 0, 0))
+        draw = ImageDraw.Draw(layer)
+        rgba = prompt.style.rgba
+        for op in compile_prompt(prompt, out.size):
+            if op.name == "outline":
+                for dx in range(-op.dilate, op.dilate + 1):
+                    for dy in range(-op.dilate, op.dilate + 1):
+                        draw.polygon([(x + dx, y + dy) for x, y in op.xy], outline=rgba)
+            else:
+                _draw(draw, op, rgba, 0, 0)
+        out = Image.alpha_composite(out.convert("RGBA"), layer).convert("RGB")
+    return out
+
+
+def pad_to_square(image: Image.Image, color: tuple[int, int, int] = PAD_COLOR) -> Image.Image:
+    """Centre the image on a square of ``color`` (LLaVA's ``expand2square``)."""
+    image = image.convert("RGB")
+    w, h = image.size
+    if w == h:
+        return image
+    side = max(w, h)
+    square = Image.new("RGB", (side, side), color)
+    square.paste(image, ((side - w) // 2, (side - h) // 2))
+    return square
+
+
+def model_view(image: Image.Image, side: int = MODEL_SIDE) -> Image.Image:
+    """What the model sees: padded to a square with the CLIP mean, resized to 336×336 (bicubic)."""
+    return pad_to_square(image).resize((side, side), Image.Resampling.BICUBIC)
