@@ -28,9 +28,10 @@ class CliError(click.ClickException):
 @contextmanager
 def reported(*kinds: type[Exception]) -> Iterator[None]:
     """Turn the core's named exceptions into one clear line and exit code 1."""
+    caught: tuple[type[Exception], ...] = (OverlayError, *kinds)
     try:
         yield
-    except (OverlayError, *kinds) as exc:
+    except caught as exc:
         raise CliError(str(exc)) from None
 
 
@@ -45,7 +46,7 @@ def _register() -> None:
 
     main.add_command(cmd_render.render)
     # Later command groups register here as they are built.
-    for module_name in ("app.cmd_model",):
+    for module_name in ("app.cmd_model", "app.cmd_log", "app.cmd_ask"):
         try:
             module = __import__(module_name, fromlist=["register"])
         except ModuleNotFoundError as exc:

@@ -1,0 +1,1 @@
+"""Turning the Q&A log into instruction-tuning datasets. No Qt."""
