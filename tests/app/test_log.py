@@ -171,10 +171,9 @@ def test_truncated_log_is_reported(tmp_path: Path) -> None:
         log.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 3] + b"\0" * 4096 + data[len(data) // 3 + 4096 :])
-    with pytest.raises(LogCorrupt):
-        with QALog.open(path) as log:
-            log.turns()
-            assert log.check() == "ok"
+    with pytest.raises(LogCorrupt), QALog.open(path) as log:
+        log.turns()
+        assert log.check() == "ok"
 
 
 def test_foreign_sqlite_database_is_not_adopted(tmp_path: Path) -> None:
@@ -208,9 +207,11 @@ def test_locked_log_gives_a_clear_error(tmp_path: Path) -> None:
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        with QALog.open(path, busy_timeout_s=0.2) as log:
-            with pytest.raises(LogLocked, match="locked by another process"):
-                log.add_turn(_turn(session))
+        with (
+            QALog.open(path, busy_timeout_s=0.2) as log,
+            pytest.raises(LogLocked, match="locked by another process"),
+        ):
+            log.add_turn(_turn(session))
     finally:
         holder.execute("ROLLBACK")
         holder.close()
