@@ -42,18 +42,15 @@ def main() -> None:
 
 
 def _register() -> None:
-    from app import cmd_render
+    """Add every command module ``app/cmd_*.py`` (each has ``register(main)``), sorted by name."""
+    import importlib
+    import pkgutil
 
-    main.add_command(cmd_render.render)
-    # Later command groups register here as they are built.
-    for module_name in ("app.cmd_model", "app.cmd_log", "app.cmd_ask"):
-        try:
-            module = __import__(module_name, fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        module.register(main)
+    import app
+
+    for info in sorted(pkgutil.iter_modules(app.__path__), key=lambda m: m.name):
+        if info.name.startswith("cmd_"):
+            importlib.import_module(f"app.{info.name}").register(main)
 
 
 _register()

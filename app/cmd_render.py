@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 import click
+from PIL import Image
 
 import overlays as ov
 from app.cli import CliError, reported
@@ -18,9 +19,13 @@ def parse_numbers(text: str, count: int | None, what: str) -> list[float]:
     try:
         values = [float(v) for v in text.replace(" ", "").split(",") if v != ""]
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not a list of numbers separated by commas", param_hint=what) from None
+        raise click.BadParameter(
+            f"{text!r} is not a list of numbers separated by commas", param_hint=what
+        ) from None
     if count is not None and len(values) != count:
-        raise click.BadParameter(f"{text!r} has {len(values)} numbers, expected {count}", param_hint=what)
+        raise click.BadParameter(
+            f"{text!r} has {len(values)} numbers, expected {count}", param_hint=what
+        )
     return values
 
 
@@ -71,29 +76,41 @@ def build_prompts(
         x, y = parse_numbers(text, 2, "--point")
         out.append(ov.Point((x, y)))
     if not out:
-        raise click.UsageError("nothing to draw: give --bbox, --polygon, --arrow, --point or --prompts")
+        raise click.UsageError(
+            "nothing to draw: give --bbox, --polygon, --arrow, --point or --prompts"
+        )
     return _styled(out, colors, alpha, width, labels)
 
 
 def _styled(
-    prompts: list[ov.Prompt], colors: tuple[str, ...], alpha: int, width: float | None, labels: tuple[str, ...]
+    prompts: list[ov.Prompt],
+    colors: tuple[str, ...],
+    alpha: int,
+    width: float | None,
+    labels: tuple[str, ...],
 ) -> list[ov.Prompt]:
     from dataclasses import replace
 
     if len(colors) > 1 and len(colors) != len(prompts):
         raise click.BadParameter(
-            f"{len(colors)} colours for {len(prompts)} prompts: give one colour for all, or one per prompt",
+            f"{len(colors)} colours for {len(prompts)} prompts: "
+            "give one colour for all, or one per prompt",
             param_hint="--color",
         )
     if labels and len(labels) not in (1, len(prompts)):
         raise click.BadParameter(
-            f"{len(labels)} labels for {len(prompts)} prompts: give one, or one per prompt", param_hint="--label"
+            f"{len(labels)} labels for {len(prompts)} prompts: give one, or one per prompt",
+            param_hint="--label",
         )
     styled: list[ov.Prompt] = []
     for i, p in enumerate(prompts):
-        color: str | ov.style.RGB = colors[0] if len(colors) == 1 else (colors[i] if colors else p.style.color)
+        color: str | ov.style.RGB = (
+            colors[0] if len(colors) == 1 else (colors[i] if colors else p.style.color)
+        )
         w = width if width is not None else p.style.width
-        style = ov.Style(color=ov.parse_color(color) if isinstance(color, str) else color, alpha=alpha, width=w)
+        style = ov.Style(
+            color=ov.parse_color(color) if isinstance(color, str) else color, alpha=alpha, width=w
+        )
         label = labels[0] if len(labels) == 1 else (labels[i] if labels else p.label)
         styled.append(replace(p, style=style, label=label))
     if not colors and len(styled) > 1:
@@ -104,27 +121,85 @@ def _styled(
 def prompt_options(fn: click.decorators.FC) -> click.decorators.FC:
     """The prompt flags shared by `render` and `ask`."""
     options = [
-        click.option("--bbox", "bboxes", multiple=True, metavar="X1,Y1,X2,Y2",
-                     help="A region in absolute pixels (top-left, bottom-right); repeatable."),
-        click.option("--shape", type=click.Choice(SHAPES), default="rectangle", show_default=True,
-                     help="How each --bbox region is marked (sampled as in training, see --seed)."),
-        click.option("--polygon", "polygons", multiple=True, metavar="X,Y,X,Y,...",
-                     help="A region outline; with --shape mask/contour it is drawn as such; repeatable."),
-        click.option("--arrow", "arrows", multiple=True, metavar="X1,Y1,X2,Y2",
-                     help="An arrow from tail (x1,y1) to tip (x2,y2); repeatable."),
-        click.option("--point", "points", multiple=True, metavar="X,Y", help="A dot at x,y; repeatable."),
-        click.option("--color", "colors", multiple=True, metavar="NAME|R,G,B",
-                     help="Palette name (red, lime, blue, yellow, fuchsia, aqua, orange, purple, gold) or R,G,B. "
-                          "Once for all prompts or once per prompt. Default red; several regions get distinct colours."),
-        click.option("--alpha", type=click.IntRange(0, 255), default=128, show_default=True, help="Opacity 0..255."),
-        click.option("--width", type=click.FloatRange(min=0, min_open=True), default=None,
-                     help="Line width in model units (× max(W,H)/336 pixels). Default 3 (contour 1)."),
-        click.option("--label", "labels", multiple=True, help="Class name of the region(s) for phrases, e.g. person."),
-        click.option("--prompts", "prompts_file", type=click.Path(path_type=Path, dir_okay=False),
-                     help="A JSON file of prompts (the format of `vipstudio render --save-prompts`)."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed for prompts sampled from a region."),
-        click.option("--max-pixels", type=click.IntRange(min=1), default=ov.MAX_PIXELS, show_default=True,
-                     help="Refuse images with more pixels than this."),
+        click.option(
+            "--bbox",
+            "bboxes",
+            multiple=True,
+            metavar="X1,Y1,X2,Y2",
+            help="A region in absolute pixels (top-left, bottom-right); repeatable.",
+        ),
+        click.option(
+            "--shape",
+            type=click.Choice(SHAPES),
+            default="rectangle",
+            show_default=True,
+            help="How each --bbox region is marked (sampled as in training, see --seed).",
+        ),
+        click.option(
+            "--polygon",
+            "polygons",
+            multiple=True,
+            metavar="X,Y,X,Y,...",
+            help="A region outline; with --shape mask/contour it is drawn as such; repeatable.",
+        ),
+        click.option(
+            "--arrow",
+            "arrows",
+            multiple=True,
+            metavar="X1,Y1,X2,Y2",
+            help="An arrow from tail (x1,y1) to tip (x2,y2); repeatable.",
+        ),
+        click.option(
+            "--point", "points", multiple=True, metavar="X,Y", help="A dot at x,y; repeatable."
+        ),
+        click.option(
+            "--color",
+            "colors",
+            multiple=True,
+            metavar="NAME|R,G,B",
+            help="Palette name (red, lime, blue, yellow, fuchsia, aqua, orange, purple, gold) "
+            "or R,G,B. Once for all prompts or once per prompt. Default red; several regions "
+            "get distinct colours.",
+        ),
+        click.option(
+            "--alpha",
+            type=click.IntRange(0, 255),
+            default=128,
+            show_default=True,
+            help="Opacity 0..255.",
+        ),
+        click.option(
+            "--width",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            help="Line width in model units (× max(W,H)/336 pixels). Default 3 (contour 1).",
+        ),
+        click.option(
+            "--label",
+            "labels",
+            multiple=True,
+            help="Class name of the region(s) for phrases, e.g. person.",
+        ),
+        click.option(
+            "--prompts",
+            "prompts_file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="A JSON file of prompts (the format of `vipstudio render --save-prompts`).",
+        ),
+        click.option(
+            "--seed",
+            type=int,
+            default=0,
+            show_default=True,
+            help="Seed for prompts sampled from a region.",
+        ),
+        click.option(
+            "--max-pixels",
+            type=click.IntRange(min=1),
+            default=ov.MAX_PIXELS,
+            show_default=True,
+            help="Refuse images with more pixels than this.",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -134,11 +209,22 @@ def prompt_options(fn: click.decorators.FC) -> click.decorators.FC:
 @click.command()
 @click.argument("image", type=click.Path(path_type=Path))
 @prompt_options
-@click.option("--model-view", is_flag=True, help="Write the model's padded 336×336 view instead of full size.")
-@click.option("-o", "--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True,
-              help="Output image (PNG recommended; the format follows the extension).")
-@click.option("--save-prompts", type=click.Path(path_type=Path, dir_okay=False),
-              help="Also write the prompts as JSON (reusable with --prompts).")
+@click.option(
+    "--model-view", is_flag=True, help="Write the model's padded 336×336 view instead of full size."
+)
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Output image (PNG recommended; the format follows the extension).",
+)
+@click.option(
+    "--save-prompts",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the prompts as JSON (reusable with --prompts).",
+)
 def render(
     image: Path,
     bboxes: tuple[str, ...],
@@ -168,8 +254,20 @@ def render(
     """
     with reported():
         img = ov.load_image(image, max_pixels=max_pixels)
-        prompts = build_prompts(img.size, bboxes, shape, polygons, arrows, points, colors, alpha, width,
-                                seed, prompts_file, labels)
+        prompts = build_prompts(
+            img.size,
+            bboxes,
+            shape,
+            polygons,
+            arrows,
+            points,
+            colors,
+            alpha,
+            width,
+            seed,
+            prompts_file,
+            labels,
+        )
         result = ov.render(img, prompts, inplace=True)
         if model_view:
             result = ov.model_view(result)
@@ -185,7 +283,7 @@ def render(
     click.echo(f"wrote {out} ({result.width}×{result.height}, {len(prompts)} prompt(s))", err=True)
 
 
-def _save_atomic(image: ov.render.Image.Image, path: Path) -> None:
+def _save_atomic(image: Image.Image, path: Path) -> None:
     import os
     import tempfile
 
@@ -219,11 +317,13 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _format_of(path: Path) -> str:
-    from PIL import Image
-
     ext = path.suffix.lower()
     Image.init()
     fmt = Image.EXTENSION.get(ext)
     if fmt is None:
         raise ValueError(f"unknown image extension {ext!r}: use .png, .jpg or .webp")
     return fmt
+
+
+def register(main: click.Group) -> None:
+    main.add_command(render)
