@@ -34,7 +34,9 @@ def timed(fn, repeats: int, setup=None) -> float:  # type: ignore[no-untyped-def
 def main() -> int:
     photo = Image.open(ROOT / "assets/samples/coffee.jpg").convert("RGB")
     print("tiled = overlays.render(..., inplace=True) on a decoded image the caller owns (how the")
-    print("engine and the CLI use it); naive = the original full-frame RGBA layer + alpha_composite.")
+    print(
+        "engine and the CLI use it); naive = the original full-frame RGBA layer + alpha_composite."
+    )
     print(f"{'kind':<10} {'size':>10} {'tiled ms':>9} {'naive ms':>9} {'ratio':>7}  identical")
     failures = 0
     ratios: dict[str, list[float]] = {}
@@ -45,16 +47,20 @@ def main() -> int:
         for kind in ov.KINDS:
             prompt = ov.generate(kind, region, (w, h), rng=1)
             fast = timed(lambda im, p=prompt: ov.render(im, [p], inplace=True), repeats, image.copy)
-            slow = timed(lambda p=prompt: ov.render_reference(image, [p]), repeats)
+            slow = timed(lambda p=prompt, im=image: ov.render_reference(im, [p]), repeats)
             same = np.array_equal(
-                np.asarray(ov.render(image, [prompt])), np.asarray(ov.render_reference(image, [prompt]))
+                np.asarray(ov.render(image, [prompt])),
+                np.asarray(ov.render_reference(image, [prompt])),
             )
             failures += not same
             ratios.setdefault(f"{w}x{h}", []).append(slow / fast)
-            print(f"{kind:<10} {w:>5}x{h:<4} {fast * 1e3:9.2f} {slow * 1e3:9.2f} {slow / fast:6.1f}x  {same}")
+            row = f"{kind:<10} {w:>5}x{h:<4} {fast * 1e3:9.2f} {slow * 1e3:9.2f}"
+            print(f"{row} {slow / fast:6.1f}x  {same}")
     big = photo.resize(SIZES[-1], Image.Resampling.BICUBIC)
     copy_ms = timed(big.copy, 5) * 1e3
-    print(f"(a copy of the 4000x3000 image, what render(..., inplace=False) adds: {copy_ms:.1f} ms)")
+    print(
+        f"(a copy of the 4000x3000 image, what render(..., inplace=False) adds: {copy_ms:.1f} ms)"
+    )
     for size, values in ratios.items():
         print(f"median speed-up at {size}: {statistics.median(values):.1f}x")
     return 1 if failures else 0

@@ -77,11 +77,15 @@ def generate_sampled(
     return generate(kind, region, image_size, rng, style, label, radius=radius)
 
 
-def _rectangle(region: Region, s: float, rng: random.Random, style: Style, label: str | None) -> Prompt:
+def _rectangle(
+    region: Region, s: float, rng: random.Random, style: Style, label: str | None
+) -> Prompt:
     return Rectangle(region.box, style=style, label=label, region=region)
 
 
-def _ellipse(region: Region, s: float, rng: random.Random, style: Style, label: str | None) -> Prompt:
+def _ellipse(
+    region: Region, s: float, rng: random.Random, style: Style, label: str | None
+) -> Prompt:
     # Training scaled the region's box (or its polygons' bounds) about the centre by U(1, 1.5).
     x1, y1, x2, y2 = region.geometry().bounds if region.polygons else region.box
     ratio = rng.uniform(1.0, 1.5)
@@ -122,7 +126,9 @@ def _max_angle_ok(points: list[Pt]) -> bool:
     return True
 
 
-def _triangle(region: Region, s: float, rng: random.Random, style: Style, label: str | None) -> Prompt:
+def _triangle(
+    region: Region, s: float, rng: random.Random, style: Style, label: str | None
+) -> Prompt:
     sample = _sampler(region, rng, whole=True)
     for _ in range(1000):
         pts = [sample(), sample(), sample()]
@@ -154,7 +160,9 @@ def _point(
     return Point((cx, cy), radius=radius, aspect=aspect, style=style, label=label, region=region)
 
 
-def _scribble(region: Region, s: float, rng: random.Random, style: Style, label: str | None) -> Prompt:
+def _scribble(
+    region: Region, s: float, rng: random.Random, style: Style, label: str | None
+) -> Prompt:
     sample = _sampler(region, rng, whole=False)
     controls = tuple(sample() for _ in range(4))
     if all(p == controls[0] for p in controls):
@@ -166,7 +174,9 @@ def _mask(region: Region, s: float, rng: random.Random, style: Style, label: str
     return Mask(_rings_or_box(region), style=style, label=label, region=region)
 
 
-def _contour(region: Region, s: float, rng: random.Random, style: Style, label: str | None) -> Prompt:
+def _contour(
+    region: Region, s: float, rng: random.Random, style: Style, label: str | None
+) -> Prompt:
     return Contour(_rings_or_box(region), style=style, label=label, region=region)
 
 
@@ -183,7 +193,10 @@ def _arrow(region: Region, s: float, rng: random.Random, style: Style, label: st
     max_length = max(int(50 * s), 1)
     length = rng.uniform(0.8 * min(w, h), max_length)
     angle = rng.uniform(0, 2 * math.pi)
-    tip = ((x1 + x2) / 2 + rng.uniform(-0.25, 0.25) * w, (y1 + y2) / 2 + rng.uniform(-0.25, 0.25) * h)
+    tip = (
+        (x1 + x2) / 2 + rng.uniform(-0.25, 0.25) * w,
+        (y1 + y2) / 2 + rng.uniform(-0.25, 0.25) * h,
+    )
     head = max(rng.uniform(0.2, 0.5) * length, int(6 * s))
     shaft = length - head
     if shaft <= 0:
@@ -198,7 +211,9 @@ def _arrow(region: Region, s: float, rng: random.Random, style: Style, label: st
             (tip[1] + tail[1]) / 2 + rng.uniform(-5, 5) * jitter,
         )
     filled = rng.random() < 0.5
-    return Arrow(tail, tip, head=head, filled=filled, bend=bend, style=style, label=label, region=region)
+    return Arrow(
+        tail, tip, head=head, filled=filled, bend=bend, style=style, label=label, region=region
+    )
 
 
 _MAKERS: dict[str, Callable[[Region, float, random.Random, Style, str | None], Prompt]] = {

@@ -61,7 +61,12 @@ def _box(value: Any, what: str = "box") -> Box:
         x1, y1, x2, y2 = value
     except (TypeError, ValueError):
         raise InvalidPrompt(f"{what} must be x1,y1,x2,y2, got {value!r}") from None
-    b = (_num(x1, f"{what} x1"), _num(y1, f"{what} y1"), _num(x2, f"{what} x2"), _num(y2, f"{what} y2"))
+    b = (
+        _num(x1, f"{what} x1"),
+        _num(y1, f"{what} y1"),
+        _num(x2, f"{what} x2"),
+        _num(y2, f"{what} y2"),
+    )
     if b[2] <= b[0] or b[3] <= b[1]:
         raise InvalidPrompt(
             f"{what} {_fmt(b)} is empty or reversed: give the top-left corner then the "
@@ -254,7 +259,9 @@ class Triangle(PromptBase):
             raise InvalidPrompt(f"triangle needs exactly three points, got {len(raw)}")
         pts = tuple(_pt(p, f"triangle point {i}") for i, p in enumerate(raw))
         if Polygon(pts).area <= 0:
-            raise InvalidPrompt("triangle points are collinear: click three corners that enclose an area")
+            raise InvalidPrompt(
+                "triangle points are collinear: click three corners that enclose an area"
+            )
         object.__setattr__(self, "points", pts)
         self._check_common()
 
@@ -282,7 +289,9 @@ class Arrow(PromptBase):
         tail = _pt(self.tail, "arrow tail")
         tip = _pt(self.tip, "arrow tip")
         if tail == tip:
-            raise InvalidPrompt("arrow has zero length: drag from the tail to a different tip point")
+            raise InvalidPrompt(
+                "arrow has zero length: drag from the tail to a different tip point"
+            )
         object.__setattr__(self, "tail", tail)
         object.__setattr__(self, "tip", tip)
         if self.head is not None:

@@ -231,10 +231,10 @@ def _regions(ops: Sequence[Op], image_size: tuple[int, int]) -> list[tuple[int, 
     """Pixel boxes (x0, y0, x1, y1) covering every pixel ``ops`` can touch, inside the image."""
     w, h = image_size
     bounds = np.array([op.bounds() for op in ops])
-    x0 = max(0, int(math.floor(bounds[:, 0].min())) // TILE * TILE)
-    y0 = max(0, int(math.floor(bounds[:, 1].min())) // TILE * TILE)
-    x1 = min(w, int(math.ceil(bounds[:, 2].max())) + 1)
-    y1 = min(h, int(math.ceil(bounds[:, 3].max())) + 1)
+    x0 = max(0, math.floor(bounds[:, 0].min()) // TILE * TILE)
+    y0 = max(0, math.floor(bounds[:, 1].min()) // TILE * TILE)
+    x1 = min(w, math.ceil(bounds[:, 2].max()) + 1)
+    y1 = min(h, math.ceil(bounds[:, 3].max()) + 1)
     if x1 <= x0 or y1 <= y0:
         return []
     if (x1 - x0) * (y1 - y0) <= 2 * TILE * TILE:
@@ -257,7 +257,9 @@ def _regions(ops: Sequence[Op], image_size: tuple[int, int]) -> list[tuple[int, 
             start = col
             while col < len(xs) and hit[row, col]:
                 col += 1
-            out.append((int(xs[start]), int(y), min(int(xs[col - 1]) + TILE, x1), min(int(y) + TILE, y1)))
+            out.append(
+                (int(xs[start]), int(y), min(int(xs[col - 1]) + TILE, x1), min(int(y) + TILE, y1))
+            )
     return out
 
 

@@ -104,7 +104,9 @@ def loads(text: str | bytes) -> list[Prompt]:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidPrompt(f"prompts are not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise InvalidPrompt(
+            f"prompts are not valid JSON ({exc.msg} at line {exc.lineno})"
+        ) from None
     return from_document(doc)
 
 

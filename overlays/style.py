@@ -84,7 +84,9 @@ class Style:
             raise InvalidPrompt(f"alpha {self.alpha} is out of range: use 0..255 (default 128)")
         width = float(self.width)
         if not width > 0 or width != width or width == float("inf"):
-            raise InvalidPrompt(f"width {self.width!r} must be a positive finite number (default 3)")
+            raise InvalidPrompt(
+                f"width {self.width!r} must be a positive finite number (default 3)"
+            )
         object.__setattr__(self, "width", width)
 
     @property
@@ -135,7 +137,9 @@ def sample_style(kind: str, rng: random.Random, named_fraction: float = 0.5) -> 
     Widths are uniform over the training range in model units.
     """
     if kind not in TRAINING_WIDTHS:
-        raise InvalidPrompt(f"unknown prompt kind {kind!r}: use one of {', '.join(TRAINING_WIDTHS)}")
+        raise InvalidPrompt(
+            f"unknown prompt kind {kind!r}: use one of {', '.join(TRAINING_WIDTHS)}"
+        )
     if rng.random() < named_fraction:
         color: str | RGB = rng.choice(list(PALETTE))
     else:
