@@ -23,6 +23,7 @@ from typing import Any, Literal
 import sqlite_utils
 
 import overlays as ov
+from overlays.phrases import RegionRef, find_refs
 
 REVIEW_STATES = ("unreviewed", "accepted", "edited", "rejected")
 SOURCES = ("gui", "cli", "batch", "server", "import")
@@ -121,15 +122,6 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-@dataclass(frozen=True)
-class RegionRef:
-    """A span of the question text that names prompt number ``prompt`` ("the red rectangle")."""
-
-    prompt: int
-    start: int
-    end: int
-
-
 @dataclass
 class NewTurn:
     """A finished turn to append to the log."""
@@ -195,26 +187,6 @@ class ImageRow:
     path: str
     width: int
     height: int
-
-
-def find_refs(question: str, prompts: Sequence[ov.Prompt]) -> list[RegionRef]:
-    """The spans of ``question`` that name a prompt's mark ("the red rectangle").
-
-    Used to keep region references structured, so an export can rewrite them when it redraws
-    the prompt. Each prompt's mark phrase is searched case-insensitively; overlapping matches
-    are dropped.
-    """
-    lowered = question.lower()
-    refs: list[RegionRef] = []
-    for i, prompt in enumerate(prompts):
-        phrase = ov.mark_phrase(prompt).lower()
-        start = lowered.find(phrase)
-        while start >= 0:
-            end = start + len(phrase)
-            if not any(r.start < end and start < r.end for r in refs):
-                refs.append(RegionRef(i, start, end))
-            start = lowered.find(phrase, end)
-    return sorted(refs, key=lambda r: r.start)
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -714,3 +686,22 @@ def _corrupt_message(path: Path, detail: str) -> str:
         f"{path} is damaged or not an SQLite file ({detail}). Nothing was changed: keep a copy, "
         "try `sqlite3 FILE .recover`, or pass another file with --db"
     )
+
+
+__all__ = [
+    "REVIEW_STATES",
+    "SCHEMA_VERSION",
+    "SOURCES",
+    "ImageRow",
+    "LogCorrupt",
+    "LogError",
+    "LogLocked",
+    "LogSchemaTooNew",
+    "NewTurn",
+    "QALog",
+    "RegionRef",
+    "TurnRow",
+    "default_db_path",
+    "file_sha256",
+    "find_refs",
+]

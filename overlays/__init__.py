@@ -15,10 +15,14 @@ from overlays.generate import generate, generate_sampled
 from overlays.image_io import MAX_PIXELS, image_size, load_image
 from overlays.phrases import (
     SHAPE_WORDS,
+    RegionRef,
     assign_distinct_colors,
+    compose_question,
     distinct_colors,
+    find_refs,
     mark_phrase,
     referring_phrase,
+    rewrite_question,
 )
 from overlays.prompts import (
     KINDS,
@@ -71,14 +75,17 @@ __all__ = [
     "Pt",
     "Rectangle",
     "Region",
+    "RegionRef",
     "Scribble",
     "Style",
     "Triangle",
     "assign_distinct_colors",
     "box_from_normalized",
     "box_from_xywh",
+    "compose_question",
     "distinct_colors",
     "dumps",
+    "find_refs",
     "fit_region",
     "fit_to_image",
     "flat_from_points",
@@ -99,6 +106,7 @@ __all__ = [
     "region_mask",
     "render",
     "render_reference",
+    "rewrite_question",
     "sample_style",
     "scale_of",
 ]
