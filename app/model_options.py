@@ -1,0 +1,118 @@
+"""Click options that choose and configure the engine, shared by `ask`, `serve` and `gui`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from vip_model.templates import DEFAULT_TEMPLATE, TEMPLATES
+
+FC = Callable[..., Any]
+
+
+def _apply(fn: FC, options: list[Callable[[FC], FC]]) -> FC:
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def load_options(fn: FC) -> FC:
+    """--model, --device, --dtype, --load-4bit/--load-8bit."""
+    return _apply(
+        fn,
+        [
+            click.option(
+                "--model",
+                default=None,
+                metavar="HUB_ID|FOLDER",
+                help="ViP-LLaVA to load: a hub id (default llava-hf/vip-llava-7b-hf) or a local "
+                "folder, e.g. one made by `vipstudio make-tiny-model`.",
+            ),
+            click.option(
+                "--device",
+                type=click.Choice(["auto", "cuda", "mps", "cpu"]),
+                default="auto",
+                show_default=True,
+                help="Where the model runs: auto tries cuda, then mps, then cpu.",
+            ),
+            click.option(
+                "--dtype",
+                type=click.Choice(["auto", "float16", "bfloat16", "float32"]),
+                default="auto",
+                show_default=True,
+                help="auto: float16 on GPU, float32 on CPU.",
+            ),
+            click.option("--load-4bit", is_flag=True, help="4-bit NF4 weights (bitsandbytes)."),
+            click.option("--load-8bit", is_flag=True, help="8-bit weights (bitsandbytes)."),
+        ],
+    )
+
+
+def generation_options(fn: FC) -> FC:
+    """--template and the generation settings."""
+    return _apply(
+        fn,
+        [
+            click.option(
+                "--template",
+                type=click.Choice(list(TEMPLATES)),
+                default=DEFAULT_TEMPLATE,
+                show_default=True,
+                help="Conversation form: llava_v1 is what ViP-LLaVA was trained with; hf_card "
+                "is the model card's ###Human form.",
+            ),
+            click.option(
+                "--temperature", type=float, default=0.0, show_default=True, help="0 = greedy."
+            ),
+            click.option("--top-p", type=float, default=1.0, show_default=True),
+            click.option("--max-new-tokens", type=int, default=512, show_default=True),
+            click.option("--num-beams", type=int, default=1, show_default=True),
+            click.option("--repetition-penalty", type=float, default=1.0, show_default=True),
+        ],
+    )
+
+
+def settings_from(kwargs: dict[str, Any], seed: int | None = None) -> Any:
+    """GenerationSettings from the generation options (raises InvalidRequest when invalid)."""
+    from vip_model.engine import GenerationSettings
+
+    return GenerationSettings(
+        temperature=kwargs["temperature"],
+        top_p=kwargs["top_p"],
+        max_new_tokens=kwargs["max_new_tokens"],
+        num_beams=kwargs["num_beams"],
+        repetition_penalty=kwargs["repetition_penalty"],
+        seed=seed,
+    )
+
+
+def build_engine(
+    model: str | None,
+    device: str,
+    dtype: str,
+    load_4bit: bool,
+    load_8bit: bool,
+    server: str | None = None,
+    token: str | None = None,
+    max_batch_size: int = 8,
+) -> Any:
+    """The engine the options describe: a client of ``server``, else a local HFEngine."""
+    if server is not None:
+        if model is not None:
+            raise click.UsageError("give --model or --server, not both")
+        from vip_model.client import RemoteEngine
+
+        return RemoteEngine(server, token)
+    from vip_model.hf import HFEngine
+    from vip_model.loading import DEFAULT_MODEL
+
+    return HFEngine(
+        model or DEFAULT_MODEL,
+        device=device,
+        dtype=dtype,
+        load_4bit=load_4bit,
+        load_8bit=load_8bit,
+        max_batch_size=max_batch_size,
+    )
