@@ -35,25 +35,49 @@ def reported(*kinds: type[Exception]) -> Iterator[None]:
         raise CliError(str(exc)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _LazyGroup(click.Group):
+    """Registers every command module ``app/cmd_*.py`` (each has ``register(main)``) on first
+    use, so that importing one command module never imports the others (or itself, circularly).
+    """
+
+    _registered = False
+
+    def _register(self) -> None:
+        if _LazyGroup._registered:
+            return
+        _LazyGroup._registered = True
+        import importlib
+        import pkgutil
+
+        import app
+
+        for info in sorted(pkgutil.iter_modules(app.__path__), key=lambda m: m.name):
+            if info.name.startswith("cmd_"):
+                importlib.import_module(f"app.{info.name}").register(self)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._register()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._register()
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="vip-studio")
 def main() -> None:
     """ViP Studio: draw visual prompts on images, ask ViP-LLaVA about regions, build datasets."""
 
 
-def _register() -> None:
-    """Add every command module ``app/cmd_*.py`` (each has ``register(main)``), sorted by name."""
-    import importlib
-    import pkgutil
-
-    import app
-
-    for info in sorted(pkgutil.iter_modules(app.__path__), key=lambda m: m.name):
-        if info.name.startswith("cmd_"):
-            importlib.import_module(f"app.{info.name}").register(main)
-
-
-_register()
+def all_commands() -> dict[str, click.Command]:
+    """Every top-level command, registered (for tests and documentation)."""
+    assert isinstance(main, _LazyGroup)
+    main._register()
+    return dict(main.commands)
 
 
 def write_line(text: str) -> None:
@@ -63,4 +87,4 @@ def write_line(text: str) -> None:
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
-__all__ = ["CliError", "Path", "main", "reported", "write_line"]
+__all__ = ["CliError", "Path", "all_commands", "main", "reported", "write_line"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -26,7 +29,21 @@ def parse_numbers(text: str, count: int | None, what: str) -> list[float]:
         raise click.BadParameter(
             f"{text!r} has {len(values)} numbers, expected {count}", param_hint=what
         )
+    if not all(math.isfinite(v) for v in values):
+        raise click.BadParameter(f"{text!r}: coordinates must be finite numbers", param_hint=what)
     return values
+
+
+@contextmanager
+def option_value(what: str) -> Iterator[None]:
+    """A prompt the command line itself describes wrongly is a usage error (exit 2) naming
+    the option; a prompt that does not fit the image stays a data error (exit 1)."""
+    try:
+        yield
+    except ov.PromptOutsideImage:
+        raise
+    except ov.InvalidPrompt as exc:
+        raise click.BadParameter(str(exc), param_hint=what) from None
 
 
 def build_prompts(
@@ -37,13 +54,16 @@ def build_prompts(
     arrows: tuple[str, ...],
     points: tuple[str, ...],
     colors: tuple[str, ...],
-    alpha: int,
+    alpha: int | None,
     width: float | None,
     seed: int,
     prompts_file: Path | None,
     labels: tuple[str, ...] = (),
 ) -> list[ov.Prompt]:
-    """The prompts the render/ask flags describe (shared by `render` and `ask`)."""
+    """The prompts the render/ask flags describe (shared by `render` and `ask`).
+
+    Prompts read from ``prompts_file`` keep their own style unless a style option is given.
+    """
     rng = random.Random(seed)
     out: list[ov.Prompt] = []
     if prompts_file is not None:
@@ -51,6 +71,7 @@ def build_prompts(
             out.extend(ov.loads(prompts_file.read_text(encoding="utf-8")))
         except OSError as exc:
             raise CliError(f"{prompts_file}: cannot read prompts ({exc.strerror})") from None
+    from_file = len(out)
     polys = [parse_numbers(p, None, "--polygon") for p in polygons]
     for text in bboxes:
         x1, y1, x2, y2 = parse_numbers(text, 4, "--bbox")
@@ -61,17 +82,20 @@ def build_prompts(
             )
         rings = None
         if shape in ("mask", "contour") and polys:
-            rings = (ov.points_from_flat(polys.pop(0)),)
-        region = ov.Region((x1, y1, x2, y2), polygons=rings)
+            with option_value("--polygon"):
+                rings = (ov.points_from_flat(polys.pop(0)),)
+        with option_value("--polygon" if rings else "--bbox"):
+            region = ov.Region((x1, y1, x2, y2), polygons=rings)
         out.append(ov.generate(shape, ov.fit_region(region, image_size), image_size, rng))
     for flat in polys:
-        ring = ov.points_from_flat(flat)
-        region = ov.Region.from_polygons([ring])
+        with option_value("--polygon"):
+            region = ov.Region.from_polygons([ov.points_from_flat(flat)])
         kind = shape if shape in ("mask", "contour") else "mask"
         out.append(ov.generate(kind, ov.fit_region(region, image_size), image_size, rng))
     for text in arrows:
         x1, y1, x2, y2 = parse_numbers(text, 4, "--arrow")
-        out.append(ov.Arrow((x1, y1), (x2, y2)))
+        with option_value("--arrow"):
+            out.append(ov.Arrow((x1, y1), (x2, y2)))
     for text in points:
         x, y = parse_numbers(text, 2, "--point")
         out.append(ov.Point((x, y)))
@@ -79,15 +103,16 @@ def build_prompts(
         raise click.UsageError(
             "nothing to draw: give --bbox, --polygon, --arrow, --point or --prompts"
         )
-    return _styled(out, colors, alpha, width, labels)
+    return _styled(out, colors, alpha, width, labels, from_file)
 
 
 def _styled(
     prompts: list[ov.Prompt],
     colors: tuple[str, ...],
-    alpha: int,
+    alpha: int | None,
     width: float | None,
     labels: tuple[str, ...],
+    from_file: int = 0,
 ) -> list[ov.Prompt]:
     from dataclasses import replace
 
@@ -108,13 +133,17 @@ def _styled(
             colors[0] if len(colors) == 1 else (colors[i] if colors else p.style.color)
         )
         w = width if width is not None else p.style.width
-        style = ov.Style(
-            color=ov.parse_color(color) if isinstance(color, str) else color, alpha=alpha, width=w
-        )
+        a = alpha if alpha is not None else p.style.alpha
+        with option_value("--color"):
+            style = ov.Style(
+                color=ov.parse_color(color) if isinstance(color, str) else color, alpha=a, width=w
+            )
         label = labels[0] if len(labels) == 1 else (labels[i] if labels else p.label)
         styled.append(replace(p, style=style, label=label))
     if not colors and len(styled) > 1:
-        styled = ov.assign_distinct_colors(styled)
+        # Prompts read from a file keep their colours (already chosen when they were saved).
+        assigned = ov.assign_distinct_colors(styled)
+        styled = styled[:from_file] + assigned[from_file:]
     return styled
 
 
@@ -164,9 +193,8 @@ def prompt_options(fn: click.decorators.FC) -> click.decorators.FC:
         click.option(
             "--alpha",
             type=click.IntRange(0, 255),
-            default=128,
-            show_default=True,
-            help="Opacity 0..255.",
+            default=None,
+            help="Opacity 0..255. Default 128; prompts read with --prompts keep their own.",
         ),
         click.option(
             "--width",
@@ -233,7 +261,7 @@ def render(
     arrows: tuple[str, ...],
     points: tuple[str, ...],
     colors: tuple[str, ...],
-    alpha: int,
+    alpha: int | None,
     width: float | None,
     labels: tuple[str, ...],
     prompts_file: Path | None,

@@ -24,6 +24,7 @@ import sqlite_utils
 
 import overlays as ov
 from overlays.phrases import RegionRef, find_refs
+from overlays.serialize import region_from_dict, region_to_dict
 
 REVIEW_STATES = ("unreviewed", "accepted", "edited", "rejected")
 SOURCES = ("gui", "cli", "batch", "server", "import")
@@ -117,6 +118,30 @@ MIGRATIONS: list[str] = [
         session_id INTEGER REFERENCES sessions(id),
         updated_at TEXT NOT NULL
     );
+    """,
+    # 2: imported regions (data_gen.importers): boxes/polygons with class names brought in from
+    # COCO, LabelMe or ViP-LLaVA files, waiting for Q&A (`ask --batch`); one row per import.
+    """
+    CREATE TABLE imports (
+        id INTEGER PRIMARY KEY,
+        format TEXT NOT NULL,
+        file TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX imports_sha ON imports(sha256);
+    CREATE TABLE regions (
+        id INTEGER PRIMARY KEY,
+        image_id INTEGER NOT NULL REFERENCES images(id),
+        session_id INTEGER REFERENCES sessions(id),
+        import_id INTEGER REFERENCES imports(id),
+        label TEXT,
+        region TEXT NOT NULL,
+        external_id TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX regions_image ON regions(image_id);
+    CREATE INDEX regions_import ON regions(import_id);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -633,6 +658,63 @@ class QALog:
         with self._translate():
             return str(self.conn.execute("PRAGMA quick_check").fetchone()[0])
 
+    # -- imports and imported regions (schema version 2) ------------------------------------
+
+    @contextmanager
+    def batch(self) -> Iterator[LogBatch]:
+        """Several writes in one transaction: committed together on success, else none of them.
+
+        Used by importers, so that a failed import leaves nothing behind. Do the slow work
+        (hashing, reading image headers) before entering: the log is write-locked meanwhile.
+        """
+        with self.transaction() as conn:
+            yield LogBatch(conn)
+
+    def find_imports(self, sha256: str) -> list[dict[str, Any]]:
+        """Earlier imports of a file with this content hash (to refuse importing it twice)."""
+        with self._translate():
+            rows = self.conn.execute(
+                "SELECT id, format, file, created_at FROM imports WHERE sha256 = ? ORDER BY id",
+                (sha256,),
+            ).fetchall()
+        return [dict(zip(("id", "format", "file", "created_at"), r, strict=True)) for r in rows]
+
+    def iter_regions(
+        self, *, import_id: int | None = None, image_id: int | None = None, batch_size: int = 500
+    ) -> Iterator[RegionRow]:
+        """Imported regions, oldest first, streamed in pages (keyset on the id)."""
+        where = ["r.id > ?"]
+        args: list[Any] = []
+        for column, value in (("r.import_id", import_id), ("r.image_id", image_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = (
+            "SELECT r.id, r.image_id, r.session_id, r.import_id, r.label, r.region, "
+            "r.external_id, i.path, i.width, i.height FROM regions r "
+            "JOIN images i ON i.id = r.image_id WHERE " + " AND ".join(where) + " ORDER BY r.id"
+        )
+        last = 0
+        while True:
+            with self._translate():
+                rows = self.conn.execute(sql + " LIMIT ?", (last, *args, batch_size)).fetchall()
+            for row in rows:
+                yield RegionRow(
+                    id=row[0],
+                    image_id=row[1],
+                    session_id=row[2],
+                    import_id=row[3],
+                    label=row[4],
+                    region=region_from_dict(json.loads(row[5])),
+                    external_id=row[6],
+                    image_path=row[7],
+                    image_width=row[8],
+                    image_height=row[9],
+                )
+            if len(rows) < batch_size:
+                return
+            last = rows[-1][0]
+
 
 def _turn_row(r: dict[str, Any]) -> TurnRow:
     refs = [RegionRef(int(a), int(b), int(c)) for a, b, c in json.loads(r["question_refs"])]
@@ -688,11 +770,146 @@ def _corrupt_message(path: Path, detail: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class RegionRow:
+    """An imported region (a box, maybe polygons, maybe a class name) on a logged image."""
+
+    id: int
+    image_id: int
+    session_id: int | None
+    import_id: int | None
+    label: str | None
+    region: ov.Region
+    external_id: str | None
+    image_path: str
+    image_width: int
+    image_height: int
+
+
+class LogBatch:
+    """Writes inside one open transaction (see :meth:`QALog.batch`); nothing commits alone.
+
+    ``add_image``, ``start_session`` and ``add_turn`` write the same rows as the ``QALog``
+    methods of the same names.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def add_image(
+        self, path: str | os.PathLike[str], size: tuple[int, int], sha256: str
+    ) -> ImageRow:
+        row = self.conn.execute(
+            "SELECT id, sha256, path, width, height FROM images WHERE sha256 = ?", (sha256,)
+        ).fetchone()
+        if row is not None:
+            return ImageRow(*row)
+        resolved = str(Path(path).resolve())
+        cur = self.conn.execute(
+            "INSERT INTO images (sha256, path, width, height, added_at) VALUES (?,?,?,?,?)",
+            (sha256, resolved, size[0], size[1], now()),
+        )
+        return ImageRow(int(cur.lastrowid or 0), sha256, resolved, size[0], size[1])
+
+    def start_session(self, image_id: int, source: str = "import") -> int:
+        cur = self.conn.execute(
+            "INSERT INTO sessions (image_id, source, created_at) VALUES (?,?,?)",
+            (image_id, source, now()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def add_import(self, format: str, file: str | os.PathLike[str], sha256: str) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO imports (format, file, sha256, created_at) VALUES (?,?,?,?)",
+            (format, str(Path(file).resolve()), sha256, now()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def add_region(
+        self,
+        image_id: int,
+        region: ov.Region,
+        *,
+        label: str | None = None,
+        session_id: int | None = None,
+        import_id: int | None = None,
+        external_id: str | None = None,
+    ) -> int:
+        cur = self.conn.execute(
+            """INSERT INTO regions (image_id, session_id, import_id, label, region, external_id,
+               created_at) VALUES (?,?,?,?,?,?,?)""",
+            (
+                image_id,
+                session_id,
+                import_id,
+                label,
+                json.dumps(region_to_dict(region)),
+                external_id,
+                now(),
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def add_turn(self, turn: NewTurn) -> int:
+        if not turn.question.strip():
+            raise LogError("a turn needs a non-empty question")
+        if turn.source not in SOURCES:
+            raise LogError(f"unknown source {turn.source!r}: use one of {', '.join(SOURCES)}")
+        conn = self.conn
+        if turn.request_id is not None:
+            row = conn.execute(
+                "SELECT id FROM turns WHERE request_id = ?", (turn.request_id,)
+            ).fetchone()
+            if row is not None:
+                return int(row[0])
+        session = conn.execute(
+            "SELECT image_id FROM sessions WHERE id = ?", (turn.session_id,)
+        ).fetchone()
+        if session is None:
+            raise LogError(f"session {turn.session_id} does not exist")
+        idx = conn.execute(
+            "SELECT COALESCE(MAX(idx), -1) + 1 FROM turns WHERE session_id = ?",
+            (turn.session_id,),
+        ).fetchone()[0]
+        cur = conn.execute(
+            """INSERT INTO turns (session_id, image_id, idx, prompts, question, question_refs,
+               answer, model, template, settings, timings, prompt_tokens, answer_tokens,
+               finish_reason, source, request_id, created_at)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            (
+                turn.session_id,
+                session[0],
+                idx,
+                ov.dumps(turn.prompts),
+                turn.question,
+                json.dumps([[r.prompt, r.start, r.end] for r in turn.question_refs]),
+                turn.answer,
+                turn.model,
+                turn.template,
+                json.dumps(turn.settings, sort_keys=True),
+                json.dumps(turn.timings, sort_keys=True),
+                turn.prompt_tokens,
+                turn.answer_tokens,
+                turn.finish_reason,
+                turn.source,
+                turn.request_id,
+                now(),
+            ),
+        )
+        turn_id = int(cur.lastrowid or 0)
+        conn.executemany(
+            "INSERT OR IGNORE INTO turn_tags (turn_id, tag) VALUES (?, ?)",
+            [(turn_id, t) for t in _clean_tags(turn.tags)],
+        )
+        return turn_id
+
+
 __all__ = [
     "REVIEW_STATES",
     "SCHEMA_VERSION",
     "SOURCES",
     "ImageRow",
+    "LogBatch",
     "LogCorrupt",
     "LogError",
     "LogLocked",
@@ -700,6 +917,7 @@ __all__ = [
     "NewTurn",
     "QALog",
     "RegionRef",
+    "RegionRow",
     "TurnRow",
     "default_db_path",
     "file_sha256",

@@ -31,8 +31,8 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> Im
         pixels = im.width * im.height
         if pixels > max_pixels:
             raise ImageTooLarge(
-                f"{path}: {im.width}×{im.height} = {pixels / 1e6:.1f} MP is over the limit of "
-                f"{max_pixels / 1e6:.0f} MP: downscale it, or raise the limit (--max-pixels)"
+                f"{path}: {im.width}×{im.height} = {pixels:,} pixels is over the limit of "
+                f"{max_pixels:,}: downscale it, or raise the limit (--max-pixels)"
             )
         try:
             im.load()
@@ -62,4 +62,6 @@ def _open(path: str | os.PathLike[str]) -> Image.Image:
             f"{p}: not an image Pillow can read (JPEG, PNG, WebP, TIFF, BMP, …)"
         ) from None
     except OSError as exc:
-        raise ImageUnreadable(f"{p}: cannot be read ({exc.strerror or exc})") from None
+        if exc.errno is not None:  # the file system refused: permissions, I/O error, …
+            raise ImageUnreadable(f"{p}: cannot be read ({exc.strerror})") from None
+        raise ImageUnreadable(f"{p}: the image data is damaged or truncated ({exc})") from None

@@ -1,0 +1,238 @@
+"""`vipstudio ask`: region questions from the command line — one, a chat, or a whole file."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+import overlays as ov
+from app.cli import CliError, reported
+from app.cmd_log import db_option
+from app.cmd_render import build_prompts, prompt_options
+from app.log import LogError, NewTurn, QALog, default_db_path
+from app.model_options import build_engine, generation_options, load_options, settings_from
+from vip_model.errors import ModelError
+
+#: Exit code of a batch that finished but wrote error records for some lines.
+EXIT_PARTIAL = 3
+
+
+@click.command()
+@click.argument("image", type=click.Path(path_type=Path), required=False)
+@click.argument("question", required=False)
+@prompt_options
+@load_options
+@generation_options
+@click.option(
+    "--server", default=None, metavar="URL", help="Ask our model server instead of loading a model."
+)
+@click.option(
+    "--token", envvar="VIPSTUDIO_TOKEN", default=None, help="Server token ($VIPSTUDIO_TOKEN)."
+)
+@db_option
+@click.option("--no-log", is_flag=True, help="Do not record the turn(s) in the log.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming text."
+)
+@click.option(
+    "--batch",
+    "batch_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="A JSONL file of queries {id, image, question, prompts|bboxes}; answers go to --out.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="JSONL answers of --batch.",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+def ask(image: Path | None, question: str | None, **kw: Any) -> None:
+    """Ask ViP-LLaVA about marked regions of IMAGE.
+
+    \b
+    One question (the answer streams; the turn is logged):
+      vipstudio ask photo.jpg "What is in the red rectangle?" --bbox 180,20,420,230 --model ./tiny
+    A chat on the same image and prompts (no QUESTION; a question per line, empty line ends):
+      vipstudio ask photo.jpg --bbox 180,20,420,230 --server http://127.0.0.1:8000
+    A file of queries, resumable (a rerun skips answered ids):
+      vipstudio ask --batch queries.jsonl --out answers.jsonl --model ./tiny --batch-size 8
+    In questions, <region0> (or <bbox0>) becomes the referring phrase of the first prompt.
+    Exit codes: 0 done, 1 failed, 2 bad command line, 3 batch done with error records.
+    """
+    if kw["batch_file"] is not None:
+        if image is not None or question is not None:
+            raise click.UsageError("--batch takes no IMAGE or QUESTION")
+        if kw["out"] is None:
+            raise click.UsageError("--batch needs --out FILE for the answers")
+        _run_batch(kw)
+        return
+    if image is None:
+        raise click.UsageError("give IMAGE (and a QUESTION, or none for a chat), or --batch FILE")
+    if question is not None and not question.strip():
+        raise click.UsageError("the question is empty: ask something, or leave it out for a chat")
+    with reported(ModelError, LogError):
+        img = ov.load_image(image, max_pixels=kw["max_pixels"])
+        prompts = build_prompts(
+            img.size, kw["bboxes"], kw["shape"], kw["polygons"], kw["arrows"], kw["points"],
+            kw["colors"], kw["alpha"], kw["width"], kw["seed"], kw["prompts_file"], kw["labels"],
+        )  # fmt: skip
+        settings = settings_from(kw, seed=kw["seed"] if kw["temperature"] > 0 else None)
+        engine = build_engine(
+            kw["model"],
+            kw["device"],
+            kw["dtype"],
+            kw["load_4bit"],
+            kw["load_8bit"],
+            kw["server"],
+            kw["token"],
+        )
+        model_name = kw["server"] or kw["model"] or "llava-hf/vip-llava-7b-hf"
+        log = None if kw["no_log"] else QALog.open(kw["db"] or default_db_path())
+        try:
+            session = _Session(
+                engine, model_name, log, image, img, prompts, settings, kw["template"]
+            )
+            if question is not None:
+                session.turn(question, as_json=kw["as_json"])
+            else:
+                session.chat(as_json=kw["as_json"])
+        finally:
+            if log is not None:
+                log.close()
+            engine.close()
+
+
+class _Session:
+    """One image, its prompts, and the conversation so far."""
+
+    def __init__(self, engine: Any, model: str, log: QALog | None, path: Path, image: Any,
+                 prompts: list[ov.Prompt], settings: Any, template: str) -> None:  # fmt: skip
+        from vip_model.engine import Request
+
+        self.engine = engine
+        self.model = model
+        self.log = log
+        self.path = path
+        self.image = image
+        self.prompts = prompts
+        self.settings = settings
+        self.template = template
+        self.request: Request | None = None
+        self.session_id: int | None = None
+        self.image_id: int | None = None
+
+    def turn(self, text: str, as_json: bool) -> None:
+        from vip_model.engine import Request
+
+        question, refs = ov.compose_question(text, self.prompts)
+        if self.request is None:
+            request = Request(
+                image=self.image, question=question, prompts=tuple(self.prompts),
+                settings=self.settings, template=self.template,
+            )  # fmt: skip
+        else:
+            request = dataclasses.replace(self.request, question=question)
+        streamed = self.engine.stream(request)
+        with streamed:
+            for delta in streamed:
+                if not as_json:
+                    click.echo(delta, nl=False)
+                    sys.stdout.flush()
+            answer = streamed.answer
+        turn_id = self._log(question, refs, answer)
+        if as_json:
+            out = {
+                "image": str(self.path), "question": question, "answer": answer.text,
+                "prompts": [ov.prompt_to_dict(p) for p in self.prompts],
+                "phrases": [ov.referring_phrase(p) for p in self.prompts],
+                "turn_id": turn_id, **answer.to_dict(),
+            }  # fmt: skip
+            out.pop("text")
+            click.echo(json.dumps(out, ensure_ascii=False))
+        else:
+            click.echo()
+            t = answer.timings
+            click.echo(
+                f"[{answer.completion_tokens} tokens, first after {t.ttft_s:.2f} s, "
+                f"{t.tokens_per_s:.1f} tokens/s{'' if turn_id is None else f', turn {turn_id}'}]",
+                err=True,
+            )
+        if answer.text.strip() and answer.finish_reason != "cancelled":
+            self.request = request.follow_up(answer.text, "…")
+
+    def chat(self, as_json: bool) -> None:
+        interactive = sys.stdin.isatty()
+        if interactive:
+            for p in self.prompts:
+                click.echo(f"region: {ov.referring_phrase(p)}", err=True)
+            click.echo("Ask about the image; an empty line or Ctrl-D ends.", err=True)
+        while True:
+            if interactive:
+                click.echo("> ", nl=False, err=True)
+            line = sys.stdin.readline()
+            if not line or not line.strip() or line.strip() in ("exit", "quit"):
+                return
+            self.turn(line.strip(), as_json)
+
+    def _log(self, question: str, refs: list[ov.RegionRef], answer: Any) -> int | None:
+        if self.log is None:
+            return None
+        if self.image_id is None:
+            self.image_id = self.log.add_image(self.path, size=self.image.size).id
+            self.session_id = self.log.start_session(self.image_id, source="cli")
+        assert self.session_id is not None
+        return self.log.add_turn(
+            NewTurn(
+                session_id=self.session_id, prompts=self.prompts, question=question,
+                question_refs=refs, answer=answer.text, model=self.model, template=self.template,
+                source="cli", settings=self.settings.to_dict(),
+                timings=dataclasses.asdict(answer.timings), prompt_tokens=answer.prompt_tokens,
+                answer_tokens=answer.completion_tokens, finish_reason=answer.finish_reason,
+            )
+        )  # fmt: skip
+
+
+def _run_batch(kw: dict[str, Any]) -> None:
+    from tqdm import tqdm
+
+    from app.batch import BatchRunner, count_lines
+
+    queries: Path = kw["batch_file"]
+    if not queries.exists():
+        raise CliError(f"{queries}: no such file")
+    with reported(ModelError, LogError):
+        settings = settings_from(kw)
+        engine = build_engine(
+            kw["model"], kw["device"], kw["dtype"], kw["load_4bit"], kw["load_8bit"],
+            kw["server"], kw["token"], max_batch_size=kw["batch_size"],
+        )  # fmt: skip
+        model_name = kw["server"] or kw["model"] or "llava-hf/vip-llava-7b-hf"
+        log = None if kw["no_log"] else QALog.open(kw["db"] or default_db_path())
+        bar = tqdm(
+            total=count_lines(queries), unit="q", desc="asking", file=sys.stderr, disable=None
+        )
+        try:
+            runner = BatchRunner(
+                engine, model_name, log=log, batch_size=kw["batch_size"], template=kw["template"],
+                settings=settings, max_pixels=kw["max_pixels"], progress=bar.update,
+            )  # fmt: skip
+            summary = runner.run(queries, kw["out"])
+        finally:
+            bar.close()
+            if log is not None:
+                log.close()
+            engine.close()
+    click.echo(f"{kw['out']}: {summary.text()}", err=True)
+    if summary.errors:
+        sys.exit(EXIT_PARTIAL)
+
+
+def register(main: click.Group) -> None:
+    main.add_command(ask)

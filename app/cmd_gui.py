@@ -1,0 +1,84 @@
+"""`vipstudio gui`: open the desktop app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from app.cli import CliError
+
+
+@click.command("gui")
+@click.argument(
+    "target", required=False, type=click.Path(exists=True, path_type=Path), metavar="[IMAGE|FOLDER]"
+)
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The Q&A log file for this run (default: the one in Settings, else the per-user log).",
+)
+@click.option(
+    "--model",
+    default=None,
+    metavar="ID|FOLDER",
+    help="ViP-LLaVA hub id (read from the local cache only) or model folder, for this run.",
+)
+@click.option(
+    "--server",
+    default=None,
+    metavar="URL",
+    help="Use the model of a `vipstudio serve` server at URL instead of loading one.",
+)
+@click.option(
+    "--token",
+    default=None,
+    envvar="VIPSTUDIO_TOKEN",
+    help="Token for --server (or $VIPSTUDIO_TOKEN).",
+)
+@click.option(
+    "--settings",
+    "settings_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Settings file to use (default: per user, or $VIPSTUDIO_GUI_SETTINGS).",
+)
+def gui(
+    target: Path | None,
+    db: Path | None,
+    model: str | None,
+    server: str | None,
+    token: str | None,
+    settings_path: Path | None,
+) -> None:
+    """Open the desktop app on an image or a folder of images.
+
+    Draw visual prompts (rectangle, ellipse, point, triangle, arrow, scribble, mask, mask
+    contour), ask ViP-LLaVA about the marked regions, and review the answers; every answer is
+    saved to the Q&A log at once, and what you draw is autosaved. Options given here apply to
+    this run only; File → Settings stores them. Without a model the app still opens: drawing
+    and review work, and the chat panel says how to get one.
+
+    \b
+      vipstudio gui assets/samples
+      vipstudio gui photo.jpg --model ~/models/vip-llava-7b-hf
+      vipstudio gui photos/ --server http://gpu-box:8000 --token "$TOKEN" --db team.sqlite
+    """
+    if server is not None and not server.startswith(("http://", "https://")):
+        raise click.BadParameter("must start with http:// or https://", param_hint="--server")
+    try:
+        from app.gui import run
+    except ImportError as exc:  # PySide6 missing or its Qt libraries cannot load
+        raise CliError(
+            f"the desktop app cannot start: {exc}. Install PySide6-Essentials "
+            "(pip install 'vip-studio'), and on Linux the Qt system libraries (libxcb-cursor0, "
+            "libxkbcommon-x11-0)"
+        ) from None
+    code = run(target, db=db, model=model, server=server, token=token, settings_path=settings_path)
+    if code:
+        raise SystemExit(code)
+
+
+def register(main: click.Group) -> None:
+    main.add_command(gui)

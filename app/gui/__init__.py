@@ -1,0 +1,49 @@
+"""The ViP Studio desktop app (PySide6): draw visual prompts, ask ViP-LLaVA, review answers.
+
+Widgets hold no logic: they call `overlays`, `vip_model` (through `app.gui.workers`) and the Q&A
+log (through `app.gui.writer`, its single writer). Heavy work runs off the GUI thread.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def run(
+    target: Path | None = None,
+    *,
+    db: Path | None = None,
+    model: str | None = None,
+    server: str | None = None,
+    token: str | None = None,
+    settings_path: Path | None = None,
+) -> int:
+    """Open the main window (on ``target``, an image or a folder) and run the event loop."""
+    from PySide6.QtWidgets import QApplication
+
+    from app.gui.mainwindow import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("ViP Studio")
+    app.setOrganizationName("vipstudio")
+    overrides: dict[str, str] = {}
+    if db is not None:
+        overrides["db_path"] = str(db)
+    if model is not None:
+        overrides["model"] = model
+        overrides["server_url"] = ""
+    if server is not None:
+        overrides["server_url"] = server
+    if token is not None:
+        overrides["server_token"] = token
+    window = MainWindow(settings_path=settings_path, overrides=overrides)
+    window.show()
+    if target is not None:
+        window.studio.open_path(target)
+    elif window.settings.last_folder and Path(window.settings.last_folder).is_dir():
+        window.open_folder(Path(window.settings.last_folder))
+    return int(app.exec())
+
+
+__all__ = ["run"]

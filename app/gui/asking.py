@@ -1,0 +1,183 @@
+"""Asking: build the request from the image, its prompts and the conversation; stream the
+answer into the chat; commit it to the log as soon as it is complete.
+
+The model runs in :mod:`app.gui.workers`; the log is written by :mod:`app.gui.writer`. This
+module only decides what to ask and where the answer goes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal
+
+import overlays as ov
+from app.gui.conversation import REGENERATED_TAG, settings_for
+from app.gui.conversation import history as history_of
+from app.gui.review import TurnCard
+from app.gui.writer import PendingTurn
+from app.log import NewTurn, TurnRow
+from overlays.phrases import find_refs
+from vip_model.engine import Answer, Request
+from vip_model.errors import ModelError
+
+if TYPE_CHECKING:
+    from app.gui.controller import Studio
+    from app.gui.mainwindow import MainWindow
+
+
+class Asker(QObject):
+    """Runs one question at a time through the engine host."""
+
+    answered = Signal(object)  # the stored TurnRow
+
+    def __init__(self, window: MainWindow, studio: Studio) -> None:
+        super().__init__(window)
+        self.w = window
+        self.studio = studio
+        self.card: TurnCard | None = None
+        window.chat.ask.connect(self.ask)
+        window.chat.stop.connect(self.stop)
+        window.chat.regenerate.connect(self.regenerate)
+        window.chat.new_conversation.connect(self.new_conversation)
+        window.host.state_changed.connect(self._engine_state)
+
+    def _engine_state(self, state: str, detail: str) -> None:
+        self.w.chat.set_generating(state == "generating", can_ask=state in ("ready",))
+
+    def stop(self) -> None:
+        self.w.host.stop()
+
+    def new_conversation(self) -> None:
+        doc = self.studio.doc
+        self.studio.conversation.start_over(doc.prompts if doc else ())
+        self.w.chat.session_label.setText("new conversation: the next question starts afresh")
+        self.studio.mark_dirty()
+
+    def ask(self, question: str, *, regenerate: bool = False) -> bool:
+        """Ask ``question`` about the current image and prompts; False if it cannot start."""
+        studio, w = self.studio, self.w
+        if w.host.engine is None:
+            w.chat.notice.setVisible(True)
+            w.statusbar.showMessage("No model is ready: load one first (see the chat panel)", 5000)
+            return False
+        if studio.image is None or studio.doc is None or studio.path is None:
+            w.statusbar.showMessage("Open an image first", 4000)
+            return False
+        prompts = tuple(studio.doc.prompts)
+        conv = studio.conversation
+        past = conv.turns
+        if regenerate:
+            # The question asked again replaces the last answer(s) to it, not follows them.
+            while past and past[-1].question == question:
+                past = past[:-1]
+        if not conv.continues(prompts):
+            conv.start_over(prompts)
+            past = []
+        try:
+            request = Request(
+                image=studio.image,
+                question=question,
+                prompts=prompts,
+                history=history_of(past),
+                settings=settings_for(w.settings.generation, regenerate=regenerate),
+                template=w.settings.template,
+            )
+        except (ModelError, ov.OverlayError, ValueError) as exc:
+            w.banner.show_error(f"cannot ask: {exc}")
+            return False
+        card = w.chat.begin_answer(question)
+        path, image_id, session = studio.path, conv.image_id, conv.session_id
+        job = w.host.ask(
+            request,
+            on_text=lambda piece: card.append(piece),
+            on_answer=lambda a: self._answered(
+                a, request, card, path, image_id, session, regenerate
+            ),
+            on_error=lambda exc: self._failed(card, exc),
+        )
+        if job is None:
+            card.failed("the model is busy")
+            return False
+        self.card = card
+        if not regenerate:
+            box = w.chat.question
+            box.setPlainText("")
+        w.chat.session_label.setText(
+            f"conversation {session}, turn {len(past) + 1}" if session else "new conversation"
+        )
+        w.chat.set_generating(True)
+        return True
+
+    def regenerate(self) -> None:
+        turns = self.studio.conversation.turns
+        if not turns:
+            self.w.statusbar.showMessage("Nothing to regenerate yet", 3000)
+            return
+        self.ask(turns[-1].question, regenerate=True)
+
+    def _answered(
+        self,
+        answer: Answer,
+        request: Request,
+        card: TurnCard,
+        path: Path,
+        image_id: int | None,
+        session: int | None,
+        regenerate: bool,
+    ) -> None:
+        timings = dataclasses.asdict(answer.timings)
+        meta = [answer.model or self.w.host.detail]
+        if answer.timings.tokens_per_s:
+            meta.append(f"{answer.timings.tokens_per_s:.1f} tokens/s")
+        if answer.finish_reason == "cancelled":
+            meta.append("stopped")
+        card.finished(answer.text, " · ".join(meta))
+        if not answer.text.strip() and answer.finish_reason == "cancelled":
+            card.meta.setText("stopped before any text: nothing saved")
+            return
+        spec = self.w.host.spec
+        turn = NewTurn(
+            session_id=session or 0,
+            prompts=request.prompts,
+            question=request.question,
+            answer=answer.text,
+            model=answer.model or (spec.label if spec else "unknown"),
+            template=request.template,
+            source="gui",
+            question_refs=find_refs(request.question, request.prompts),
+            settings=request.settings.to_dict(),
+            timings={**timings, "cached_tokens": answer.cached_tokens},
+            prompt_tokens=answer.prompt_tokens or None,
+            answer_tokens=answer.completion_tokens or None,
+            finish_reason=answer.finish_reason,
+            tags=[REGENERATED_TAG] if regenerate else [],
+        )
+
+        def saved(turn_id: int, session_id: int) -> None:
+            if self.studio.path == path and self.studio.conversation.session_id in (None, session):
+                self.studio.conversation.session_id = session_id
+            self.w.writer.submit("reading the log", lambda log: log.turn(turn_id),
+                                 lambda row: self._stored(card, path, row))  # fmt: skip
+
+        self.w.writer.commit_turn(PendingTurn(image_id, session, turn, saved, path=path))
+
+    def _stored(self, card: TurnCard, path: Path, row: TurnRow) -> None:
+        if self.studio.path == path:
+            self.studio.conversation.add(row)
+            self.studio.stored(row)
+            self.w.chat.stored(card, row)
+            self.w.chat.session_label.setText(
+                f"conversation {row.session_id}, {len(self.studio.conversation.turns)} turn(s): "
+                "the next question follows up"
+            )
+            self.studio.mark_dirty()  # the draft now remembers the session
+        self.answered.emit(row)
+
+    def _failed(self, card: TurnCard, exc: BaseException) -> None:
+        message = str(exc) or type(exc).__name__
+        card.failed(message)
+        self.w.banner.show_error(f"the model failed: {message}")
+        self.w.chat.set_generating(False, can_ask=self.w.host.engine is not None)

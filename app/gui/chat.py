@@ -1,0 +1,229 @@
+"""The chat panel: the turns on the current image, the question box and its buttons, and the
+notice that says how to get a model when none is loaded. Widgets only: it emits requests."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.gui.review import TurnCard
+from app.log import TurnRow
+from vip_model.errors import DOWNLOAD_HINT
+
+
+class QuestionBox(QPlainTextEdit):
+    """The question being typed; Ctrl+Enter asks."""
+
+    submitted = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and (
+            event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        ):
+            self.submitted.emit()
+            return
+        super().keyPressEvent(event)
+
+
+class ModelNotice(QFrame):
+    """Shown when no model is ready: what happened and the ways to get one."""
+
+    choose_folder = Signal()
+    connect_server = Signal()
+    use_tiny = Signal()
+    retry = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("notice")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        row = QHBoxLayout()
+        buttons = [
+            ("Model folder…", self.choose_folder, "Use a ViP-LLaVA folder on this machine"),
+            ("Connect to server…", self.connect_server, "Use a `vipstudio serve` model server"),
+            ("Tiny random model", self.use_tiny,
+             "Build a tiny RANDOM model (answers are gibberish) to try the interface"),
+            ("Retry", self.retry, "Load the model from the settings again"),
+        ]  # fmt: skip
+        self.buttons: list[QPushButton] = []
+        for text, signal, tip in buttons:
+            b = QPushButton(text)
+            b.setToolTip(tip)
+            b.clicked.connect(signal.emit)
+            row.addWidget(b)
+            self.buttons.append(b)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.text)
+        layout.addLayout(row)
+
+    def show_state(self, state: str, detail: str) -> None:
+        if state == "error":
+            self.text.setText(
+                f"<b>No model is loaded.</b> {_esc(detail)}<br>Drawing and review work without "
+                f"one. To ask questions: {_esc(DOWNLOAD_HINT)}; or connect to a model server; or "
+                "try the interface with the tiny <b>random</b> model (its answers are gibberish)."
+            )
+        elif state == "none":
+            self.text.setText(
+                "<b>No model configured.</b> Drawing and review work. Choose a model folder, "
+                "connect to a server, or try the tiny <b>random</b> model."
+            )
+        self.setVisible(state in ("error", "none"))
+
+
+class ChatPanel(QWidget):
+    """Turns of the current image (every session), the answer streaming in, the question box."""
+
+    ask = Signal(str)
+    stop = Signal()
+    regenerate = Signal()
+    new_conversation = Signal()
+    insert_phrase = Signal()
+    question_changed = Signal(str)
+    review_requested = Signal(int, str, object)
+    tags_requested = Signal(int, list)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.notice = ModelNotice()
+        self.notice.setVisible(False)
+        self.cards: dict[int, TurnCard] = {}
+        self.streaming: TurnCard | None = None
+        self._list = QWidget()
+        self._items = QVBoxLayout(self._list)
+        self._items.setContentsMargins(4, 4, 4, 4)
+        self._items.addStretch(1)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setWidget(self._list)
+        self.session_label = QLabel("")
+        self.session_label.setObjectName("meta")
+        self.question = QuestionBox()
+        self.question.setPlaceholderText(
+            "Ask about the marked image, e.g. “What is the object within the red rectangle?” "
+            "(Ctrl+Enter)"
+        )
+        self.question.setMaximumHeight(90)
+        self.phrase_btn = QPushButton("Insert phrase")
+        self.phrase_btn.setToolTip("Insert the referring phrase of the selected region (Ctrl+I)")
+        self.ask_btn = QPushButton("Ask")
+        self.ask_btn.setDefault(True)
+        self.stop_btn = QPushButton("Stop")
+        self.regen_btn = QPushButton("Regenerate")
+        self.regen_btn.setToolTip(
+            "Ask the last question again; a greedy answer is retried with sampling"
+        )
+        self.new_btn = QPushButton("New conversation")
+        buttons = QHBoxLayout()
+        for b in (self.phrase_btn, self.new_btn):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        for b in (self.regen_btn, self.stop_btn, self.ask_btn):
+            buttons.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.scroll_area, 1)
+        layout.addWidget(self.session_label)
+        layout.addWidget(self.question)
+        layout.addLayout(buttons)
+        self.ask_btn.clicked.connect(self.submit)
+        self.question.submitted.connect(self.submit)
+        self.stop_btn.clicked.connect(self.stop)
+        self.regen_btn.clicked.connect(self.regenerate)
+        self.new_btn.clicked.connect(self.new_conversation)
+        self.phrase_btn.clicked.connect(self.insert_phrase)
+        self.question.textChanged.connect(
+            lambda: self.question_changed.emit(self.question.toPlainText())
+        )
+        self.set_generating(False)
+
+    def submit(self) -> None:
+        """Ask the typed question (if the model can take one now)."""
+        text = self.question.toPlainText().strip()
+        if text and self.ask_btn.isEnabled():
+            self.ask.emit(text)
+
+    def set_generating(self, on: bool, can_ask: bool = True) -> None:
+        self.stop_btn.setEnabled(on)
+        self.ask_btn.setEnabled(not on and can_ask)
+        self.regen_btn.setEnabled(not on and can_ask and bool(self.cards))
+
+    # -- turns ------------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        for card in [*self.cards.values(), *([self.streaming] if self.streaming else [])]:
+            card.setParent(None)
+            card.deleteLater()
+        self.cards.clear()
+        self.streaming = None
+        while self._items.count() > 1:
+            item = self._items.takeAt(0)
+            if item is not None and item.widget() is not None:
+                item.widget().deleteLater()  # type: ignore[union-attr]
+
+    def set_turns(self, rows: list[TurnRow]) -> None:
+        """Show every turn stored for the image, grouped by conversation."""
+        self.clear()
+        session = None
+        for row in sorted(rows, key=lambda r: (r.session_id, r.idx)):
+            if row.session_id != session:
+                session = row.session_id
+                sep = QLabel(f"— conversation {session} —")
+                sep.setObjectName("meta")
+                sep.setAlignment(Qt.AlignmentFlag.AlignCenter)
+                self._items.insertWidget(self._items.count() - 1, sep)
+            self._add_card(row.question).set_row(row)
+            self.cards[row.id] = self._last_card
+        self._scroll_to_end()
+
+    def _add_card(self, question: str) -> TurnCard:
+        card = TurnCard(question)
+        card.review_requested.connect(self.review_requested)
+        card.tags_requested.connect(self.tags_requested)
+        self._items.insertWidget(self._items.count() - 1, card)
+        self._last_card = card
+        return card
+
+    def begin_answer(self, question: str) -> TurnCard:
+        self.streaming = self._add_card(question)
+        self._scroll_to_end()
+        return self.streaming
+
+    def append(self, text: str) -> None:
+        if self.streaming is not None:
+            self.streaming.append(text)
+            self._scroll_to_end()
+
+    def stored(self, card: TurnCard, row: TurnRow) -> None:
+        card.set_row(row)
+        self.cards[row.id] = card
+        if self.streaming is card:
+            self.streaming = None
+        self.set_generating(False)
+
+    def update_row(self, row: TurnRow) -> None:
+        card = self.cards.get(row.id)
+        if card is not None:
+            card.set_row(row)
+
+    def _scroll_to_end(self) -> None:
+        bar = self.scroll_area.verticalScrollBar()
+        QTimer.singleShot(0, lambda: bar.setValue(bar.maximum()))
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

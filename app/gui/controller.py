@@ -1,0 +1,236 @@
+"""What happens on an image: opening and stepping through images, the prompt documents, the
+drafts autosaved to the log, the history of turns and their review.
+
+The controller connects views (canvas, chat, list) to the core (documents, log writer); it
+holds no drawing or model code itself. Asking lives in :mod:`app.gui.asking`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PIL import Image
+from PySide6.QtCore import QModelIndex, QObject, QTimer, Signal
+
+import overlays as ov
+from app.gui.conversation import Conversation, insert_phrase
+from app.gui.document import PromptDocument
+from app.gui.files import PathRole, is_image
+from app.gui.renderer import Loaded
+from app.gui.writer import ImageState
+from app.log import TurnRow
+
+if TYPE_CHECKING:
+    from app.gui.mainwindow import MainWindow
+
+KEEP_DOCUMENTS = 64
+
+
+class Studio(QObject):
+    """The current image and everything attached to it."""
+
+    image_changed = Signal(object)  # Path | None
+    image_ready = Signal(object)  # ImageState, once the log answered for the current image
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.w = window
+        self.docs: OrderedDict[Path, PromptDocument] = OrderedDict()
+        self.path: Path | None = None
+        self.doc: PromptDocument | None = None
+        self.image: Image.Image | None = None
+        self.state: ImageState | None = None
+        self.conversation = Conversation()
+        self.turns: dict[int, TurnRow] = {}
+        self._dirty = False
+        self._autosave = QTimer(self, singleShot=True, interval=window.settings.autosave_ms)
+        self._autosave.timeout.connect(self.save_draft)
+        window.canvas.image_loaded.connect(self._loaded)
+        window.canvas.image_failed.connect(self._failed)
+        window.chat.question_changed.connect(lambda _: self.mark_dirty())
+        window.chat.review_requested.connect(self.review)
+        window.chat.tags_requested.connect(self.set_tags)
+        window.chat.insert_phrase.connect(self.insert_phrase)
+
+    # -- opening ----------------------------------------------------------------------------
+
+    def open_path(self, path: Path) -> None:
+        """An image file: show it. A folder: list it and show its first image."""
+        path = path.expanduser().absolute()
+        if path.is_dir():
+            self.w.open_folder(path)
+        elif not path.exists():
+            self.w.banner.show_error(f"{path}: no such file or folder")
+        else:
+            self.show(path)
+            if is_image(path):
+                self.w.open_folder(path.parent, select=path)
+
+    def show(self, path: Path) -> None:
+        if path == self.path:
+            return
+        self.flush()
+        self.path = path
+        self.image = None
+        self.state = None
+        self.turns = {}
+        self.conversation = Conversation()
+        doc = self.docs.pop(path, None) or PromptDocument(path, self)
+        self.docs[path] = doc
+        while len(self.docs) > KEEP_DOCUMENTS:
+            _, old = self.docs.popitem(last=False)
+            old.deleteLater()
+        if self.doc is not None:
+            self.doc.changed.disconnect(self.mark_dirty)
+        self.doc = doc
+        doc.changed.connect(self.mark_dirty)
+        if doc.undo_stack not in self.w.undo_group.stacks():
+            self.w.undo_group.addStack(doc.undo_stack)
+        self.w.undo_group.setActiveStack(doc.undo_stack)
+        self.w.canvas.open_image(path)
+        self.w.canvas.set_document(doc)
+        self.w.layers.set_document(doc)
+        self.w.chat.clear()
+        self.w.chat.question.blockSignals(True)
+        self.w.chat.question.setPlainText("")
+        self.w.chat.question.blockSignals(False)
+        self._dirty = False
+        self.image_changed.emit(path)
+        self.w.writer.open_image(path, lambda state: self._state(path, state))
+
+    def _loaded(self, loaded: Loaded) -> None:
+        if loaded.path == self.path:
+            self.image = loaded.image
+
+    def _failed(self, message: str) -> None:
+        self.image = None
+        self.w.banner.show_error(message)
+
+    def _state(self, path: Path, state: ImageState) -> None:
+        if path != self.path or self.doc is None:
+            return
+        self.state = state
+        self.turns = {t.id: t for t in state.turns}
+        draft_session = None
+        if state.draft is not None:
+            prompts, question, draft_session = state.draft
+            # Restore only into an untouched document: never clobber what was drawn since.
+            if not self.doc.prompts and self.doc.undo_stack.count() == 0 and prompts:
+                self.doc.restore(prompts)
+            box = self.w.chat.question
+            if question and not box.toPlainText():
+                box.blockSignals(True)
+                box.setPlainText(question)
+                box.blockSignals(False)
+        self.conversation.image_id = state.image.id
+        self.conversation.resume(draft_session, state.turns)
+        self.w.chat.set_turns(state.turns)
+        self._update_status()
+        self.image_ready.emit(state)
+        if self._dirty:
+            self.save_draft()
+
+    # -- drafts -----------------------------------------------------------------------------
+
+    def mark_dirty(self) -> None:
+        self._dirty = True
+        self._autosave.start()
+
+    def save_draft(self) -> None:
+        """Autosave what is drawn and typed (called by the timer, on leaving, at exit)."""
+        if not self._dirty or self.doc is None or self.state is None:
+            return
+        self._dirty = False
+        self.w.writer.save_draft(
+            self.state.image.id,
+            list(self.doc.prompts),
+            self.w.chat.question.toPlainText(),
+            self.conversation.session_id,
+        )
+
+    def flush(self) -> None:
+        self._autosave.stop()
+        self.save_draft()
+
+    # -- navigation -------------------------------------------------------------------------
+
+    def step(self, delta: int) -> None:
+        """Next (+1) or previous (−1) image of the filtered list."""
+        view = self.w.file_view
+        proxy = view.model()
+        count = proxy.rowCount()
+        if count == 0:
+            return
+        current = view.currentIndex()
+        row = current.row() + delta if current.isValid() else 0
+        if row >= count and proxy.canFetchMore(QModelIndex()):
+            proxy.fetchMore(QModelIndex())
+            count = proxy.rowCount()
+        if not 0 <= row < count:
+            self.w.statusbar.showMessage(
+                "last image of the list" if delta > 0 else "first image", 2000
+            )
+            return
+        view.setCurrentIndex(proxy.index(row, 0))
+
+    def current_changed(self, index: QModelIndex) -> None:
+        path = index.data(PathRole) if index.isValid() else None
+        if isinstance(path, Path):
+            self.show(path)
+
+    # -- review -----------------------------------------------------------------------------
+
+    def stored(self, row: TurnRow) -> None:
+        """A turn was committed (or re-read after a review)."""
+        self.turns[row.id] = row
+        if row.image_id == (self.state.image.id if self.state else None):
+            self._update_status()
+            self.conversation.turns = [
+                row if t.id == row.id else t for t in self.conversation.turns
+            ]
+
+    def review(self, turn_id: int, status: str, corrected: object) -> None:
+        text = corrected if isinstance(corrected, str) else None
+
+        def done(row: TurnRow) -> None:
+            self.stored(row)
+            self.w.chat.update_row(row)
+
+        self.w.writer.review(turn_id, status, text, done)
+
+    def set_tags(self, turn_id: int, tags: list[str]) -> None:
+        def done(row: TurnRow) -> None:
+            self.stored(row)
+            self.w.chat.update_row(row)
+
+        self.w.writer.set_tags(turn_id, tags, done)
+
+    def _update_status(self) -> None:
+        if self.path is None:
+            return
+        rows = self.turns.values()
+        reviewed = sum(r.review != "unreviewed" for r in rows)
+        self.w.files.set_status(self.path, (len(self.turns), reviewed))
+
+    # -- phrases ----------------------------------------------------------------------------
+
+    def insert_phrase(self) -> None:
+        """Insert the referring phrase of the selected region at the question's cursor."""
+        doc = self.doc
+        prompt = doc.selected_prompt() if doc else None
+        if prompt is None and doc is not None and len(doc.prompts) == 1:
+            prompt = doc.prompts[0]
+        if prompt is None:
+            self.w.statusbar.showMessage("Select a region first (V, then click it)", 4000)
+            return
+        box = self.w.chat.question
+        cursor = box.textCursor()
+        text, position = insert_phrase(box.toPlainText(), cursor.position(),
+                                       ov.referring_phrase(prompt))  # fmt: skip
+        box.setPlainText(text)
+        cursor = box.textCursor()
+        cursor.setPosition(position)
+        box.setTextCursor(cursor)
+        box.setFocus()

@@ -1,0 +1,211 @@
+"""The prompts drawn on one image, their selection, and an unbounded undo stack.
+
+Every edit goes through a ``QUndoCommand`` (Ctrl+Z / Ctrl+Shift+Z undo and redo all of them);
+the document itself only stores prompts and emits ``changed``. Views subscribe to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+import overlays as ov
+from app.gui import geometry as geo
+
+
+class PromptDocument(QObject):
+    """The ordered prompts of one image (later ones are drawn on top)."""
+
+    changed = Signal()
+    selection_changed = Signal(object)
+
+    def __init__(self, path: Path, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.path = path
+        self.prompts: list[ov.Prompt] = []
+        self.selected: int | None = None
+        #: (W, H) once the image is decoded: edits are kept on the image.
+        self.image_size: tuple[int, int] | None = None
+        self.undo_stack = QUndoStack(self)
+
+    # -- raw mutations (used by the commands) ----------------------------------------------
+
+    def _insert(self, index: int, prompt: ov.Prompt) -> None:
+        self.prompts.insert(index, prompt)
+        self.changed.emit()
+
+    def _remove(self, index: int) -> ov.Prompt:
+        prompt = self.prompts.pop(index)
+        if self.selected is not None and self.selected >= len(self.prompts):
+            self.select(None)
+        self.changed.emit()
+        return prompt
+
+    def _set(self, index: int, prompt: ov.Prompt) -> None:
+        self.prompts[index] = prompt
+        self.changed.emit()
+
+    def _set_all(self, prompts: Sequence[ov.Prompt]) -> None:
+        self.prompts = list(prompts)
+        if self.selected is not None and self.selected >= len(self.prompts):
+            self.selected = None
+            self.selection_changed.emit(None)
+        self.changed.emit()
+
+    # -- selection (not an edit: not on the undo stack) -------------------------------------
+
+    def select(self, index: int | None) -> None:
+        if index is not None and not 0 <= index < len(self.prompts):
+            index = None
+        if index != self.selected:
+            self.selected = index
+            self.selection_changed.emit(index)
+
+    def selected_prompt(self) -> ov.Prompt | None:
+        return self.prompts[self.selected] if self.selected is not None else None
+
+    # -- edits ------------------------------------------------------------------------------
+
+    def restore(self, prompts: Sequence[ov.Prompt]) -> None:
+        """Replace everything without undo history (a draft coming back)."""
+        self.undo_stack.clear()
+        self._set_all(prompts)
+
+    def add(self, prompt: ov.Prompt) -> None:
+        self.undo_stack.push(AddPrompt(self, prompt, len(self.prompts)))
+
+    def replace_at(self, index: int, prompt: ov.Prompt, text: str = "edit") -> None:
+        if self.prompts[index] != prompt:
+            self.undo_stack.push(ReplacePrompt(self, index, prompt, text))
+
+    def delete(self, index: int | None = None) -> None:
+        index = self.selected if index is None else index
+        if index is not None:
+            self.undo_stack.push(RemovePrompt(self, index))
+
+    def duplicate(self, offset: float = 10.0) -> None:
+        prompt = self.selected_prompt()
+        if prompt is None:
+            return
+        size = self.image_size
+        copy = geo.translate(prompt, offset, offset)
+        if size is not None:
+            try:
+                ov.fit_to_image(copy, size)
+            except ov.InvalidPrompt:
+                copy = prompt
+        self.undo_stack.push(AddPrompt(self, copy, len(self.prompts), "duplicate"))
+
+    def move(self, index: int, to: int) -> None:
+        if 0 <= to < len(self.prompts) and to != index:
+            self.undo_stack.push(MovePrompt(self, index, to))
+
+    def restyle(self, index: int, style: ov.Style) -> None:
+        prompt = self.prompts[index]
+        if prompt.style != style:
+            self.undo_stack.push(ReplacePrompt(self, index, replace(prompt, style=style), "style"))
+
+    def clear(self) -> None:
+        if self.prompts:
+            self.undo_stack.push(SetPrompts(self, [], "clear"))
+
+    def set_all(self, prompts: Sequence[ov.Prompt], text: str) -> None:
+        if list(prompts) != self.prompts:
+            self.undo_stack.push(SetPrompts(self, prompts, text))
+
+
+class AddPrompt(QUndoCommand):
+    def __init__(self, doc: PromptDocument, prompt: ov.Prompt, index: int, text: str = "") -> None:
+        super().__init__(f"{text or 'draw'} {prompt.kind}")
+        self.doc, self.prompt, self.index = doc, prompt, index
+
+    def redo(self) -> None:
+        self.doc._insert(self.index, self.prompt)
+        self.doc.select(self.index)
+
+    def undo(self) -> None:
+        self.doc._remove(self.index)
+        self.doc.select(None)
+
+
+class RemovePrompt(QUndoCommand):
+    def __init__(self, doc: PromptDocument, index: int) -> None:
+        super().__init__(f"delete {doc.prompts[index].kind}")
+        self.doc, self.index = doc, index
+        self.prompt = doc.prompts[index]
+
+    def redo(self) -> None:
+        self.doc._remove(self.index)
+        self.doc.select(None)
+
+    def undo(self) -> None:
+        self.doc._insert(self.index, self.prompt)
+        self.doc.select(self.index)
+
+
+class ReplacePrompt(QUndoCommand):
+    """Move, resize, restyle: one prompt changes. Consecutive style tweaks merge into one."""
+
+    STYLE_ID = 1
+
+    def __init__(self, doc: PromptDocument, index: int, new: ov.Prompt, text: str) -> None:
+        super().__init__(f"{text} {new.kind}")
+        self.doc, self.index, self.new = doc, index, new
+        self.old = doc.prompts[index]
+        self.merge_id = self.STYLE_ID if text == "style" else -1
+
+    def id(self) -> int:
+        return self.merge_id
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, ReplacePrompt) or other.index != self.index:
+            return False
+        self.new = other.new
+        return True
+
+    def redo(self) -> None:
+        self.doc._set(self.index, self.new)
+        self.doc.select(self.index)
+
+    def undo(self) -> None:
+        self.doc._set(self.index, self.old)
+        self.doc.select(self.index)
+
+
+class MovePrompt(QUndoCommand):
+    """Reorder: later prompts are drawn over earlier ones."""
+
+    def __init__(self, doc: PromptDocument, index: int, to: int) -> None:
+        super().__init__(f"reorder {doc.prompts[index].kind}")
+        self.doc, self.index, self.to = doc, index, to
+
+    def _shift(self, a: int, b: int) -> None:
+        prompts = list(self.doc.prompts)
+        prompts.insert(b, prompts.pop(a))
+        self.doc._set_all(prompts)
+        self.doc.select(b)
+
+    def redo(self) -> None:
+        self._shift(self.index, self.to)
+
+    def undo(self) -> None:
+        self._shift(self.to, self.index)
+
+
+class SetPrompts(QUndoCommand):
+    def __init__(self, doc: PromptDocument, prompts: Sequence[ov.Prompt], text: str) -> None:
+        super().__init__(text)
+        self.doc = doc
+        self.old, self.new = list(doc.prompts), list(prompts)
+
+    def redo(self) -> None:
+        self.doc.select(None)
+        self.doc._set_all(self.new)
+
+    def undo(self) -> None:
+        self.doc.select(None)
+        self.doc._set_all(self.old)

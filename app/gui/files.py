@@ -1,0 +1,284 @@
+"""The image list: folder scanning off the GUI thread, lazy rows, filters, background thumbnails.
+
+Built for folders of 10,000+ images: the scan runs on a worker and arrives in chunks; the view
+only asks for visible rows (uniform sizes), and thumbnails are decoded on a background thread
+for the rows the view actually shows, newest requests first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import OrderedDict
+from collections.abc import Generator, Iterable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QIcon, QImage, QPixmap
+
+from app.gui.threads import run_in_thread, serial_pool
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
+CHUNK = 5000
+FETCH_STEP = 2000
+THUMB = 64
+FILTERS = ("all", "with Q&A", "without Q&A", "reviewed", "needs review")
+StatusRole = Qt.ItemDataRole.UserRole + 1
+PathRole = Qt.ItemDataRole.UserRole + 2
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+def natural_key(name: str) -> list[Any]:
+    """Sort key so that ``img2`` comes before ``img10``."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def scan_folder(folder: Path) -> Generator[list[Path], None, int]:
+    """Yield the image files of ``folder`` (not recursive), naturally sorted, in chunks."""
+    with os.scandir(folder) as entries:
+        names = [
+            e.name
+            for e in entries
+            if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file()
+        ]
+    names.sort(key=natural_key)
+    for start in range(0, len(names), CHUNK):
+        yield [folder / n for n in names[start : start + CHUNK]]
+    return len(names)
+
+
+def load_thumbnail(path: Path, size: int = THUMB) -> QImage:
+    """A small RGB thumbnail (JPEGs decode at reduced size); raises OSError when unreadable."""
+    with Image.open(path) as source:
+        source.draft("RGB", (size * 2, size * 2))
+        im = ImageOps.exif_transpose(source).convert("RGB")
+    im.thumbnail((size, size), Image.Resampling.BILINEAR)
+    data = im.tobytes()
+    return QImage(data, im.width, im.height, 3 * im.width, QImage.Format.Format_RGB888).copy()
+
+
+class Thumbnails(QObject):
+    """Decodes thumbnails on a background thread; the most recently requested come first."""
+
+    ready = Signal(object, object)  # path, QImage
+
+    def __init__(self, parent: QObject | None = None, capacity: int = 4000) -> None:
+        super().__init__(parent)
+        self._pool = serial_pool("thumbnails")
+        self._cache: OrderedDict[Path, QIcon] = OrderedDict()
+        self._wanted: OrderedDict[Path, None] = OrderedDict()
+        self._capacity = capacity
+        self.enabled = True
+
+    def get(self, path: Path) -> QIcon | None:
+        icon = self._cache.get(path)
+        if icon is not None:
+            self._cache.move_to_end(path)
+            return icon
+        if self.enabled and path not in self._wanted:
+            self._wanted[path] = None
+            while len(self._wanted) > 256:  # scrolled past: forget the oldest requests
+                self._wanted.popitem(last=False)
+            run_in_thread(self._job, path, pool=self._pool, on_return=self._done)
+        return None
+
+    def _job(self, path: Path) -> tuple[Path, QImage | None]:
+        if path not in self._wanted:
+            return path, None
+        try:
+            return path, load_thumbnail(path)
+        except (OSError, ValueError, SyntaxError):
+            return path, None
+
+    def _done(self, result: tuple[Path, QImage | None]) -> None:
+        path, image = result
+        self._wanted.pop(path, None)
+        if image is None:
+            return
+        self._cache[path] = QIcon(QPixmap.fromImage(image))
+        while len(self._cache) > self._capacity:
+            self._cache.popitem(last=False)
+        self.ready.emit(path, image)
+
+    def wait(self, timeout_ms: int = 5000) -> bool:
+        return self._pool.waitForDone(timeout_ms)
+
+
+class FileListModel(QAbstractListModel):
+    """Image paths, exposed to views a few thousand rows at a time."""
+
+    scan_finished = Signal(int)
+    scan_failed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.paths: list[Path] = []
+        self.exposed = 0
+        self.statuses: dict[str, tuple[int, int]] = {}
+        self.thumbnails = Thumbnails(self)
+        self.thumbnails.ready.connect(self._thumbnail_ready)
+        self._row_of: dict[Path, int] = {}
+        self._scan_id = 0
+        self.scanning = False
+
+    # -- filling ----------------------------------------------------------------------------
+
+    def set_paths(self, paths: Iterable[Path]) -> None:
+        self.beginResetModel()
+        self.paths = list(paths)
+        self._row_of = {p: i for i, p in enumerate(self.paths)}
+        self.exposed = min(len(self.paths), FETCH_STEP)
+        self.endResetModel()
+
+    def scan(self, folder: Path) -> None:
+        """Replace the list with the images of ``folder`` (scanned off the GUI thread)."""
+        self._scan_id += 1
+        scan_id = self._scan_id
+        self.set_paths([])
+        self.scanning = True
+        run_in_thread(
+            scan_folder,
+            folder,
+            on_yield=lambda chunk: self._add_chunk(scan_id, chunk),
+            on_return=lambda n: self._scanned(scan_id, n),
+            on_error=lambda exc: self._scan_error(scan_id, folder, exc),
+        )
+
+    def _add_chunk(self, scan_id: int, chunk: list[Path]) -> None:
+        if scan_id != self._scan_id:
+            return
+        start = len(self.paths)
+        self.paths.extend(chunk)
+        for i, p in enumerate(chunk, start):
+            self._row_of[p] = i
+        if self.exposed < FETCH_STEP:
+            self.fetchMore(QModelIndex())
+        elif start == 0:
+            self.layoutChanged.emit()
+
+    def _scanned(self, scan_id: int, count: int) -> None:
+        if scan_id == self._scan_id:
+            self.scanning = False
+            self.scan_finished.emit(count)
+
+    def _scan_error(self, scan_id: int, folder: Path, exc: BaseException) -> None:
+        if scan_id == self._scan_id:
+            self.scanning = False
+            self.scan_failed.emit(f"cannot read the folder {folder}: {exc}")
+
+    def canFetchMore(self, parent: AnyIndex = QModelIndex()) -> bool:  # noqa: B008
+        return not parent.isValid() and self.exposed < len(self.paths)
+
+    def fetchMore(self, parent: AnyIndex = QModelIndex()) -> None:  # noqa: B008
+        if parent.isValid():
+            return
+        end = min(len(self.paths), self.exposed + FETCH_STEP)
+        if end <= self.exposed:
+            return
+        self.beginInsertRows(QModelIndex(), self.exposed, end - 1)
+        self.exposed = end
+        self.endInsertRows()
+
+    def fetch_all(self) -> None:
+        if self.exposed < len(self.paths):
+            self.beginInsertRows(QModelIndex(), self.exposed, len(self.paths) - 1)
+            self.exposed = len(self.paths)
+            self.endInsertRows()
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else self.exposed
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= self.exposed:
+            return None
+        path = self.paths[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            n, reviewed = self.statuses.get(str(path), (0, 0))
+            if not n:
+                return path.name
+            mark = "✓" if reviewed >= n else f"{reviewed}/{n} reviewed"
+            return f"{path.name}   · {n} Q&A {mark}"
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self.thumbnails.get(path)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return str(path)
+        if role == StatusRole:
+            return self.statuses.get(str(path), (0, 0))
+        if role == PathRole:
+            return path
+        return None
+
+    def row_of(self, path: Path) -> int | None:
+        return self._row_of.get(path)
+
+    def set_statuses(self, statuses: dict[str, tuple[int, int]]) -> None:
+        self.statuses = statuses
+        if self.exposed:
+            self.dataChanged.emit(self.index(0), self.index(self.exposed - 1))
+
+    def set_status(self, path: Path, status: tuple[int, int]) -> None:
+        self.statuses[str(path)] = status
+        row = self.row_of(path)
+        if row is not None and row < self.exposed:
+            self.dataChanged.emit(self.index(row), self.index(row))
+
+    def _thumbnail_ready(self, path: Path, image: QImage) -> None:
+        row = self.row_of(path)
+        if row is not None and row < self.exposed:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+
+
+class FileFilter(QSortFilterProxyModel):
+    """Filters the list by a name substring and by Q&A / review status."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.text = ""
+        self.mode = "all"
+
+    def set_filter(self, text: str | None = None, mode: str | None = None) -> None:
+        self.beginFilterChange()
+        if text is not None:
+            self.text = text.strip().lower()
+        if mode is not None:
+            if mode not in FILTERS:
+                raise ValueError(f"unknown filter {mode!r}: use one of {', '.join(FILTERS)}")
+            self.mode = mode
+        source = self.sourceModel()
+        if (self.text or self.mode != "all") and isinstance(source, FileListModel):
+            source.fetch_all()  # a filter must see every file, not only the exposed rows
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, row: int, parent: AnyIndex) -> bool:
+        source = self.sourceModel()
+        if not isinstance(source, FileListModel):
+            return True
+        path = source.paths[row]
+        if self.text and self.text not in path.name.lower():
+            return False
+        if self.mode == "all":
+            return True
+        n, reviewed = source.statuses.get(str(path), (0, 0))
+        return {
+            "with Q&A": n > 0,
+            "without Q&A": n == 0,
+            "reviewed": n > 0 and reviewed >= n,
+            "needs review": reviewed < n,
+        }[self.mode]

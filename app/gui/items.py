@@ -1,0 +1,283 @@
+"""Graphics items of the canvas: the exact composite, vector previews, selection handles.
+
+The scene's coordinates are image pixels. The composite item paints what the render thread
+produced; the preview item paints a prompt being drawn or edited with QPainter, compiled from the
+same primitives ``overlays`` uses (same colour, alpha and pixel width), until the exact
+composite arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QPainter,
+    QPainterPath,
+    QPainterPathStroker,
+    QPen,
+    QPolygonF,
+)
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+import overlays as ov
+from app.gui import geometry as geo
+from app.gui.renderer import LOD_BELOW, Frame
+from overlays.render import Op, compile_prompt
+
+Z_IMAGE, Z_PREVIEW, Z_GUIDE, Z_SELECTION = 0, 10, 20, 30
+
+
+class CompositeItem(QGraphicsItem):
+    """The rendered image: a downscaled copy at low zoom, the full composite otherwise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frame: Frame | None = None
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+        self.setZValue(Z_IMAGE)
+
+    def set_frame(self, frame: Frame | None) -> None:
+        old = self.frame
+        if (old.size if old else None) != (frame.size if frame else None):
+            self.prepareGeometryChange()
+        self.frame = frame
+        same_layout = (
+            old is not None
+            and frame is not None
+            and old.lod_size == frame.lod_size
+            and (old.full is None) == (frame.full is None)
+        )
+        if not same_layout:
+            self.update()
+        elif frame is not None and frame.dirty is not None:
+            x0, y0, x1, y1 = frame.dirty
+            self.update(QRectF(x0 - 2, y0 - 2, x1 - x0 + 4, y1 - y0 + 4))
+
+    def boundingRect(self) -> QRectF:
+        if self.frame is None:
+            return QRectF()
+        w, h = self.frame.size
+        return QRectF(0, 0, w, h)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        frame = self.frame
+        if frame is None:
+            return
+        w, h = frame.size
+        scale = painter.worldTransform().m11()
+        exposed = option.exposedRect.intersected(QRectF(0, 0, w, h))
+        if frame.lod is not None and frame.lod_size and (frame.full is None or scale < LOD_BELOW):
+            lw, lh = frame.lod_size
+            sx, sy = lw / w, lh / h
+            source = QRectF(exposed.x() * sx, exposed.y() * sy, exposed.width() * sx,
+                            exposed.height() * sy)  # fmt: skip
+            if abs(scale / sx - 1) < 0.01:
+                # Zoom equals the copy's scale: a plain blit, no resampling per frame.
+                origin = painter.worldTransform().map(QPointF(0, 0))
+                painter.save()
+                painter.resetTransform()
+                target = QPointF(round(origin.x()) + source.x(), round(origin.y()) + source.y())
+                painter.drawImage(target, frame.lod, source)
+                painter.restore()
+                return
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            painter.drawImage(exposed, frame.lod, source)
+            return
+        if frame.full is not None:
+            smooth = scale < 2.0
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+            painter.drawImage(exposed, frame.full, exposed)
+
+
+def _color(prompt: ov.Prompt) -> QColor:
+    r, g, b, a = prompt.style.rgba
+    return QColor(r, g, b, a)
+
+
+def _op_pen(op: Op, color: QColor) -> QPen:
+    if op.name == "outline":
+        return QPen(color, 2 * op.dilate + 1, Qt.PenStyle.SolidLine, Qt.PenCapStyle.SquareCap,
+                    Qt.PenJoinStyle.MiterJoin)  # fmt: skip
+    join = Qt.PenJoinStyle.RoundJoin if op.joint else Qt.PenJoinStyle.BevelJoin
+    return QPen(color, op.width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap, join)
+
+
+def _op_path(op: Op) -> tuple[QPainterPath, bool]:
+    """The op as a path and whether it is stroked (True) or filled (False). PIL boxes are
+    inclusive of their last pixel and strokes grow inwards: both are mirrored here."""
+    path = QPainterPath()
+    if op.name in ("rectangle", "ellipse", "dot"):
+        (x1, y1), (x2, y2) = op.xy
+        inset = op.width / 2 if op.name != "dot" else 0.0
+        rect = QRectF(x1 + inset, y1 + inset, x2 - x1 + 1 - 2 * inset, y2 - y1 + 1 - 2 * inset)
+        if op.name == "rectangle":
+            path.addRect(rect)
+        else:
+            path.addEllipse(rect)
+        return path, op.name != "dot"
+    poly = QPolygonF([QPointF(x + 0.5, y + 0.5) for x, y in op.xy])
+    if op.name == "line":
+        path.addPolygon(poly)
+        return path, True
+    path.addPolygon(poly)
+    path.closeSubpath()
+    return path, op.name == "outline"
+
+
+def paint_prompt(painter: QPainter, prompt: ov.Prompt, size: tuple[int, int]) -> None:
+    """Draw ``prompt`` as vectors with the colour, alpha and pixel widths of ``overlays``."""
+    ops = compile_prompt(prompt, size)
+    color = _color(prompt)
+    if len(ops) == 1:
+        path, stroked = _op_path(ops[0])
+        painter.setPen(_op_pen(ops[0], color) if stroked else Qt.PenStyle.NoPen)
+        painter.setBrush(Qt.BrushStyle.NoBrush if stroked else QBrush(color))
+        painter.drawPath(path)
+        return
+    # Several primitives paint one layer in the original: unite them so overlaps are not
+    # blended twice.
+    area = QPainterPath()
+    area.setFillRule(Qt.FillRule.WindingFill)
+    for op in ops:
+        path, stroked = _op_path(op)
+        if stroked:
+            pen = _op_pen(op, color)
+            stroker = QPainterPathStroker(pen)
+            path = stroker.createStroke(path)
+        area = area.united(path)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QBrush(color))
+    painter.drawPath(area)
+
+
+def prompt_rect(prompt: ov.Prompt, size: tuple[int, int]) -> QRectF:
+    """The scene area a prompt can paint (its primitives' bounds with their margins)."""
+    ops = compile_prompt(prompt, size)
+    boxes = [op.bounds() for op in ops]
+    x0 = min(b[0] for b in boxes)
+    y0 = min(b[1] for b in boxes)
+    x1 = max(b[2] for b in boxes)
+    y1 = max(b[3] for b in boxes)
+    return QRectF(x0, y0, x1 - x0, y1 - y0)
+
+
+class PreviewItem(QGraphicsItem):
+    """The prompt being drawn or edited, until the exact composite replaces it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prompt: ov.Prompt | None = None
+        self.image_size: tuple[int, int] = (1, 1)
+        self._rect = QRectF()
+        self.setZValue(Z_PREVIEW)
+
+    def set_prompt(self, prompt: ov.Prompt | None, size: tuple[int, int]) -> None:
+        if prompt == self.prompt and size == self.image_size:
+            return
+        self.prepareGeometryChange()
+        self.prompt, self.image_size = prompt, size
+        self._rect = prompt_rect(prompt, size) if prompt is not None else QRectF()
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        if self.prompt is not None:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+            paint_prompt(painter, self.prompt, self.image_size)
+
+
+class GuideItem(QGraphicsItem):
+    """Vertices placed so far (polygons, triangles) and the segment to the pointer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.points: list[tuple[float, float]] = []
+        self.color = QColor(255, 0, 0)
+        self.handle = 4.0
+        self._rect = QRectF()
+        self.setZValue(Z_GUIDE)
+
+    def set_points(
+        self, points: Sequence[tuple[float, float]], color: QColor, handle: float
+    ) -> None:
+        points = list(points)
+        if points == self.points and color == self.color and handle == self.handle:
+            return
+        self.prepareGeometryChange()
+        self.points, self.color, self.handle = points, color, handle
+        if points:
+            xs, ys = [p[0] for p in points], [p[1] for p in points]
+            m = handle * 2
+            self._rect = QRectF(min(xs) - m, min(ys) - m, max(xs) - min(xs) + 2 * m,
+                                max(ys) - min(ys) + 2 * m)  # fmt: skip
+        else:
+            self._rect = QRectF()
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        if not self.points:
+            return
+        pen = QPen(self.color, 0)  # cosmetic: one screen pixel at every zoom
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPolyline(QPolygonF([QPointF(x, y) for x, y in self.points]))
+        painter.setBrush(QBrush(self.color))
+        h = self.handle
+        for x, y in self.points:
+            painter.drawRect(QRectF(x - h / 2, y - h / 2, h, h))
+
+
+class SelectionItem(QGraphicsItem):
+    """A dashed frame and the drag handles of the selected prompt."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prompt: ov.Prompt | None = None
+        self.handle = 8.0
+        self._rect = QRectF()
+        self.setZValue(Z_SELECTION)
+
+    def set_prompt(self, prompt: ov.Prompt | None, handle: float) -> None:
+        if prompt == self.prompt and handle == self.handle:
+            return
+        self.prepareGeometryChange()
+        self.prompt, self.handle = prompt, handle
+        if prompt is None:
+            self._rect = QRectF()
+            return
+        x1, y1, x2, y2 = geo.bounds(prompt)
+        m = handle * 1.5
+        self._rect = QRectF(x1 - m, y1 - m, x2 - x1 + 2 * m, y2 - y1 + 2 * m)
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        if self.prompt is None:
+            return
+        x1, y1, x2, y2 = geo.bounds(self.prompt)
+        dark = QPen(QColor(0, 0, 0, 200), 0, Qt.PenStyle.SolidLine)
+        light = QPen(QColor(255, 255, 255, 230), 0, Qt.PenStyle.DashLine)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        for pen in (dark, light):
+            painter.setPen(pen)
+            painter.drawRect(QRectF(x1, y1, x2 - x1, y2 - y1))
+        painter.setPen(dark)
+        painter.setBrush(QBrush(QColor(255, 255, 255)))
+        h = self.handle
+        for _, (x, y) in geo.handles(self.prompt):
+            painter.drawRect(QRectF(x - h / 2, y - h / 2, h, h))

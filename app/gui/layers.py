@@ -1,0 +1,91 @@
+"""The list of prompts on the image, in drawing order, with their referring phrases."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+import overlays as ov
+from app.gui import geometry as geo
+from app.gui.document import PromptDocument
+from app.gui.stylebar import swatch
+
+
+class LayersPanel(QWidget):
+    """Mirrors a document: click selects; buttons reorder, duplicate, delete (all undoable)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.doc: PromptDocument | None = None
+        self.list = QListWidget()
+        self.list.setAlternatingRowColors(True)
+        self.buttons: dict[str, QToolButton] = {}
+        row = QHBoxLayout()
+        for name, text, tip in (
+            ("up", "▲", "Bring forward (Ctrl+])"),
+            ("down", "▼", "Send backward (Ctrl+[)"),
+            ("duplicate", "Dup", "Duplicate (Ctrl+D)"),
+            ("delete", "✕", "Delete (Delete)"),
+        ):
+            b = QToolButton()
+            b.setText(text)
+            b.setToolTip(tip)
+            row.addWidget(b)
+            self.buttons[name] = b
+        row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.list)
+        layout.addLayout(row)
+        self.list.currentRowChanged.connect(self._row_changed)
+        self.buttons["up"].clicked.connect(lambda: self._move(+1))
+        self.buttons["down"].clicked.connect(lambda: self._move(-1))
+        self.buttons["duplicate"].clicked.connect(lambda: self.doc and self.doc.duplicate())
+        self.buttons["delete"].clicked.connect(lambda: self.doc and self.doc.delete())
+
+    def set_document(self, doc: PromptDocument | None) -> None:
+        if self.doc is not None:
+            self.doc.changed.disconnect(self.refresh)
+            self.doc.selection_changed.disconnect(self._select)
+        self.doc = doc
+        if doc is not None:
+            doc.changed.connect(self.refresh)
+            doc.selection_changed.connect(self._select)
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.list.blockSignals(True)
+        self.list.clear()
+        prompts = self.doc.prompts if self.doc else []
+        for i, prompt in enumerate(prompts):
+            item = QListWidgetItem(f"{i + 1}. {geo.describe(prompt)}")
+            item.setIcon(swatch(prompt.style.rgb, 12))
+            item.setToolTip(ov.referring_phrase(prompt))
+            self.list.addItem(item)
+        if self.doc is not None and self.doc.selected is not None:
+            self.list.setCurrentRow(self.doc.selected)
+        self.list.blockSignals(False)
+
+    def _select(self, index: object) -> None:
+        self.list.blockSignals(True)
+        if isinstance(index, int):
+            self.list.setCurrentRow(index)
+        else:
+            self.list.clearSelection()
+            self.list.setCurrentRow(-1)
+        self.list.blockSignals(False)
+
+    def _row_changed(self, row: int) -> None:
+        if self.doc is not None:
+            self.doc.select(row if row >= 0 else None)
+
+    def _move(self, step: int) -> None:
+        doc = self.doc
+        if doc is not None and doc.selected is not None:
+            doc.move(doc.selected, doc.selected + step)

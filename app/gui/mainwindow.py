@@ -1,0 +1,413 @@
+"""The main window: lays out the canvas, the image list, the chat and the prompt list, makes
+the actions, and hands behaviour to the controllers (``Studio``, ``Asker``)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer
+from PySide6.QtGui import QActionGroup, QCloseEvent, QUndoGroup
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QLineEdit,
+    QListView,
+    QMainWindow,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+import overlays as ov
+from app.gui import settings as settings_io
+from app.gui.actions import SPECS, CheatSheet, make_actions
+from app.gui.asking import Asker
+from app.gui.canvas import Canvas
+from app.gui.chat import ChatPanel
+from app.gui.controller import Studio
+from app.gui.files import FILTERS, FileFilter, FileListModel
+from app.gui.layers import LayersPanel
+from app.gui.settings import Settings
+from app.gui.settings_dialog import SettingsDialog
+from app.gui.status import Banner, StatusBar
+from app.gui.stylebar import Pen, StyleBar
+from app.gui.theme import apply_theme, follow_system
+from app.gui.tools import TOOL_NAMES
+from app.gui.workers import EngineHost, EngineSpec
+from app.gui.writer import LogWriter
+from app.log import default_db_path
+
+
+def tiny_model_folder() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("vipstudio", appauthor=False)) / "tiny-random-model"
+
+
+class MainWindow(QMainWindow):
+    """ViP Studio's window. ``overrides`` (from the command line) apply to this run only."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        settings_path: Path | None = None,
+        *,
+        load_model: bool = True,
+        overrides: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings_path = settings_path or settings_io.default_path()
+        self.settings = settings if settings is not None else self._read_settings()
+        self.stored_settings = self.settings  # what is on disk; overrides are for this run
+        if overrides:
+            self.settings = self.settings.with_changes(**overrides)
+        self.setWindowTitle("ViP Studio")
+        self.resize(1400, 900)
+        self.banner = Banner()
+        self.pen = Pen()
+        self.stylebar = StyleBar(self.pen)
+        self.canvas = Canvas()
+        self.canvas.pen_source = self._pen_for
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        for w in (self.banner, self.stylebar):
+            layout.addWidget(w)
+        layout.addWidget(self.canvas, 1)
+        self.setCentralWidget(central)
+        self.files = FileListModel(self)
+        self.files.thumbnails.enabled = self.settings.thumbnails
+        self.proxy = FileFilter(self)
+        self.proxy.setSourceModel(self.files)
+        self.file_view = QListView()
+        self.file_view.setModel(self.proxy)
+        self.file_view.setUniformItemSizes(True)
+        self.file_view.setIconSize(QSize(40, 40))
+        self.filter_text = QLineEdit()
+        self.filter_text.setPlaceholderText("filter by name (Ctrl+F)")
+        self.filter_text.setClearButtonEnabled(True)
+        self.filter_mode = QComboBox()
+        self.filter_mode.addItems(FILTERS)
+        self.chat = ChatPanel()
+        self.layers = LayersPanel()
+        self.statusbar = StatusBar()
+        self.setStatusBar(self.statusbar)
+        self._docks()
+        self.undo_group = QUndoGroup(self)
+        self.writer = LogWriter(Path(self.settings.db_path) if self.settings.db_path else None,
+                                parent=self)  # fmt: skip
+        self.host = EngineHost(self)
+        self.studio = Studio(self)
+        self.asker = Asker(self, self.studio)
+        self.actions_ = make_actions(self, self._slots())
+        self._menus_and_toolbars()
+        self._connect()
+        self.select_tool("rectangle")
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, self.settings.theme)
+            follow_system(app, self.settings.theme)
+        self._load_model_pending = load_model
+        if load_model:
+            # After the first image is on screen: importing torch must not delay it.
+            QTimer.singleShot(400, self.load_model)
+        self.host.state_changed.emit(self.host.state, self.host.detail)
+
+    # -- construction -----------------------------------------------------------------------
+
+    def _read_settings(self) -> Settings:
+        try:
+            return settings_io.load(self.settings_path)
+        except settings_io.SettingsError as exc:
+            message = f"{exc}; using the defaults for this run"
+            QTimer.singleShot(0, lambda: self.banner.show_error(message))
+            return Settings()
+
+    def _docks(self) -> None:
+        images = QWidget()
+        v = QVBoxLayout(images)
+        v.setContentsMargins(2, 2, 2, 2)
+        for w in (self.filter_text, self.filter_mode, self.file_view):
+            v.addWidget(w)
+        for title, widget, area in (
+            ("Images", images, Qt.DockWidgetArea.LeftDockWidgetArea),
+            ("Chat", self.chat, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("Prompts", self.layers, Qt.DockWidgetArea.RightDockWidgetArea),
+        ):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(title)
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+        self.resizeDocks(
+            [self.findChild(QDockWidget, "Chat"), self.findChild(QDockWidget, "Prompts")],  # type: ignore[list-item]
+            [600, 200],
+            Qt.Orientation.Vertical,
+        )
+
+    def _slots(self) -> dict[str, Callable[..., object]]:
+        c, s = self.canvas, self.studio
+        slots: dict[str, Callable[..., object]] = {
+            "open": self.choose_image, "open_folder": self.choose_folder,
+            "settings": self.edit_settings, "quit": self.close,
+            "next": lambda: s.step(+1), "previous": lambda: s.step(-1),
+            "filter": lambda: self.filter_text.setFocus(),
+            "delete": lambda: s.doc.delete() if s.doc else None,
+            "duplicate": lambda: s.doc.duplicate() if s.doc else None,
+            "raise": lambda: self.layers._move(+1), "lower": lambda: self.layers._move(-1),
+            "clear": lambda: s.doc.clear() if s.doc else None,
+            "zoom_in": lambda: c.zoom_by(1.25), "zoom_out": lambda: c.zoom_by(0.8),
+            "fit": c.fit, "actual": c.actual_size, "model_view": c.set_model_view,
+            "ask": self.chat.submit, "stop": self.asker.stop, "regenerate": self.asker.regenerate,
+            "new_conversation": self.asker.new_conversation,
+            "insert_phrase": s.insert_phrase,
+            "focus_question": lambda: self.chat.question.setFocus(),
+            "reload_model": self.load_model, "tiny_model": self.use_tiny_model,
+            "help": self.show_help,
+        }  # fmt: skip
+        for name in TOOL_NAMES:
+            slots[f"tool_{name}"] = lambda _=False, n=name: self.select_tool(n)
+        return slots
+
+    def _menus_and_toolbars(self) -> None:
+        a = self.actions_
+        undo = self.undo_group.createUndoAction(self, "Undo")
+        redo = self.undo_group.createRedoAction(self, "Redo")
+        undo.setShortcuts(a["undo"].shortcuts())
+        redo.setShortcuts(a["redo"].shortcuts())
+        for key in ("undo", "redo"):  # the group's actions track the active stack
+            self.removeAction(a[key])
+        a["undo"], a["redo"] = undo, redo
+        self.addActions([undo, redo])
+        self.tool_group = QActionGroup(self)
+        for name in TOOL_NAMES:
+            self.tool_group.addAction(a[f"tool_{name}"])
+        groups: dict[str, list[str]] = {}
+        for spec in SPECS:
+            groups.setdefault(spec.group, []).append(spec.id)
+        bar = self.menuBar()
+        for group, ids in groups.items():
+            menu = bar.addMenu(group)
+            for i in ids:
+                menu.addAction(a[i])
+        tools = QToolBar("Tools")
+        tools.setObjectName("tools")
+        for name in TOOL_NAMES:
+            tools.addAction(a[f"tool_{name}"])
+        tools.addSeparator()
+        for key in ("undo", "redo", "fit", "actual", "model_view"):
+            tools.addAction(a[key])
+        self.addToolBar(tools)
+
+    def _connect(self) -> None:
+        c = self.canvas
+        self.file_view.selectionModel().currentChanged.connect(
+            lambda cur, _prev: self.studio.current_changed(cur)
+        )
+        self.filter_text.textChanged.connect(lambda t: self.proxy.set_filter(text=t))
+        self.filter_mode.currentTextChanged.connect(lambda m: self.proxy.set_filter(mode=m))
+        self.files.scan_failed.connect(self.banner.show_error)
+        self.files.scan_finished.connect(self._scanned)
+        self.stylebar.changed.connect(self._style_changed)
+        c.zoom_changed.connect(lambda z: self.statusbar.zoom.setText(f"{z * 100:.0f}%"))
+        c.cursor_moved.connect(self.statusbar.set_cursor)
+        c.notice.connect(lambda m: self.statusbar.showMessage(m, 5000))
+        c.image_loaded.connect(self._image_loaded)
+        c.image_failed.connect(lambda m: self.statusbar.image.setText("cannot show this image"))
+        self.writer.error.connect(self.banner.show_error)
+        self.writer.status.connect(self.statusbar.log.setText)
+        self.host.state_changed.connect(self._model_state)
+        self.host.progress.connect(lambda m: self.statusbar.showMessage(m, 10_000))
+        n = self.chat.notice
+        n.choose_folder.connect(self.choose_model_folder)
+        n.connect_server.connect(self.connect_server)
+        n.use_tiny.connect(self.use_tiny_model)
+        n.retry.connect(self.load_model)
+        self.studio.image_changed.connect(self._image_changed)
+
+    # -- files ------------------------------------------------------------------------------
+
+    def open_folder(self, folder: Path, select: Path | None = None) -> None:
+        self._select_after_scan = select
+        self.files.scan(folder)
+        self.settings = self.settings.with_changes(last_folder=str(folder))
+        self.stored_settings = self.stored_settings.with_changes(last_folder=str(folder))
+
+    _select_after_scan: Path | None = None
+
+    def _scanned(self, count: int) -> None:
+        self.statusbar.showMessage(f"{count} images", 3000)
+        self.writer.statuses(self.files.set_statuses)
+        target = self._select_after_scan or self.studio.path
+        row = self.files.row_of(target) if target else None
+        if row is None and count and self._select_after_scan is None and self.studio.path is None:
+            row = 0
+        if row is not None:
+            self.files.exposed = max(self.files.exposed, 0)
+            while row >= self.files.rowCount() and self.files.canFetchMore():
+                self.files.fetchMore(QModelIndex())
+            index = self.proxy.mapFromSource(self.files.index(row))
+            if index.isValid():
+                self.file_view.setCurrentIndex(index)
+                self.file_view.scrollTo(index)
+        if count == 0 and self.studio.path is None:
+            self.canvas.message = "No images in this folder (JPEG, PNG, WebP, TIFF, BMP)"
+            self.canvas.viewport().update()
+
+    def choose_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open image", self.settings.last_folder,
+            "Images (*.jpg *.jpeg *.png *.webp *.bmp *.tif *.tiff *.gif)",
+        )  # fmt: skip
+        if path:
+            self.studio.open_path(Path(path))
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open folder", self.settings.last_folder)
+        if folder:
+            self.open_folder(Path(folder))
+
+    def _image_changed(self, path: Path) -> None:
+        self.setWindowTitle(f"{path.name} — ViP Studio")
+        self.statusbar.image.setText(path.name)
+
+    def _image_loaded(self, loaded: object) -> None:
+        size = self.canvas.image_size
+        if size and self.studio.path:
+            self.statusbar.image.setText(f"{self.studio.path.name} · {size[0]}×{size[1]}")
+
+    # -- tools and style --------------------------------------------------------------------
+
+    def select_tool(self, name: str) -> None:
+        self.canvas.set_tool(name)
+        self.actions_[f"tool_{name}"].setChecked(True)
+        self.stylebar.set_tool(name)
+
+    def _pen_for(
+        self, tool: str, prompts: list[ov.Prompt], size: tuple[int, int]
+    ) -> tuple[ov.Style, float, float]:
+        brush = max(self.pen.radius("brush") * ov.scale_of(size), 1.0)
+        return self.pen.style_for(tool, prompts), self.pen.radius("point"), brush
+
+    def _style_changed(self, what: str) -> None:
+        """A style control moved: restyle the selected prompt (undoable) if there is one."""
+        doc = self.studio.doc
+        prompt = doc.selected_prompt() if doc else None
+        if doc is None or prompt is None or doc.selected is None:
+            return
+        style = prompt.style
+        if what == "color" and self.pen.color != "auto":
+            style = style.with_color(self.pen.color)
+        elif what == "alpha":
+            style = replace(style, alpha=self.pen.alpha)
+        elif what == "width":
+            value = self.stylebar.width_spin.value()
+            if isinstance(prompt, ov.Point):
+                doc.replace_at(doc.selected, replace(prompt, radius=value), "style")
+                return
+            style = replace(style, width=value)
+        doc.restyle(doc.selected, style)
+
+    # -- model ------------------------------------------------------------------------------
+
+    def load_model(self) -> None:
+        self.host.load(EngineSpec.from_settings(self.settings))
+
+    def _model_state(self, state: str, detail: str) -> None:
+        self.statusbar.set_model_state(state, detail)
+        self.chat.notice.show_state(state, detail)
+        if state == "error":
+            self.banner.show_error(f"Model: {detail}")
+
+    def use_tiny_model(self) -> None:
+        def built(folder: Path) -> None:
+            spec = EngineSpec(model=str(folder), device="cpu")
+            self.host.load(spec)
+
+        self.host.build_tiny(tiny_model_folder(), built)
+
+    def choose_model_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "ViP-LLaVA model folder")
+        if folder:
+            self.apply_settings(self.settings.with_changes(model=folder, server_url=""))
+
+    def connect_server(self) -> None:
+        url, ok = QInputDialog.getText(
+            self, "Model server", "URL of `vipstudio serve`:", text=self.settings.server_url
+            or "http://127.0.0.1:8000",
+        )  # fmt: skip
+        if ok and url.strip():
+            try:
+                self.apply_settings(self.settings.with_changes(server_url=url.strip()))
+            except settings_io.SettingsError as exc:
+                self.banner.show_error(str(exc))
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def edit_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, str(self.settings_path), self)
+        if dialog.exec() and dialog.result_settings is not None:
+            self.apply_settings(dialog.result_settings)
+
+    def apply_settings(self, new: Settings) -> None:
+        """Use and persist ``new``; reload what depends on what changed."""
+        old, self.settings, self.stored_settings = self.settings, new, new
+        try:
+            settings_io.save(new, self.settings_path)
+        except OSError as exc:
+            self.banner.show_error(f"cannot save the settings to {self.settings_path}: {exc}")
+        engine_keys = ("model", "device", "quantization", "server_url", "server_token")
+        if any(getattr(old, k) != getattr(new, k) for k in engine_keys):
+            self.load_model()
+        if old.db_path != new.db_path:
+            self.studio.flush()
+            self.writer.close()
+            self.writer.path = Path(new.db_path) if new.db_path else default_db_path()
+            if self.studio.path is not None:
+                path, self.studio.path = self.studio.path, None
+                self.studio.show(path)
+        if old.theme != new.theme:
+            app = QApplication.instance()
+            if isinstance(app, QApplication):
+                apply_theme(app, new.theme)
+                follow_system(app, new.theme)
+        self.files.thumbnails.enabled = new.thumbnails
+        self.studio._autosave.setInterval(new.autosave_ms)
+
+    # -- help and closing -------------------------------------------------------------------
+
+    def _save_last_folder(self) -> None:
+        try:
+            on_disk = settings_io.load(self.settings_path)
+        except settings_io.SettingsError:
+            return  # never overwrite a file we could not read
+        if on_disk.last_folder != self.stored_settings.last_folder:
+            with contextlib.suppress(OSError):
+                settings_io.save(
+                    on_disk.with_changes(last_folder=self.stored_settings.last_folder),
+                    self.settings_path,
+                )
+
+    def show_help(self) -> None:
+        if self.cheat_sheet is None:
+            self.cheat_sheet = CheatSheet(self)
+        self.cheat_sheet.show()
+        self.cheat_sheet.raise_()
+
+    cheat_sheet: CheatSheet | None = None
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.studio.flush()
+        self._save_last_folder()
+        self.host.close()
+        recovery = self.writer.close()
+        if recovery is not None:
+            print(f"vipstudio: answers that could not be saved are in {recovery}", file=sys.stderr)
+        super().closeEvent(event)

@@ -1,0 +1,171 @@
+"""One turn in the chat panel, with its review controls: accept, edit, reject, tags.
+
+The card only shows a turn and emits what the person asked for; the main window sends it to
+the log writer and gives the card the stored row back.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.log import TurnRow
+
+REVIEW_LABELS = {
+    "unreviewed": "not reviewed",
+    "accepted": "✓ accepted",
+    "edited": "✎ edited",
+    "rejected": "✗ rejected",
+}
+
+
+class TurnCard(QFrame):
+    """A question and its (streaming, then stored) answer."""
+
+    review_requested = Signal(int, str, object)  # turn id, status, corrected answer or None
+    tags_requested = Signal(int, list)
+
+    def __init__(self, question: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.row: TurnRow | None = None
+        self.streamed = ""
+        self.question = QLabel(f"<b>Q:</b> {_escape(question)}")
+        self.question.setWordWrap(True)
+        self.question.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.answer = QLabel("…")
+        self.answer.setWordWrap(True)
+        self.answer.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.answer.setObjectName("answer")
+        self.editor = QPlainTextEdit()
+        self.editor.setVisible(False)
+        self.editor.setMaximumHeight(120)
+        self.meta = QLabel("")
+        self.meta.setObjectName("meta")
+        self.meta.setWordWrap(True)
+        self.state = QLabel("")
+        self.accept_btn = QPushButton("Accept")
+        self.edit_btn = QPushButton("Edit")
+        self.reject_btn = QPushButton("Reject")
+        self.save_btn = QPushButton("Save correction")
+        self.cancel_btn = QPushButton("Cancel")
+        for b in (self.save_btn, self.cancel_btn):
+            b.setVisible(False)
+        self.accept_btn.setToolTip("The answer is right (stored in the log)")
+        self.edit_btn.setToolTip("Correct the answer; the correction is stored beside the original")
+        self.reject_btn.setToolTip("The answer is wrong; it is not used in follow-ups or exports")
+        self.tags = QLineEdit()
+        self.tags.setPlaceholderText("tags, comma separated")
+        buttons = QHBoxLayout()
+        for w in (self.state, self.accept_btn, self.edit_btn, self.reject_btn, self.save_btn,
+                  self.cancel_btn):  # fmt: skip
+            buttons.addWidget(w)
+        buttons.insertStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        for part in (self.question, self.answer, self.editor, self.meta):
+            layout.addWidget(part)
+        layout.addLayout(buttons)
+        layout.addWidget(self.tags)
+        self.accept_btn.clicked.connect(lambda: self._review("accepted"))
+        self.reject_btn.clicked.connect(lambda: self._review("rejected"))
+        self.edit_btn.clicked.connect(self._start_edit)
+        self.save_btn.clicked.connect(self._save_edit)
+        self.cancel_btn.clicked.connect(lambda: self._editing(False))
+        self.tags.editingFinished.connect(self._tags_done)
+        self._set_enabled(False)
+
+    # -- streaming --------------------------------------------------------------------------
+
+    def append(self, text: str) -> None:
+        self.streamed += text
+        self.answer.setText(_escape(self.streamed) or "…")
+
+    def finished(self, text: str, meta: str) -> None:
+        """The answer is complete (not yet stored)."""
+        self.streamed = text
+        self.answer.setText(_escape(text) or "<i>(empty answer)</i>")
+        self.meta.setText(meta + " · saving…")
+
+    def failed(self, message: str) -> None:
+        self.answer.setText(f"<i>{_escape(self.streamed)}</i>" if self.streamed else "")
+        self.meta.setText(f"<span style='color:#d33'>{_escape(message)}</span>")
+
+    # -- stored turn ------------------------------------------------------------------------
+
+    def set_row(self, row: TurnRow) -> None:
+        self.row = row
+        self.question.setText(f"<b>Q:</b> {_escape(row.question)}")
+        if row.review == "edited" and row.corrected_answer is not None:
+            self.answer.setText(
+                f"{_escape(row.corrected_answer)}<br><span style='color:gray'><s>"
+                f"{_escape(row.answer)}</s></span>"
+            )
+        else:
+            self.answer.setText(_escape(row.answer) or "<i>(empty answer)</i>")
+        self.state.setText(REVIEW_LABELS.get(row.review, row.review))
+        if not self.tags.hasFocus():
+            self.tags.setText(", ".join(row.tags))
+        rate = row.timings.get("tokens_per_s")
+        parts = [row.model]
+        if row.answer_tokens:
+            parts.append(f"{row.answer_tokens} tokens")
+        if rate:
+            parts.append(f"{float(rate):.1f} tokens/s")
+        if row.finish_reason == "cancelled":
+            parts.append("stopped")
+        elif row.finish_reason == "length":
+            parts.append("cut at max tokens")
+        self.meta.setText(" · ".join(parts))
+        self._set_enabled(True)
+
+    def _set_enabled(self, on: bool) -> None:
+        for w in (self.accept_btn, self.edit_btn, self.reject_btn, self.tags):
+            w.setEnabled(on)
+
+    def _review(self, status: str) -> None:
+        if self.row is not None:
+            self.review_requested.emit(self.row.id, status, None)
+
+    def _start_edit(self) -> None:
+        if self.row is not None:
+            self.editor.setPlainText(self.row.final_answer)
+            self._editing(True)
+            self.editor.setFocus()
+
+    def _editing(self, on: bool) -> None:
+        self.editor.setVisible(on)
+        self.answer.setVisible(not on)
+        for b in (self.save_btn, self.cancel_btn):
+            b.setVisible(on)
+        for b in (self.accept_btn, self.edit_btn, self.reject_btn):
+            b.setVisible(not on)
+
+    def _save_edit(self) -> None:
+        text = self.editor.toPlainText().strip()
+        if self.row is None or not text:
+            return
+        self._editing(False)
+        self.review_requested.emit(self.row.id, "edited", text)
+
+    def _tags_done(self) -> None:
+        if self.row is None:
+            return
+        tags = sorted({t.strip() for t in self.tags.text().split(",") if t.strip()})
+        if tags != sorted(self.row.tags):
+            self.tags_requested.emit(self.row.id, tags)
+
+
+def _escape(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br>")
+    )

@@ -1,0 +1,188 @@
+"""The desktop app's typed settings, persisted per user as JSON. Qt-free.
+
+One dataclass with defaults; unknown keys are an error (a typo must not silently reset a value).
+The file lives in the user's config folder (``$VIPSTUDIO_GUI_SETTINGS`` overrides the path) and
+is written safely: temp file, fsync, replace, mode 0600 because it may hold a server token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Final
+
+DEFAULT_MODEL: Final = "llava-hf/vip-llava-7b-hf"
+DEVICES: Final = ("auto", "cpu", "cuda", "mps")
+QUANTIZATIONS: Final = ("none", "4bit", "8bit")
+THEMES: Final = ("system", "light", "dark")
+TEMPLATES: Final = ("llava_v1", "hf_card")
+
+
+class SettingsError(ValueError):
+    """The settings file or a value in it is invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Generation settings as the user set them (checked again by the engine)."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 512
+    num_beams: int = 1
+    repetition_penalty: float = 1.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_range("temperature", self.temperature, 0.0, 2.0)
+        _check_range("top_p", self.top_p, 0.01, 1.0)
+        _check_range("max_new_tokens", self.max_new_tokens, 1, 4096, integer=True)
+        _check_range("num_beams", self.num_beams, 1, 16, integer=True)
+        _check_range("repetition_penalty", self.repetition_penalty, 0.01, 10.0)
+        if self.seed is not None:
+            _check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app remembers between runs.
+
+    ``model`` is a hub id or a local folder; ``server_url`` (when set) makes the app use the
+    remote engine of that server instead of loading a model. ``db_path`` empty means the log's
+    default location. ``model`` set to ``""`` means: do not load any model at start.
+    """
+
+    model: str = DEFAULT_MODEL
+    device: str = "auto"
+    quantization: str = "none"
+    template: str = "llava_v1"
+    server_url: str = ""
+    server_token: str = ""
+    db_path: str = ""
+    theme: str = "system"
+    generation: Generation = field(default_factory=Generation)
+    autosave_ms: int = 400
+    thumbnails: bool = True
+    last_folder: str = ""
+
+    def __post_init__(self) -> None:
+        _check_choice("device", self.device, DEVICES)
+        _check_choice("quantization", self.quantization, QUANTIZATIONS)
+        _check_choice("template", self.template, TEMPLATES)
+        _check_choice("theme", self.theme, THEMES)
+        for name in ("model", "server_url", "server_token", "db_path", "last_folder"):
+            if not isinstance(getattr(self, name), str):
+                raise SettingsError(f"{name} must be text, got {getattr(self, name)!r}")
+        url = self.server_url.strip()
+        if url and not url.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"server_url {url!r} must start with http:// or https:// (or be empty)"
+            )
+        _check_range("autosave_ms", self.autosave_ms, 50, 60_000, integer=True)
+        if not isinstance(self.thumbnails, bool):
+            raise SettingsError(f"thumbnails must be true or false, got {self.thumbnails!r}")
+        if not isinstance(self.generation, Generation):
+            raise SettingsError("generation must be a Generation")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Settings:
+        """Settings from a dict; missing keys take defaults, unknown keys raise SettingsError."""
+        _expect_keys(data, {f.name for f in fields(cls)}, "settings")
+        values = dict(data)
+        if "generation" in values:
+            gen = values["generation"]
+            _expect_keys(gen, {f.name for f in fields(Generation)}, "settings.generation")
+            values["generation"] = _build(Generation, gen)
+        return _build(cls, values)
+
+    def with_changes(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def default_path() -> Path:
+    """Where the settings live (``$VIPSTUDIO_GUI_SETTINGS`` overrides it)."""
+    env = os.environ.get("VIPSTUDIO_GUI_SETTINGS")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("vipstudio", appauthor=False)) / "gui.json"
+
+
+def load(path: Path) -> Settings:
+    """The settings stored at ``path``; defaults when there is no file yet.
+
+    Raises :class:`SettingsError` for an unreadable or invalid file (the caller decides whether
+    to fall back to defaults; the file is never overwritten here).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Settings()
+    except OSError as exc:
+        raise SettingsError(f"cannot read the settings {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(
+            f"the settings {path} are not valid JSON ({exc.msg}, line {exc.lineno}): "
+            "fix or delete the file"
+        ) from None
+    try:
+        return Settings.from_dict(data)
+    except SettingsError as exc:
+        raise SettingsError(f"the settings {path}: {exc}") from None
+
+
+def save(settings: Settings, path: Path) -> None:
+    """Write ``settings`` safely (temp file, fsync, replace), readable by the user only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(settings.to_dict(), fh, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _build(cls: Any, values: dict[str, Any]) -> Any:
+    try:
+        return cls(**values)
+    except TypeError as exc:  # a wrong type deep inside a comparison
+        raise SettingsError(str(exc)) from None
+
+
+def _expect_keys(data: Any, allowed: set[str], what: str) -> None:
+    if not isinstance(data, dict):
+        raise SettingsError(f"{what} must be a JSON object, got {type(data).__name__}")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise SettingsError(
+            f"{what}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise SettingsError(f"{name} {value!r} is not one of {', '.join(choices)}")
+
+
+def _check_range(name: str, value: Any, low: float, high: float, *, integer: bool = False) -> None:
+    ok = isinstance(value, int) or (not integer and isinstance(value, float))
+    if isinstance(value, bool) or not ok:
+        kind = "an integer" if integer else "a number"
+        raise SettingsError(f"{name} must be {kind}, got {value!r}")
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low:g} and {high:g}, got {value!r}")

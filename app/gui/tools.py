@@ -1,0 +1,392 @@
+"""Drawing and editing tools as small state machines over image coordinates. Qt-free.
+
+The canvas feeds a tool press/move/release events in image pixels; the tool keeps what is in
+progress (``preview``: a prompt to show as vectors, ``guide``: vertices placed so far) and
+returns :class:`Edit` values when something is finished. The canvas turns edits into undo
+commands; tools never touch the document.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import overlays as ov
+from app.gui import geometry as geo
+
+Pt = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What a tool needs to know about the canvas at the time of an event."""
+
+    image_size: tuple[int, int]
+    style: ov.Style
+    prompts: Sequence[ov.Prompt] = ()
+    selected: int | None = None
+    #: Image pixels that correspond to a few screen pixels at the current zoom.
+    tolerance: float = 4.0
+    point_radius: float = 8.0
+    brush_radius: float = 10.0
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A finished action: add a prompt, replace prompt ``index``, or select ``index``."""
+
+    op: Literal["add", "replace", "select"]
+    prompt: ov.Prompt | None = None
+    index: int | None = None
+
+
+@dataclass
+class Tool:
+    """Base tool: does nothing. ``name`` is the id used by actions and shortcuts."""
+
+    name: str = "none"
+    preview: ov.Prompt | None = None
+    guide: list[Pt] = field(default_factory=list)
+    #: Index of the prompt being moved or resized (hidden from the composite meanwhile).
+    editing: int | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.preview is not None or bool(self.guide) or self.editing is not None
+
+    def press(self, ctx: ToolContext, pt: Pt, *, alt: bool = False) -> list[Edit]:
+        return []
+
+    def move(self, ctx: ToolContext, pt: Pt, *, dragging: bool) -> list[Edit]:
+        return []
+
+    def release(self, ctx: ToolContext, pt: Pt) -> list[Edit]:
+        return []
+
+    def double_click(self, ctx: ToolContext, pt: Pt) -> list[Edit]:
+        return []
+
+    def finish(self, ctx: ToolContext) -> list[Edit]:
+        """Enter: close what is in progress (polygons)."""
+        return []
+
+    def cancel(self) -> None:
+        """Esc: drop what is in progress."""
+        self.preview = None
+        self.guide = []
+        self.editing = None
+
+    def undo_vertex(self, ctx: ToolContext) -> None:
+        """Backspace: remove the last placed vertex."""
+        if self.guide:
+            self.guide.pop()
+            self.preview = None
+
+
+def _try(build: Callable[[], ov.Prompt]) -> ov.Prompt | None:
+    """The prompt ``build`` makes, or None when it would be degenerate."""
+    try:
+        return build()
+    except ov.InvalidPrompt:
+        return None
+
+
+@dataclass
+class BoxTool(Tool):
+    """Rectangle or ellipse: press a corner, drag, release at the opposite corner."""
+
+    kind: Literal["rectangle", "ellipse"] = "rectangle"
+    anchor: Pt | None = None
+
+    def press(self, ctx: ToolContext, pt: Pt, *, alt: bool = False) -> list[Edit]:
+        self.anchor = geo.clamp(pt, ctx.image_size)
+        return []
+
+    def _build(self, ctx: ToolContext, pt: Pt) -> ov.Prompt | None:
+        if self.anchor is None:
+            return None
+        box = geo.box_from_drag(self.anchor, geo.clamp(pt, ctx.image_size))
+        if box is None:
+            return None
+        cls = ov.Rectangle if self.kind == "rectangle" else ov.Ellipse
+        return cls(box=box, style=ctx.style)
+
+    def move(self, ctx: ToolContext, pt: Pt, *, dragging: bool) -> list[Edit]:
+        if dragging and self.anchor is not None:
+            self.preview = self._build(ctx, pt)
+        return []
+
+    def release(self, ctx: ToolContext, pt: Pt) -> list[Edit]:
+        prompt = self._build(ctx, pt)
+        self.anchor = None
+        self.preview = None
+        return [Edit("add", prompt)] if prompt else []
+
+    def cancel(self) -> None:
+        super().cancel()
+        self.anchor = None
+
+
+@dataclass
+class PointTool(Tool):
+    """A click places a point."""
+
+    def press(self, ctx: ToolContext, pt: Pt, *, alt: bool = False) -> list[Edit]:
+        center = geo.clamp(pt, ctx.image_size)
+        return [Edit("add", ov.Point(center=center, radius=ctx.point_radius, style=ctx.style))]
+
+
+@dataclass
+class ArrowTool(Tool):
+    """Press at the tail, drag, release at the tip."""
+
+    tail: Pt | None = None
+
+    def press(self, ctx: ToolContext, pt: Pt, *, alt: bool = False) -> list[Edit]:
+        self.tail = geo.clamp(pt, ctx.image_size)
+        return []
+
+    def _build(self, ctx: ToolContext, pt: Pt) -> ov.Prompt | None:
+        tail = self.tail
+        if tail is None:
+            return None
+        tip = geo.clamp(pt, ctx.image_size)
+        if math.dist(tail, tip) < geo.MIN_DRAG:
+            return None
+        return _try(lambda: ov.Arrow(tail=tail, tip=tip, style=ctx.style))
+
+    def move(self, ctx: ToolContext, pt: Pt, *, dragging: bool) -> list[Edit]:
+        if dragging:
+            self.preview = self._build(ctx, pt)
+        return []
+
+    def release(self, ctx: ToolContext, pt: Pt) -> list[Edit]:
+        prompt = self._build(ctx, pt)
+        self.tail = None
+        self.preview = None
+        return [Edit("add", prompt)] if prompt else []
+
+    def cancel(self) -> None:
+        super().cancel()
+        self.tail = None
+
+
+@dataclass
+class ScribbleTool(Tool):
+    """Freehand: the stroke follows the pointer while the button is down."""
+
+    def press(self, ctx: ToolContext, pt: Pt, *, alt: bool = False) -> list[Edit]:
+        self.guide = [geo.clamp(pt, ctx.image_size)]
+        return []
+
+    def move(self, ctx: ToolContext, pt: Pt, *, dragging: bool) -> list[Edit]:
+        if not dragging or not self.guide:
+            return []
+        pt = geo.clamp(pt, ctx.image_size)
+        # Thin the stroke to about one point per screen pixel of travel.
+        if math.dist(pt, self.guide[-1]) >= ctx.tolerance / 4:
+            self.guide.append(pt)
+            points = tuple(self.guide)
+            self.preview = _try(lambda: ov.Scribble(points=points, style=ctx.style))
+        return []
+
+    def release(self, ctx: ToolContext, pt: Pt) -> list[Edit]:
+        if self.guide and geo.clamp(pt, ctx.image_size) != self.guide[-1]:
+            self.guide.append(geo.clamp(pt, ctx.image_size))
+        points = tuple(self.guide)
+        prompt = _try(lambda: ov.Scribble(points=points, style=ctx.style))
+        self.cancel()
+        return [Edit("add", prompt)] if prompt else []
+
+
+@dataclass
+class PolygonTool(Tool):
+    """Mask or mask contour: click the vertices; close on the first vertex, double-click or
+    Enter."""
+
+    kind: Literal["mask", "contour"] = "mask"
+    hover: Pt | None = None
+
+    def _build(self, ctx: ToolContext, points: Sequence[Pt]) -> ov.Prompt | None:
+        if len(points) < 3:
+            return None
+        ring = tuple(points)
+        if self.kind == "mask":
+            return _try(lambda: ov.Mask(polygons=(ring,), style=ctx.style))
+        return _try(lambda: ov.Contour(polygons=(ring,), style=ctx.style))
+
+    def press(self, ctx: ToolContext, pt: Pt, *, alt: bool = False) -> list[Edit]:
+        pt = geo.clamp(pt, ctx.image_size)
+        if len(self.guide) >= 3 and math.dist(pt, self.guide[0]) <= ctx.tolerance * 2:
+            return self.finish(ctx)
+        if not self.guide or math.dist(pt, self.guide[-1]) > 0.5:
+            self.guide.append(pt)
+        return []
+
+    def move(self, ctx: ToolContext, pt: Pt, *, dragging: bool) -> list[Edit]:
+        if self.guide:
+            self.hover = geo.clamp(pt, ctx.image_size)
+            self.preview = self._build(ctx, [*self.guide, self.hover])
+        return []
+
+    def double_click(self, ctx: ToolContext, pt: Pt) -> list[Edit]:
+        return self.finish(ctx)
+
+    def finish(self, ctx: ToolContext) -> list[Edit]:
+        prompt = self._build(ctx, self.guide)
+        self.cancel()
+        return [Edit("add", prompt)] if prompt else []
+
+    def cancel(self) -> None:
+        super().cancel()
+        self.hover = None
+
+
+@dataclass
+class TriangleTool(Tool):
+    """Three clicks, one per corner."""
+
+    def press(self, ctx: ToolContext, pt: Pt, *, alt: bool = False) -> list[Edit]:
+        self.guide.append(geo.clamp(pt, ctx.image_size))
+        if len(self.guide) < 3:
+            return []
+        a, b, c = self.guide
+        prompt = _try(lambda: ov.Triangle(points=(a, b, c), style=ctx.style))
+        if prompt is None:  # collinear: drop the last click and let the person retry
+            self.guide.pop()
+            return []
+        self.cancel()
+        return [Edit("add", prompt)]
+
+    def move(self, ctx: ToolContext, pt: Pt, *, dragging: bool) -> list[Edit]:
+        if len(self.guide) == 2:
+            a, b = self.guide
+            c = geo.clamp(pt, ctx.image_size)
+            self.preview = _try(lambda: ov.Triangle(points=(a, b, c), style=ctx.style))
+        return []
+
+
+@dataclass
+class BrushTool(Tool):
+    """Paint a mask with a round brush. With a mask selected, strokes add to it (Alt erases);
+    otherwise each stroke makes a new mask."""
+
+    erase: bool = False
+
+    def press(self, ctx: ToolContext, pt: Pt, *, alt: bool = False) -> list[Edit]:
+        self.guide = [geo.clamp(pt, ctx.image_size)]
+        self.erase = alt
+        self._update(ctx)
+        return []
+
+    def _update(self, ctx: ToolContext) -> None:
+        # Preview the swept brush as a thick round-capped line: the same area as its outline.
+        s = ov.scale_of(ctx.image_size)
+        style = replace(ctx.style, width=max(2 * ctx.brush_radius / s, 1e-3))
+        if self.erase:
+            style = replace(style, color=(128, 128, 128))
+        first = self.guide[0]
+        pts = self.guide if len(self.guide) > 1 else [first, (first[0] + 0.5, first[1])]
+        self.preview = _try(lambda: ov.Scribble(points=tuple(pts), style=style))
+
+    def move(self, ctx: ToolContext, pt: Pt, *, dragging: bool) -> list[Edit]:
+        if dragging and self.guide:
+            pt = geo.clamp(pt, ctx.image_size)
+            if math.dist(pt, self.guide[-1]) >= max(ctx.tolerance / 4, 0.5):
+                self.guide.append(pt)
+                self._update(ctx)
+        return []
+
+    def release(self, ctx: ToolContext, pt: Pt) -> list[Edit]:
+        stroke = geo.brush_rings(self.guide, ctx.brush_radius) if self.guide else []
+        erase = self.erase
+        self.cancel()
+        if not stroke:
+            return []
+        target = ctx.prompts[ctx.selected] if ctx.selected is not None else None
+        if isinstance(target, ov.Mask) and ctx.selected is not None:
+            rings = geo.combine_rings(target.polygons, stroke, erase=erase)
+            if not rings:
+                return []
+            updated = _try(lambda: replace(target, polygons=tuple(rings)))
+            return [Edit("replace", updated, ctx.selected)] if updated else []
+        if erase:
+            return []
+        prompt = _try(lambda: ov.Mask(polygons=tuple(stroke), style=ctx.style))
+        return [Edit("add", prompt)] if prompt else []
+
+
+@dataclass
+class SelectTool(Tool):
+    """Click to select; drag a selected prompt to move it, drag a handle to resize it."""
+
+    origin: Pt | None = None
+    handle: str | None = None
+    start: ov.Prompt | None = None
+
+    def press(self, ctx: ToolContext, pt: Pt, *, alt: bool = False) -> list[Edit]:
+        edits: list[Edit] = []
+        index = ctx.selected
+        handle = None
+        if index is not None and index < len(ctx.prompts):
+            handle = geo.handle_at(ctx.prompts[index], pt, ctx.tolerance * 1.5)
+        if handle is None:
+            index = geo.hit_test(ctx.prompts, pt, ctx.tolerance, ctx.image_size)
+            if index != ctx.selected:
+                edits.append(Edit("select", index=index))
+        if index is not None:
+            self.editing = index
+            self.handle = handle
+            self.origin = pt
+            self.start = ctx.prompts[index]
+        return edits
+
+    def move(self, ctx: ToolContext, pt: Pt, *, dragging: bool) -> list[Edit]:
+        if not dragging or self.start is None or self.origin is None:
+            return []
+        if self.handle is not None:
+            self.preview = geo.drag_handle(self.start, self.handle, pt) or self.preview
+        else:
+            start, dx, dy = self.start, pt[0] - self.origin[0], pt[1] - self.origin[1]
+            self.preview = _try(lambda: geo.translate(start, dx, dy))
+        return []
+
+    def release(self, ctx: ToolContext, pt: Pt) -> list[Edit]:
+        moved, index = self.preview, self.editing
+        self.cancel()
+        if moved is None or index is None or moved == ctx.prompts[index]:
+            return []
+        return [Edit("replace", moved, index)]
+
+    def cancel(self) -> None:
+        super().cancel()
+        self.origin = None
+        self.handle = None
+        self.start = None
+
+
+def make_tool(name: str) -> Tool:
+    """A fresh tool by id (the ids used by actions, settings and shortcuts)."""
+    factories: dict[str, Tool] = {
+        "select": SelectTool(name="select"),
+        "rectangle": BoxTool(name="rectangle", kind="rectangle"),
+        "ellipse": BoxTool(name="ellipse", kind="ellipse"),
+        "point": PointTool(name="point"),
+        "triangle": TriangleTool(name="triangle"),
+        "arrow": ArrowTool(name="arrow"),
+        "scribble": ScribbleTool(name="scribble"),
+        "mask": PolygonTool(name="mask", kind="mask"),
+        "brush": BrushTool(name="brush"),
+        "contour": PolygonTool(name="contour", kind="contour"),
+    }
+    if name not in factories:
+        raise ValueError(f"unknown tool {name!r}: use one of {', '.join(factories)}")
+    return factories[name]
+
+
+TOOL_NAMES: tuple[str, ...] = (
+    "select", "rectangle", "ellipse", "point", "triangle", "arrow", "scribble", "mask", "brush",
+    "contour",
+)  # fmt: skip
