@@ -8,6 +8,7 @@ degenerate); :func:`fit_to_image` validates it against an image and clips what m
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal, TypeAlias
@@ -40,7 +41,8 @@ KINDS: tuple[str, ...] = (
 
 
 def _num(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # numbers.Real also admits numpy scalars (np.int64, np.float32), common in callers' data.
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidPrompt(f"{what} must be a number, got {value!r}")
     number = float(value)
     if not math.isfinite(number):
@@ -109,7 +111,12 @@ class Region:
     def __post_init__(self) -> None:
         object.__setattr__(self, "box", _box(self.box, "region box"))
         if self.polygons is not None:
-            rings = tuple(_ring(r, f"region polygon {i}") for i, r in enumerate(self.polygons))
+            try:
+                rings = tuple(_ring(r, f"region polygon {i}") for i, r in enumerate(self.polygons))
+            except TypeError:
+                raise InvalidPrompt(
+                    f"region polygons must be a list of polygons, got {self.polygons!r}"
+                ) from None
             object.__setattr__(self, "polygons", rings or None)
 
     @classmethod

@@ -314,10 +314,12 @@ def _draw_outline_dilated(mask: Image.Image, op: Op) -> None:
     # The original redraws the outline at every offset in [-w, w]². Where no coordinate is
     # within w of zero, truncation commutes with those integer shifts, and the union of the
     # copies is the outline dilated by a (2w+1)² square: one cv2 pass instead of (2w+1)² draws.
+    # An outline pixel just left of or above the canvas would be lost before dilating, so any
+    # negative coordinate takes the exact path too (fit_to_image clips polygons, so it is rare).
     d = op.dilate
     coords = np.asarray(op.xy, dtype=float)
     near_zero = (np.abs(coords) < d + 1) & (coords != np.round(coords))
-    if d == 0 or near_zero.any():
+    if d == 0 or near_zero.any() or (coords < 0).any():
         draw = ImageDraw.Draw(mask)
         for dx in range(-d, d + 1):
             for dy in range(-d, d + 1):
@@ -325,14 +327,19 @@ def _draw_outline_dilated(mask: Image.Image, op: Op) -> None:
         return
     import cv2
 
+    # The ring canvas reaches d pixels past the mask's right and bottom edges: an outline on
+    # the image border (a polygon clipped to the image) is drawn just outside it, and its
+    # shifted copies still reach back into the image.
     x0, y0, x1, y1 = (int(v) for v in op.bounds())
     x0, y0 = max(x0, 0), max(y0, 0)
-    x1, y1 = min(x1 + 1, mask.width), min(y1 + 1, mask.height)
-    if x1 <= x0 or y1 <= y0:
+    x1, y1 = min(x1 + 1, mask.width + d), min(y1 + 1, mask.height + d)
+    if x1 <= x0 or y1 <= y0 or x0 >= mask.width or y0 >= mask.height:
         return
-    ring = Image.new("L", mask.size, 0)
+    ring = Image.new("L", (mask.width + d, mask.height + d), 0)
     ImageDraw.Draw(ring).polygon(op.xy, outline=255)
-    grown = cv2.dilate(np.asarray(ring.crop((x0, y0, x1, y1))), np.ones((2 * d + 1,) * 2, np.uint8))
+    kernel = np.ones((2 * d + 1, 2 * d + 1), np.uint8)
+    grown = cv2.dilate(np.asarray(ring.crop((x0, y0, x1, y1))), kernel)
+    grown = np.ascontiguousarray(grown[: mask.height - y0, : mask.width - x0])
     mask.paste(255, (x0, y0), Image.fromarray(grown))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import random
 from dataclasses import dataclass
 from typing import Final
@@ -55,10 +56,19 @@ def parse_color(value: str | RGB | list[int]) -> str | RGB:
                 f"unknown colour {value!r}: use a palette name ({names}), R,G,B or #rrggbb"
             ) from None
     else:
-        if len(value) != 3:
+        try:
+            parts = list(value)
+        except TypeError:
+            raise InvalidPrompt(
+                f"colour {value!r} must be a palette name, R,G,B or #rrggbb"
+            ) from None
+        if len(parts) != 3:
             raise InvalidPrompt(f"colour {value!r} must have exactly three components R,G,B")
-        rgb = (value[0], value[1], value[2])
-    if not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in rgb):
+        # numpy integers (a pixel read from an array) are integers too.
+        if not all(isinstance(c, numbers.Integral) and not isinstance(c, bool) for c in parts):
+            raise InvalidPrompt(f"colour {value!r}: each component must be an integer 0..255")
+        rgb = (int(parts[0]), int(parts[1]), int(parts[2]))
+    if not all(0 <= c <= 255 for c in rgb):
         raise InvalidPrompt(f"colour {value!r}: each component must be an integer 0..255")
     return _NAME_OF.get(rgb, rgb)
 
@@ -78,10 +88,15 @@ class Style:
     def __post_init__(self) -> None:
         color = parse_color(self.color)
         object.__setattr__(self, "color", color)
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, int):
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, numbers.Integral):
             raise InvalidPrompt(f"alpha {self.alpha!r} must be an integer 0..255")
         if not 0 <= self.alpha <= 255:
             raise InvalidPrompt(f"alpha {self.alpha} is out of range: use 0..255 (default 128)")
+        object.__setattr__(self, "alpha", int(self.alpha))
+        if isinstance(self.width, bool) or not isinstance(self.width, numbers.Real):
+            raise InvalidPrompt(
+                f"width {self.width!r} must be a positive finite number (default 3)"
+            )
         width = float(self.width)
         if not width > 0 or width != width or width == float("inf"):
             raise InvalidPrompt(
