@@ -52,7 +52,13 @@ EXIT_PARTIAL = 3
     default=None,
     help="JSONL answers of --batch.",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Queries generated together (left-padded batches) with --batch.",
+)
 def ask(image: Path | None, question: str | None, **kw: Any) -> None:
     """Ask ViP-LLaVA about marked regions of IMAGE.
 

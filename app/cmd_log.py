@@ -60,7 +60,9 @@ def stats(db: Path | None, as_json: bool) -> None:
 @click.option("--model", default=None, help="Filter by model id.")
 @click.option("--source", default=None, help="Filter by source (gui, cli, batch, server).")
 @click.option("--tag", default=None, help="Filter by tag.")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Turns to list."
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def list_turns(
     db: Path | None,

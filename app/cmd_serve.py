@@ -12,7 +12,9 @@ from vip_model.errors import ModelError
 @click.command()
 @load_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="TCP port."
+)
 @click.option(
     "--token",
     envvar="VIPSTUDIO_TOKEN",
@@ -20,7 +22,13 @@ from vip_model.errors import ModelError
     help="Clients must send 'Authorization: Bearer TOKEN' (also $VIPSTUDIO_TOKEN). "
     "Required unless --host is a loopback address.",
 )
-@click.option("--max-batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option(
+    "--max-batch-size",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Most requests answered by one generate call.",
+)
 @click.option(
     "--max-wait-ms",
     type=click.FloatRange(min=0),
@@ -35,8 +43,20 @@ from vip_model.errors import ModelError
     show_default=True,
     help="Requests waiting beyond this get 503 + Retry-After.",
 )
-@click.option("--max-new-tokens-limit", type=click.IntRange(min=1), default=1024, show_default=True)
-@click.option("--max-image-mb", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--max-new-tokens-limit",
+    type=click.IntRange(min=1),
+    default=1024,
+    show_default=True,
+    help="Requests asking for more tokens get 422.",
+)
+@click.option(
+    "--max-image-mb",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Larger encoded images get 413.",
+)
 def serve(
     model: str | None,
     device: str,

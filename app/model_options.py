@@ -66,10 +66,30 @@ def generation_options(fn: FC) -> FC:
             click.option(
                 "--temperature", type=float, default=0.0, show_default=True, help="0 = greedy."
             ),
-            click.option("--top-p", type=float, default=1.0, show_default=True),
-            click.option("--max-new-tokens", type=int, default=512, show_default=True),
-            click.option("--num-beams", type=int, default=1, show_default=True),
-            click.option("--repetition-penalty", type=float, default=1.0, show_default=True),
+            click.option(
+                "--top-p",
+                type=float,
+                default=1.0,
+                show_default=True,
+                help="Nucleus sampling mass (with --temperature > 0).",
+            ),
+            click.option(
+                "--max-new-tokens",
+                type=int,
+                default=512,
+                show_default=True,
+                help="Longest answer, in tokens.",
+            ),
+            click.option(
+                "--num-beams", type=int, default=1, show_default=True, help="Beam search width."
+            ),
+            click.option(
+                "--repetition-penalty",
+                type=float,
+                default=1.0,
+                show_default=True,
+                help="> 1 discourages repeating tokens.",
+            ),
         ],
     )
 

@@ -438,14 +438,16 @@ def test_every_command_and_subcommand_has_help_text() -> None:
     assert not missing, f"commands without help text: {missing}"
 
 
-def test_every_render_option_has_help_text() -> None:
+def test_every_option_of_every_command_has_help_text() -> None:
     from app.cli import main
 
-    render = dict(_walk(main))["vipstudio render"]
     missing = [
-        p.name for p in render.params if isinstance(p, click.Option) and not (p.help or "").strip()
+        f"{name} --{p.name}"
+        for name, command in _walk(main)
+        for p in command.params
+        if isinstance(p, click.Option) and not (p.help or "").strip()
     ]
-    assert not missing, f"render options without help: {missing}"
+    assert not missing, f"options without help: {missing}"
 
 
 def test_help_and_version_through_the_console_script() -> None:

@@ -9,6 +9,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from app.gui.compat import guard_singletons
+
+guard_singletons()  # before any Qt call: PySide6 6.12 on Python 3.11 (see compat.py)
+
 
 def run(
     target: Path | None = None,

@@ -93,7 +93,7 @@ class ChatPanel(QWidget):
     new_conversation = Signal()
     insert_phrase = Signal()
     question_changed = Signal(str)
-    review_requested = Signal(int, str, object)
+    review_requested = Signal(int, str, str)
     tags_requested = Signal(int, list)
 
     def __init__(self, parent: QWidget | None = None) -> None:

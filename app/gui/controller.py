@@ -84,8 +84,10 @@ class Studio(QObject):
             old.deleteLater()
         if self.doc is not None:
             self.doc.changed.disconnect(self.mark_dirty)
+            self.doc.selection_changed.disconnect(self._selected)
         self.doc = doc
         doc.changed.connect(self.mark_dirty)
+        doc.selection_changed.connect(self._selected)
         if doc.undo_stack not in self.w.undo_group.stacks():
             self.w.undo_group.addStack(doc.undo_stack)
         self.w.undo_group.setActiveStack(doc.undo_stack)
@@ -99,6 +101,14 @@ class Studio(QObject):
         self._dirty = False
         self.image_changed.emit(path)
         self.w.writer.open_image(path, lambda state: self._state(path, state))
+
+    def _selected(self, index: int) -> None:
+        """The style controls show the selected prompt's style (editing them restyles it)."""
+        prompt = self.doc.selected_prompt() if self.doc is not None and index >= 0 else None
+        if prompt is not None:
+            self.w.stylebar.show_style(prompt)
+        else:
+            self.w.stylebar.refresh()
 
     def _loaded(self, loaded: Loaded) -> None:
         if loaded.path == self.path:
@@ -191,8 +201,8 @@ class Studio(QObject):
                 row if t.id == row.id else t for t in self.conversation.turns
             ]
 
-    def review(self, turn_id: int, status: str, corrected: object) -> None:
-        text = corrected if isinstance(corrected, str) else None
+    def review(self, turn_id: int, status: str, corrected: str) -> None:
+        text = corrected or None
 
         def done(row: TurnRow) -> None:
             self.stored(row)

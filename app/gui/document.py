@@ -21,7 +21,7 @@ class PromptDocument(QObject):
     """The ordered prompts of one image (later ones are drawn on top)."""
 
     changed = Signal()
-    selection_changed = Signal(object)
+    selection_changed = Signal(int)  # the selected index, -1 for none
 
     def __init__(self, path: Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -53,7 +53,7 @@ class PromptDocument(QObject):
         self.prompts = list(prompts)
         if self.selected is not None and self.selected >= len(self.prompts):
             self.selected = None
-            self.selection_changed.emit(None)
+            self.selection_changed.emit(-1)
         self.changed.emit()
 
     # -- selection (not an edit: not on the undo stack) -------------------------------------
@@ -63,7 +63,7 @@ class PromptDocument(QObject):
             index = None
         if index != self.selected:
             self.selected = index
-            self.selection_changed.emit(index)
+            self.selection_changed.emit(-1 if index is None else index)
 
     def selected_prompt(self) -> ov.Prompt | None:
         return self.prompts[self.selected] if self.selected is not None else None

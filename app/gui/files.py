@@ -93,7 +93,7 @@ class Thumbnails(QObject):
             self._wanted[path] = None
             while len(self._wanted) > 256:  # scrolled past: forget the oldest requests
                 self._wanted.popitem(last=False)
-            run_in_thread(self._job, path, pool=self._pool, on_return=self._done)
+            run_in_thread(self._job, path, owner=self, pool=self._pool, on_return=self._done)
         return None
 
     def _job(self, path: Path) -> tuple[Path, QImage | None]:
@@ -116,6 +116,11 @@ class Thumbnails(QObject):
 
     def wait(self, timeout_ms: int = 5000) -> bool:
         return self._pool.waitForDone(timeout_ms)
+
+    def shutdown(self) -> None:
+        """Forget queued requests (they finish at once) and wait for the running one."""
+        self._wanted.clear()
+        self._pool.waitForDone(5000)
 
 
 class FileListModel(QAbstractListModel):
@@ -153,6 +158,7 @@ class FileListModel(QAbstractListModel):
         run_in_thread(
             scan_folder,
             folder,
+            owner=self,
             on_yield=lambda chunk: self._add_chunk(scan_id, chunk),
             on_return=lambda n: self._scanned(scan_id, n),
             on_error=lambda exc: self._scan_error(scan_id, folder, exc),

@@ -72,9 +72,9 @@ class LayersPanel(QWidget):
             self.list.setCurrentRow(self.doc.selected)
         self.list.blockSignals(False)
 
-    def _select(self, index: object) -> None:
+    def _select(self, index: int) -> None:
         self.list.blockSignals(True)
-        if isinstance(index, int):
+        if index >= 0:
             self.list.setCurrentRow(index)
         else:
             self.list.clearSelection()

@@ -406,6 +406,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.studio.flush()
         self._save_last_folder()
+        self.canvas.renderer.shutdown()
+        self.files.thumbnails.shutdown()
         self.host.close()
         recovery = self.writer.close()
         if recovery is not None:

@@ -310,6 +310,11 @@ class Renderer(QObject):
         self._pending["model_view"] = (self._pipeline.model_view, (self.token,))
         self._kick()
 
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        """Drop queued jobs and let the running one finish (at exit)."""
+        self._pending.clear()
+        self._pool.waitForDone(timeout_ms)
+
     def wait_idle(self, timeout_ms: int = 5000) -> bool:
         """Block until queued jobs ran (benchmarks and tests only, never the app)."""
         return self._pool.waitForDone(timeout_ms)
@@ -335,6 +340,7 @@ class Renderer(QObject):
         run_in_thread(
             fn,
             *args,
+            owner=self,
             pool=self._pool,
             on_yield=self._deliver,
             on_return=returned,

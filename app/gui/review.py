@@ -31,7 +31,7 @@ REVIEW_LABELS = {
 class TurnCard(QFrame):
     """A question and its (streaming, then stored) answer."""
 
-    review_requested = Signal(int, str, object)  # turn id, status, corrected answer or None
+    review_requested = Signal(int, str, str)  # turn id, status, corrected answer ("" for none)
     tags_requested = Signal(int, list)
 
     def __init__(self, question: str, parent: QWidget | None = None) -> None:
@@ -134,7 +134,7 @@ class TurnCard(QFrame):
 
     def _review(self, status: str) -> None:
         if self.row is not None:
-            self.review_requested.emit(self.row.id, status, None)
+            self.review_requested.emit(self.row.id, status, "")
 
     def _start_edit(self) -> None:
         if self.row is not None:

@@ -14,7 +14,18 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+
+
+class Box:
+    """Carries a value through a queued ``Signal(object)``. PySide6 mis-counts references of
+    ``None`` sent that way across threads (a crash after many calls), so values travel boxed."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
 
 # Workers must outlive their run(); Qt only holds the C++ side.
 _RUNNING: set[Worker] = set()
@@ -22,7 +33,8 @@ _LOCK = threading.Lock()
 
 
 class WorkerSignals(QObject):
-    """Signals of a worker, emitted from the pool thread and delivered on the GUI thread."""
+    """Signals of a worker, emitted from the pool thread and delivered on the GUI thread.
+    Each carries a :class:`Box`."""
 
     started = Signal()
     yielded = Signal(object)
@@ -76,11 +88,11 @@ class Worker(QRunnable):
             if inspect.isgenerator(result):
                 result = self._drain(result)
             if not self.abort.is_set() or result is not None:
-                sig.returned.emit(result)
+                sig.returned.emit(Box(result))
         except Exception as exc:  # reported to the GUI, which shows it and goes on
             self.error = exc
             exc.__traceback_text__ = traceback.format_exc()  # type: ignore[attr-defined]
-            sig.errored.emit(exc)
+            sig.errored.emit(Box(exc))
         finally:
             self.done.set()
             sig.finished.emit()
@@ -93,14 +105,57 @@ class Worker(QRunnable):
                 if self.abort.is_set():
                     gen.close()
                     return None
-                self.signals.yielded.emit(next(gen))
+                self.signals.yielded.emit(Box(next(gen)))
         except StopIteration as stop:
             return stop.value
+
+
+class _Relay(QObject):
+    """Delivers a worker's signals to plain callables on behalf of ``owner``.
+
+    It is a child of the owner: when the owner is deleted (a closed window), Qt deletes the
+    relay and drops its connections, so a late result never reaches a dead object.
+    """
+
+    def __init__(
+        self,
+        owner: QObject,
+        on_yield: Callable[[Any], Any] | None,
+        on_return: Callable[[Any], Any] | None,
+        on_error: Callable[[Any], Any] | None,
+        on_finish: Callable[[], Any] | None,
+    ) -> None:
+        super().__init__(owner)
+        self._calls = (on_yield, on_return, on_error, on_finish)
+
+    @Slot(object)
+    def yielded(self, box: Box) -> None:
+        if self._calls[0] is not None:
+            self._calls[0](box.value)
+
+    @Slot(object)
+    def returned(self, box: Box) -> None:
+        if self._calls[1] is not None:
+            self._calls[1](box.value)
+
+    @Slot(object)
+    def errored(self, box: Box) -> None:
+        if self._calls[2] is not None:
+            self._calls[2](box.value)
+
+    @Slot()
+    def finished(self) -> None:
+        try:
+            if self._calls[3] is not None:
+                self._calls[3]()
+        finally:
+            self.deleteLater()
 
 
 def run_in_thread(
     fn: Callable[..., Any],
     *args: Any,
+    owner: QObject,
     pool: QThreadPool | None = None,
     on_yield: Callable[[Any], Any] | None = None,
     on_return: Callable[[Any], Any] | None = None,
@@ -108,16 +163,14 @@ def run_in_thread(
     on_finish: Callable[[], Any] | None = None,
     **kwargs: Any,
 ) -> Worker:
-    """Start ``fn`` on ``pool`` (default: the global pool) with the given callbacks connected."""
+    """Start ``fn`` on ``pool`` (default: the global pool); the callbacks run on the GUI
+    thread while ``owner`` is alive."""
     worker = Worker(fn, *args, **kwargs)
-    if on_yield is not None:
-        worker.signals.yielded.connect(on_yield)
-    if on_return is not None:
-        worker.signals.returned.connect(on_return)
-    if on_error is not None:
-        worker.signals.errored.connect(on_error)
-    if on_finish is not None:
-        worker.signals.finished.connect(on_finish)
+    relay = _Relay(owner, on_yield, on_return, on_error, on_finish)
+    worker.signals.yielded.connect(relay.yielded)
+    worker.signals.returned.connect(relay.returned)
+    worker.signals.errored.connect(relay.errored)
+    worker.signals.finished.connect(relay.finished)
     return worker.start(pool)
 
 

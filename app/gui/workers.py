@@ -138,8 +138,8 @@ def stream_answer(
 class AskJob:
     """One streaming answer in progress. :meth:`stop` cancels it cooperatively."""
 
-    def __init__(self, worker: Worker, cancel: CancelToken) -> None:
-        self.worker = worker
+    def __init__(self, cancel: CancelToken) -> None:
+        self.worker: Worker | None = None
         self.cancel = cancel
         self.started = time.perf_counter()
         self.first: float | None = None
@@ -195,6 +195,7 @@ class EngineHost(QObject):
 
         run_in_thread(
             work,
+            owner=self,
             pool=self._pool,
             on_yield=lambda msg: self.progress.emit(str(msg)),
             on_return=lambda result: self._loaded(load_id, result),
@@ -214,6 +215,7 @@ class EngineHost(QObject):
         run_in_thread(
             build_tiny_model,
             folder,
+            owner=self,
             pool=self._pool,
             on_yield=lambda msg: self.progress.emit(str(msg)),
             on_return=on_built,
@@ -223,7 +225,7 @@ class EngineHost(QObject):
     def _loaded(self, load_id: int, result: tuple[Engine, EngineInfo]) -> None:
         engine, info = result
         if load_id != self._load_id:  # superseded while loading
-            run_in_thread(engine.close, pool=self._pool)
+            run_in_thread(engine.close, owner=self, pool=self._pool)
             return
         self.engine, self.info, self._owned = engine, info, True
         where = f" on {info.device}" if info.device else ""
@@ -245,8 +247,7 @@ class EngineHost(QObject):
         if engine is None or self.job is not None:
             return None
         cancel = CancelToken()
-        worker = Worker(stream_answer, engine, request, cancel)
-        job = AskJob(worker, cancel)
+        job = AskJob(cancel)
         self.job = job
 
         def text(item: tuple[str, int]) -> None:
@@ -260,22 +261,29 @@ class EngineHost(QObject):
             self._set("generating", f"{rate:.1f} tokens/s" if rate else "first tokens…")
             on_text(piece)
 
-        def finish() -> None:
-            self.job = None
-            if self.engine is not None and self.state != "error":
-                self._set("ready", self.spec.label if self.spec else "ready")
-
         def answered(answer: Answer) -> None:
             rate = answer.timings.tokens_per_s
             self.detail = f"{rate:.1f} tokens/s" if rate else self.detail
             on_answer(answer)
 
-        worker.signals.yielded.connect(text)
-        worker.signals.returned.connect(answered)
-        worker.signals.errored.connect(on_error)
-        worker.signals.finished.connect(finish)
+        def finish() -> None:
+            self.job = None
+            if self.engine is not None and self.state != "error":
+                self._set("ready", self.spec.label if self.spec else "ready")
+
         self._set("generating", "starting…")
-        worker.start(self._pool)
+        job.worker = run_in_thread(
+            stream_answer,
+            engine,
+            request,
+            cancel,
+            owner=self,
+            pool=self._pool,
+            on_yield=text,
+            on_return=answered,
+            on_error=on_error,
+            on_finish=finish,
+        )
         return job
 
     def stop(self) -> None:
@@ -288,5 +296,5 @@ class EngineHost(QObject):
         self._load_id += 1
         engine, self.engine = self.engine, None
         if engine is not None and self._owned:
-            run_in_thread(engine.close, pool=self._pool)
+            run_in_thread(engine.close, owner=self, pool=self._pool)
         self._pool.waitForDone(timeout_ms)

@@ -91,7 +91,9 @@ class LogWriter(QObject):
             if on_error is not None:
                 on_error(exc)
 
-        run_in_thread(self._with_log(fn), pool=self._pool, on_return=on_done, on_error=failed)
+        run_in_thread(
+            self._with_log(fn), owner=self, pool=self._pool, on_return=on_done, on_error=failed
+        )
 
     def wait(self, timeout_ms: int = 10_000) -> bool:
         """Block until every queued call ran (tests, and once at exit)."""
