@@ -1,0 +1,127 @@
+"""What every export format shares: its options, the samples it receives, the writer interface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from data_gen.errors import InvalidSelection
+from data_gen.images import IMAGE_MODES, RENDERED_FORMATS, ImageMode, RenderedFormat
+from data_gen.output import JsonListWriter
+from data_gen.records import SPLITS, Conversation, Selection
+from overlays import Prompt
+
+FORMATS: tuple[str, ...] = ("vip-llava", "llava-rendered", "llama-factory", "hf")
+IMAGE_TOKEN = "<image>"
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Everything an export needs besides the log. Invalid combinations fail early."""
+
+    format: str
+    out: Path
+    selection: Selection = field(default_factory=Selection)
+    val_fraction: float = 0.0
+    seed: int = 0
+    augment: int = 0
+    images: ImageMode = "copy"
+    overwrite: bool = False
+    strict: bool = False
+    workers: int = 0  # 0: every core
+    progress: bool = False
+    rendered_format: RenderedFormat = "auto"
+    id_prefix: str = "vipstudio"
+    shard_mb: int = 500
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise InvalidSelection(f"unknown format {self.format!r}: use {', '.join(FORMATS)}")
+        if self.augment < 0:
+            raise InvalidSelection("--augment must be 0 or more")
+        if self.augment and self.format == "vip-llava":
+            raise InvalidSelection(
+                "--augment does not apply to vip-llava: it ships raw images and boxes and the "
+                "ViP-LLaVA trainer draws random prompts itself; use llava-rendered, "
+                "llama-factory or hf"
+            )
+        if self.images not in IMAGE_MODES:
+            raise InvalidSelection(f"--images {self.images!r}: use {', '.join(IMAGE_MODES)}")
+        if self.rendered_format not in RENDERED_FORMATS:
+            raise InvalidSelection(f"--rendered-format: use {', '.join(RENDERED_FORMATS)}")
+        if not self.id_prefix or "/" in self.id_prefix:
+            raise InvalidSelection("--id-prefix must be a non-empty name without '/'")
+        if self.shard_mb < 1:
+            raise InvalidSelection("--shard-mb must be at least 1")
+        if self.workers < 0:
+            raise InvalidSelection("--workers must be 0 (every core) or more")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One dataset record: a conversation as drawn (logged, or redrawn for augmentation)."""
+
+    id: str
+    conversation: Conversation
+    prompts: tuple[Prompt, ...]
+    texts: tuple[tuple[str, str], ...]  # (question, answer), phrases naming ``prompts``
+    variant: int = 0
+
+    @property
+    def split(self) -> str:
+        return self.conversation.split
+
+
+@dataclass(frozen=True)
+class SampleImage:
+    """The sample's image as the dataset refers to it, and its bytes when the format embeds it."""
+
+    path: str
+    data: bytes | None = None
+
+
+class FormatWriter:
+    """Receives samples in order, writes files under ``root``; ``close`` lists them."""
+
+    name: ClassVar[str]
+    #: Images carry the prompts burned in (else: raw images, the trainer draws).
+    rendered: ClassVar[bool] = True
+    #: Image bytes go inside the dataset files (else: image files next to them).
+    embeds_images: ClassVar[bool] = False
+
+    def __init__(self, root: Path, options: ExportOptions) -> None:
+        self.root = root
+        self.options = options
+        self.counts: dict[str, int] = dict.fromkeys(SPLITS, 0)
+
+    def write(self, sample: Sample, image: SampleImage) -> None:
+        raise NotImplementedError
+
+    def close(self) -> list[str]:
+        raise NotImplementedError
+
+
+class JsonSplitWriter(FormatWriter):
+    """A JSON list per split (``train.json``, ``val.json``), written incrementally."""
+
+    def __init__(self, root: Path, options: ExportOptions) -> None:
+        super().__init__(root, options)
+        self._files: dict[str, JsonListWriter] = {}
+
+    def record(self, sample: Sample, image: SampleImage) -> dict[str, object]:
+        raise NotImplementedError
+
+    def write(self, sample: Sample, image: SampleImage) -> None:
+        writer = self._files.get(sample.split)
+        if writer is None:
+            writer = self._files[sample.split] = JsonListWriter(self.root / f"{sample.split}.json")
+        writer.add(self.record(sample, image))
+        self.counts[sample.split] += 1
+
+    def close(self) -> list[str]:
+        if "train" not in self._files:
+            self._files["train"] = JsonListWriter(self.root / "train.json")
+        for writer in self._files.values():
+            writer.close()
+        return sorted(w.path.name for w in self._files.values())

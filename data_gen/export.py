@@ -1,0 +1,274 @@
+"""`export`: the Q&A log → a dataset folder in one trainer's format, safely and in a stream.
+
+Conversations come from :func:`data_gen.records.iter_conversations` (selection, grouping,
+dedup, split); each becomes a sample, plus K redrawn ones with ``augment``; images are placed
+(raw formats) or rendered in worker processes (rendered formats), in order and with a bounded
+number in flight; the format writer appends each record to its files. Everything is built in a
+hidden folder next to ``out`` and moved there only when complete (:func:`staged_dir`).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+import overlays as ov
+from app.log import QALog
+from data_gen.augment import redrawn_prompts, redrawn_texts
+from data_gen.base import ExportOptions, FormatWriter, Sample, SampleImage
+from data_gen.export_hf import HfWriter
+from data_gen.export_llama_factory import LlamaFactoryWriter
+from data_gen.export_llava import LlavaRenderedWriter
+from data_gen.export_vip import VipLlavaWriter
+from data_gen.images import (
+    ImageRefused,
+    RawImages,
+    RenderJob,
+    RenderResult,
+    concrete_format,
+    render_batch,
+)
+from data_gen.images import rendered_name as _rendered_name
+from data_gen.output import staged_dir, write_json
+from data_gen.parallel import default_workers, ordered_map
+from data_gen.records import Conversation, Tally, iter_conversations
+
+WRITERS: dict[str, type[FormatWriter]] = {
+    w.name: w for w in (VipLlavaWriter, LlavaRenderedWriter, LlamaFactoryWriter, HfWriter)
+}
+
+
+@dataclass
+class ExportSummary:
+    """What an export wrote and what it left out, and why (also saved as ``summary.json``)."""
+
+    format: str
+    out: str
+    records: dict[str, int]
+    conversations: int
+    turns: int
+    augmented: int
+    images: dict[str, int]
+    skipped: dict[str, int]
+    examples: dict[str, list[str]]
+    counts: dict[str, int]
+    files: list[str]
+    seconds: float
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        """The summary as short lines for a terminal."""
+        splits = ", ".join(f"{k} {v}" for k, v in self.records.items() if v or k == "train")
+        images = ", ".join(f"{how} {n}" for how, n in sorted(self.images.items())) or "none"
+        out = [
+            f"{self.format} → {self.out}: {sum(self.records.values())} records ({splits}) from "
+            f"{self.turns} turns in {self.conversations} conversations, in {self.seconds:.1f} s",
+            f"  images: {images}",
+        ]
+        if self.augmented:
+            out.append(f"  augmented samples: {self.augmented}")
+        for reason, count in sorted(self.skipped.items(), key=lambda kv: -kv[1]):
+            shown = self.examples.get(reason, [])
+            example = f" (e.g. {shown[0]})" if shown else ""
+            out.append(f"  left out: {count} × {reason}{example}")
+        not_selected = self.counts.get("turns not selected (review status)", 0)
+        if not_selected:
+            out.append(f"  not selected by --review: {not_selected} turns")
+        return out
+
+
+class _Pipeline:
+    """Samples → (render job | nothing) → the image each record refers to."""
+
+    def __init__(self, root: Path, options: ExportOptions, writer: FormatWriter, tally: Tally):
+        self.options = options
+        self.writer = writer
+        self.tally = tally
+        self.raw = RawImages(root, options.images)
+        self.render_dir = root / (".render" if writer.embeds_images else "images")
+        self.render_dir.mkdir(exist_ok=True)
+        self.submitted: set[str] = set()
+        self.failed: dict[str, tuple[str, str]] = {}
+        self.names: dict[str, str] = {}
+        self.images: Counter[str] = Counter()
+        self.placed: set[str] = set()
+        self.augmented = 0
+        self.conversations = 0
+        self.turns = 0
+
+    def samples(self, conversations: Iterator[Conversation]) -> Iterator[Sample]:
+        prefix = self.options.id_prefix
+        for conv in conversations:
+            sample_id = f"{prefix}-{conv.key}"
+            texts = tuple((e.question, e.answer) for e in conv.exchanges)
+            yield Sample(sample_id, conv, conv.prompts, texts)
+            if not conv.prompts:
+                continue
+            for variant in range(1, self.options.augment + 1):
+                prompts = redrawn_prompts(conv, variant, self.options.seed)
+                texts = redrawn_texts(conv, prompts)
+                yield Sample(f"{sample_id}-aug{variant}", conv, prompts, texts, variant)
+
+    def _rendered(self, sample: Sample) -> bool:
+        return self.writer.rendered and bool(sample.prompts)
+
+    def job_of(self, sample: Sample) -> RenderJob | None:
+        if not self._rendered(sample):
+            return None
+        conv = sample.conversation
+        prompts_json = ov.dumps(sample.prompts)
+        fmt = concrete_format(conv.image_path, self.options.rendered_format)
+        name = _rendered_name(conv.image_path, conv.image_sha256, prompts_json, fmt)
+        self.names[sample.id] = name
+        if name in self.submitted:
+            return None  # the same image and prompts elsewhere: rendered once
+        self.submitted.add(name)
+        return RenderJob(
+            source=conv.image_path,
+            size=conv.image_size,
+            prompts_json=prompts_json,
+            dest=str(self.render_dir / name),
+            fmt=fmt,
+            want_bytes=self.writer.embeds_images,
+        )
+
+    def resolve(self, sample: Sample, result: RenderResult | None) -> SampleImage | None:
+        conv = sample.conversation
+        if not self._rendered(sample):
+            try:
+                if self.writer.embeds_images:
+                    data = self.raw.read_bytes(conv.image_path, conv.image_sha256, conv.image_size)
+                    self._count(conv.image_sha256, "original embedded")
+                    return SampleImage(Path(conv.image_path).name, data)
+                placed = self.raw.place(conv.image_path, conv.image_sha256, conv.image_size)
+            except ImageRefused as exc:
+                self._fail(sample, exc.reason, exc.detail)
+                return None
+            self._count(conv.image_sha256, placed.how)
+            return SampleImage(placed.path)
+        name = self.names.pop(sample.id)
+        if result is not None:
+            if result.error is not None:
+                self.failed[name] = result.error
+            else:
+                self.images["rendered"] += 1
+        if name in self.failed:
+            reason, detail = self.failed[name]
+            self._fail(sample, reason, detail)
+            return None
+        rendered = result.data if result is not None else None
+        if rendered is None and self.writer.embeds_images:
+            rendered = (self.render_dir / name).read_bytes()
+        return SampleImage(f"images/{name}", rendered)
+
+    def _count(self, sha256: str, how: str) -> None:
+        if sha256 not in self.placed:  # each original image once
+            self.placed.add(sha256)
+            self.images[how] += 1
+
+    def _fail(self, sample: Sample, reason: str, detail: str) -> None:
+        if sample.variant:
+            self.tally.problem(f"augmented sample: {reason}", 1, detail)
+        else:
+            self.tally.problem(reason, len(sample.conversation.exchanges), detail)
+
+    def finish(self) -> None:
+        if self.writer.embeds_images:
+            for path in self.render_dir.iterdir():
+                path.unlink()
+            self.render_dir.rmdir()
+        elif not any(self.render_dir.iterdir()):
+            self.render_dir.rmdir()
+
+
+def export(log: QALog, options: ExportOptions) -> ExportSummary:
+    """Write the dataset described by ``options``; returns the summary.
+
+    Raises :class:`~data_gen.errors.OutputExists` (``out`` exists without ``overwrite``) and
+    :class:`~data_gen.errors.ExportFailed` (``strict`` and a problem): then nothing is written.
+    """
+    started = time.perf_counter()
+    tally = Tally(strict=options.strict)
+    writer_type = WRITERS[options.format]
+    workers = (options.workers or default_workers()) if writer_type.rendered else 1
+    bar = tqdm(
+        unit="turn",
+        desc=f"export {options.format}",
+        disable=not options.progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+
+    def on_selected(total: int) -> None:
+        bar.total = total
+        bar.refresh()
+
+    try:
+        with staged_dir(options.out, options.overwrite) as root:
+            writer = writer_type(root, options)
+            pipeline = _Pipeline(root, options, writer, tally)
+            conversations = iter_conversations(
+                log,
+                options.selection,
+                val_fraction=options.val_fraction,
+                seed=options.seed,
+                tally=tally,
+                on_selected=on_selected,
+            )
+            stream = ordered_map(
+                pipeline.samples(conversations),
+                pipeline.job_of,
+                render_batch,
+                workers=workers,
+                chunk=4 if workers > 1 else 16,
+            )
+            for sample, result in stream:
+                image = pipeline.resolve(sample, result)
+                if sample.variant == 0:
+                    bar.update(len(sample.conversation.exchanges))
+                if image is None:
+                    continue
+                if sample.variant:
+                    pipeline.augmented += 1
+                else:
+                    pipeline.conversations += 1
+                    pipeline.turns += len(sample.conversation.exchanges)
+                writer.write(sample, image)
+            files = writer.close()
+            pipeline.finish()
+            summary = ExportSummary(
+                format=options.format,
+                out=str(Path(options.out).absolute()),
+                records=dict(writer.counts),
+                conversations=pipeline.conversations,
+                turns=pipeline.turns,
+                augmented=pipeline.augmented,
+                images=dict(pipeline.images),
+                skipped=dict(tally.skipped),
+                examples=tally.examples,
+                counts=dict(tally.counts),
+                files=[*files, "summary.json"],
+                seconds=round(time.perf_counter() - started, 3),
+                options=_options_dict(options),
+            )
+            write_json(root / "summary.json", summary.to_dict())
+    finally:
+        bar.close()
+    return summary
+
+
+def _options_dict(options: ExportOptions) -> dict[str, Any]:
+    data = asdict(options)
+    data["out"] = str(options.out)
+    data["selection"] = asdict(options.selection)
+    return data

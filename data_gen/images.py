@@ -1,0 +1,200 @@
+"""Images of an export: raw originals placed (copy, link or absolute path) and rendered images.
+
+Every image is checked against what the log recorded: a file that is missing, unreadable, or no
+longer of the logged size (boxes would point at the wrong pixels) is refused with a reason.
+Photos with an EXIF orientation get an upright copy, because coordinates in the log refer to
+the upright image and trainers open files without applying EXIF.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Literal
+
+from PIL import Image
+
+import overlays as ov
+
+ImageMode = Literal["copy", "link", "absolute"]
+IMAGE_MODES: tuple[str, ...] = ("copy", "link", "absolute")
+RenderedFormat = Literal["auto", "png", "jpeg"]
+RENDERED_FORMATS: tuple[str, ...] = ("auto", "png", "jpeg")
+JPEG_QUALITY = 95
+
+
+def save_jpeg(image: Image.Image, target: str | os.PathLike[str] | IO[bytes]) -> None:
+    # Full-resolution chroma (4:4:4): the default 4:2:0 would blur the colour of thin marks.
+    image.save(target, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+
+
+class ImageRefused(Exception):
+    """An image cannot be used for this sample; the message is the reason shown in the summary."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def safe_stem(path: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).stem).strip("._") or "image"
+    return stem[:40]
+
+
+def orientation(path: str | os.PathLike[str]) -> int:
+    """The EXIF orientation tag (1 = upright) read from the header only."""
+    with Image.open(path) as im:
+        return int(im.getexif().get(0x0112, 1) or 1)
+
+
+def check_image(path: str, size: tuple[int, int]) -> int:
+    """Check the file still is the logged image; returns its EXIF orientation."""
+    try:
+        actual = ov.image_size(path)
+        turn = orientation(path)
+    except ov.ImageError as exc:
+        raise ImageRefused("image unreadable", str(exc)) from None
+    except OSError as exc:
+        raise ImageRefused("image unreadable", f"{path}: {exc}") from None
+    if actual != tuple(size):
+        raise ImageRefused(
+            "image changed since it was logged",
+            f"{path} is {actual[0]}×{actual[1]}, the log says {size[0]}×{size[1]}",
+        )
+    return turn
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where a sample's image is, as written in the dataset (relative to the output or absolute)."""
+
+    path: str
+    how: str  # "copied", "linked", "absolute", "upright copy", "rendered"
+
+
+class RawImages:
+    """Places original images into ``root/images`` once each, by content hash."""
+
+    def __init__(self, root: Path, mode: ImageMode, subdir: str = "images") -> None:
+        if mode not in IMAGE_MODES:
+            raise ValueError(f"unknown image mode {mode!r}: use {', '.join(IMAGE_MODES)}")
+        self.root = root
+        self.mode = mode
+        self.subdir = subdir
+        self._placed: dict[str, Placed] = {}
+        self._refused: dict[str, ImageRefused] = {}
+
+    def place(self, path: str, sha256: str, size: tuple[int, int]) -> Placed:
+        """The image as the dataset refers to it; raises :class:`ImageRefused`."""
+        if sha256 in self._placed:
+            return self._placed[sha256]
+        if sha256 in self._refused:
+            raise self._refused[sha256]
+        try:
+            placed = self._place(path, sha256, size)
+        except ImageRefused as exc:
+            self._refused[sha256] = exc
+            raise
+        self._placed[sha256] = placed
+        return placed
+
+    def _place(self, path: str, sha256: str, size: tuple[int, int]) -> Placed:
+        turn = check_image(path, size)
+        folder = self.root / self.subdir
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{safe_stem(path)}-{sha256[:12]}"
+        if turn != 1:
+            image = ov.load_image(path)
+            target = folder / f"{name}.jpg"
+            save_jpeg(image, target)
+            return Placed(f"{self.subdir}/{target.name}", "upright copy")
+        if self.mode == "absolute":
+            return Placed(str(Path(path).resolve()), "absolute")
+        target = folder / f"{name}{Path(path).suffix.lower()}"
+        try:
+            if self.mode == "link":
+                os.symlink(Path(path).resolve(), target)
+            else:
+                shutil.copyfile(path, target)
+        except OSError as exc:
+            raise ImageRefused("image unreadable", f"{path}: {exc.strerror or exc}") from None
+        return Placed(f"{self.subdir}/{target.name}", "linked" if self.mode == "link" else "copied")
+
+    def read_bytes(self, path: str, sha256: str, size: tuple[int, int]) -> bytes:
+        """The image file's bytes (an upright re-encoding when it has an EXIF orientation)."""
+        if sha256 in self._refused:
+            raise self._refused[sha256]
+        try:
+            turn = check_image(path, size)
+        except ImageRefused as exc:
+            self._refused[sha256] = exc
+            raise
+        if turn == 1:
+            return Path(path).read_bytes()
+        buffer = io.BytesIO()
+        save_jpeg(ov.load_image(path), buffer)
+        return buffer.getvalue()
+
+
+def concrete_format(path: str, fmt: RenderedFormat) -> Literal["png", "jpeg"]:
+    """``auto``: JPEG for JPEG photos (no worse than the source), PNG for everything else."""
+    if fmt == "auto":
+        return "jpeg" if Path(path).suffix.lower() in (".jpg", ".jpeg") else "png"
+    return fmt
+
+
+def rendered_name(path: str, sha256: str, prompts_json: str, fmt: Literal["png", "jpeg"]) -> str:
+    digest = hashlib.sha256(f"{sha256}\n{prompts_json}".encode()).hexdigest()[:16]
+    return f"{safe_stem(path)}-{digest}.{'png' if fmt == 'png' else 'jpg'}"
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """Draw ``prompts_json`` on ``source`` and save it at ``dest`` (what travels to a worker)."""
+
+    source: str
+    size: tuple[int, int]
+    prompts_json: str
+    dest: str
+    fmt: Literal["png", "jpeg"]
+    want_bytes: bool = False
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    error: tuple[str, str] | None = None  # (reason, detail)
+    data: bytes | None = None
+
+
+def render_one(job: RenderJob) -> RenderResult:
+    """Load, check, render and save one image. Never raises for a bad image."""
+    try:
+        image = ov.load_image(job.source)
+    except ov.ImageError as exc:
+        return RenderResult(error=("image unreadable", str(exc)))
+    if image.size != tuple(job.size):
+        detail = f"{job.source} is {image.width}×{image.height}, the log says {job.size}"
+        return RenderResult(error=("image changed since it was logged", detail))
+    try:
+        ov.render(image, ov.loads(job.prompts_json), inplace=True)
+    except ov.OverlayError as exc:
+        return RenderResult(error=("prompt outside its image", f"{job.source}: {exc}"))
+    buffer = io.BytesIO()
+    if job.fmt == "png":
+        image.save(buffer, format="PNG", compress_level=1)
+    else:
+        save_jpeg(image, buffer)
+    data = buffer.getvalue()
+    Path(job.dest).write_bytes(data)
+    return RenderResult(data=data if job.want_bytes else None)
+
+
+def render_batch(jobs: list[RenderJob | None]) -> list[RenderResult | None]:
+    """:func:`render_one` over a chunk (the unit a worker process receives)."""
+    return [None if job is None else render_one(job) for job in jobs]

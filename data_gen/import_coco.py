@@ -1,0 +1,74 @@
+"""COCO instances files: ``images``, ``annotations`` (``bbox`` as x, y, width, height;
+polygon ``segmentation``), ``categories`` for class names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from data_gen.errors import ImportFailed
+from data_gen.import_plan import (
+    ImageFiles,
+    ImportPlan,
+    InvalidEntry,
+    PlannedRegion,
+    checked_region,
+    flat_rings,
+    fmt,
+    load_json,
+    numbers,
+)
+
+
+def plan_coco(plan: ImportPlan, images_dir: Path) -> None:
+    """Add a COCO file's annotations to ``plan``; images are found in ``images_dir``."""
+    doc = load_json(plan.file)
+    if not isinstance(doc, dict) or not isinstance(doc.get("annotations"), list):
+        raise ImportFailed(f"{plan.file}: not a COCO file (no 'annotations' list)")
+    if not isinstance(doc.get("images"), list):
+        raise ImportFailed(f"{plan.file}: not a COCO file (no 'images' list)")
+    categories = {
+        c.get("id"): str(c.get("name"))
+        for c in doc.get("categories") or []
+        if isinstance(c, dict) and c.get("name")
+    }
+    entries: dict[Any, dict[str, Any]] = {}
+    for i, entry in enumerate(doc["images"]):
+        if not isinstance(entry, dict) or "id" not in entry or "file_name" not in entry:
+            plan.invalid.append((f"image entry {i}", "needs 'id' and 'file_name'"))
+            continue
+        entries[entry["id"]] = entry
+    files = ImageFiles(plan)
+    for i, ann in enumerate(doc["annotations"]):
+        where = f"annotation {ann.get('id', i) if isinstance(ann, dict) else i}"
+        notes: list[str] = []
+        try:
+            if not isinstance(ann, dict):
+                raise InvalidEntry("not a JSON object")
+            if ann.get("iscrowd"):
+                raise InvalidEntry("crowd annotation (iscrowd=1): a group, not one region")
+            entry = entries.get(ann.get("image_id"))
+            if entry is None:
+                raise InvalidEntry(f"unknown image_id {ann.get('image_id')!r}")
+            image = files.get(
+                images_dir / str(entry["file_name"]), (entry.get("width"), entry.get("height"))
+            )
+            x, y, w, h = numbers(ann.get("bbox"), 4, "bbox [x, y, width, height]")
+            if w <= 0 or h <= 0:
+                raise InvalidEntry(f"bbox {fmt((x, y, w, h))} has no area")
+            rings = None
+            segmentation = ann.get("segmentation")
+            if isinstance(segmentation, dict):
+                notes.append("RLE mask: only the box was imported")
+            elif segmentation:
+                rings = flat_rings(segmentation, "segmentation")
+            label = categories.get(ann.get("category_id"))
+            if ann.get("category_id") is not None and label is None:
+                raise InvalidEntry(f"unknown category_id {ann.get('category_id')!r}")
+            region = checked_region((x, y, x + w, y + h), rings, image.size, notes)
+        except InvalidEntry as exc:
+            plan.invalid.append((where, str(exc)))
+            continue
+        image.regions.append(PlannedRegion(region, label, str(ann.get("id", i))))
+        plan.notes += [(where, n) for n in notes]
