@@ -9,217 +9,36 @@ is never overwritten.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import sqlite_utils
 
 import overlays as ov
+from app.log_batch import LogBatch, RegionRow, clean_tags
+from app.log_schema import MIGRATIONS, SCHEMA_VERSION
+from app.log_types import (
+    REVIEW_STATES,
+    SOURCES,
+    ImageRow,
+    LogCorrupt,
+    LogError,
+    LogLocked,
+    LogSchemaTooNew,
+    NewTurn,
+    Review,
+    TurnRow,
+    default_db_path,
+    file_sha256,
+    now,
+)
 from overlays.phrases import RegionRef, find_refs
-from overlays.serialize import region_from_dict, region_to_dict
-
-REVIEW_STATES = ("unreviewed", "accepted", "edited", "rejected")
-SOURCES = ("gui", "cli", "batch", "server", "import")
-Review = Literal["unreviewed", "accepted", "edited", "rejected"]
-
-
-class LogError(Exception):
-    """Base class of Q&A log errors; the message says what to do."""
-
-
-class LogCorrupt(LogError):
-    """The file is not a ViP Studio log, or it is damaged."""
-
-
-class LogLocked(LogError):
-    """Another process held the log for longer than the busy timeout."""
-
-
-class LogSchemaTooNew(LogError):
-    """The file was written by a newer ViP Studio."""
-
-
-def default_db_path() -> Path:
-    """The per-user log file (``$VIPSTUDIO_DB`` overrides it)."""
-    env = os.environ.get("VIPSTUDIO_DB")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("vipstudio", appauthor=False)) / "log.sqlite"
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-# Each entry upgrades the schema by one version; the list index + 1 is the version reached.
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE images (
-        id INTEGER PRIMARY KEY,
-        sha256 TEXT NOT NULL UNIQUE,
-        path TEXT NOT NULL,
-        width INTEGER NOT NULL,
-        height INTEGER NOT NULL,
-        added_at TEXT NOT NULL
-    );
-    CREATE TABLE sessions (
-        id INTEGER PRIMARY KEY,
-        image_id INTEGER NOT NULL REFERENCES images(id),
-        source TEXT NOT NULL,
-        created_at TEXT NOT NULL
-    );
-    CREATE INDEX sessions_image ON sessions(image_id);
-    CREATE TABLE turns (
-        id INTEGER PRIMARY KEY,
-        session_id INTEGER NOT NULL REFERENCES sessions(id),
-        image_id INTEGER NOT NULL REFERENCES images(id),
-        idx INTEGER NOT NULL,
-        prompts TEXT NOT NULL,
-        question TEXT NOT NULL,
-        question_refs TEXT NOT NULL DEFAULT '[]',
-        answer TEXT NOT NULL,
-        model TEXT NOT NULL,
-        template TEXT NOT NULL,
-        settings TEXT NOT NULL DEFAULT '{}',
-        timings TEXT NOT NULL DEFAULT '{}',
-        prompt_tokens INTEGER,
-        answer_tokens INTEGER,
-        finish_reason TEXT,
-        source TEXT NOT NULL,
-        request_id TEXT UNIQUE,
-        review TEXT NOT NULL DEFAULT 'unreviewed'
-            CHECK (review IN ('unreviewed', 'accepted', 'edited', 'rejected')),
-        corrected_answer TEXT,
-        reviewed_at TEXT,
-        created_at TEXT NOT NULL
-    );
-    CREATE INDEX turns_session ON turns(session_id, idx);
-    CREATE INDEX turns_image ON turns(image_id);
-    CREATE INDEX turns_review ON turns(review);
-    CREATE TABLE turn_tags (
-        turn_id INTEGER NOT NULL REFERENCES turns(id) ON DELETE CASCADE,
-        tag TEXT NOT NULL,
-        PRIMARY KEY (turn_id, tag)
-    );
-    CREATE TABLE drafts (
-        image_id INTEGER PRIMARY KEY REFERENCES images(id),
-        prompts TEXT NOT NULL,
-        question TEXT NOT NULL DEFAULT '',
-        session_id INTEGER REFERENCES sessions(id),
-        updated_at TEXT NOT NULL
-    );
-    """,
-    # 2: imported regions (data_gen.importers): boxes/polygons with class names brought in from
-    # COCO, LabelMe or ViP-LLaVA files, waiting for Q&A (`ask --batch`); one row per import.
-    """
-    CREATE TABLE imports (
-        id INTEGER PRIMARY KEY,
-        format TEXT NOT NULL,
-        file TEXT NOT NULL,
-        sha256 TEXT NOT NULL,
-        created_at TEXT NOT NULL
-    );
-    CREATE INDEX imports_sha ON imports(sha256);
-    CREATE TABLE regions (
-        id INTEGER PRIMARY KEY,
-        image_id INTEGER NOT NULL REFERENCES images(id),
-        session_id INTEGER REFERENCES sessions(id),
-        import_id INTEGER REFERENCES imports(id),
-        label TEXT,
-        region TEXT NOT NULL,
-        external_id TEXT,
-        created_at TEXT NOT NULL
-    );
-    CREATE INDEX regions_image ON regions(image_id);
-    CREATE INDEX regions_import ON regions(import_id);
-    """,
-]
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-@dataclass
-class NewTurn:
-    """A finished turn to append to the log."""
-
-    session_id: int
-    prompts: Sequence[ov.Prompt]
-    question: str
-    answer: str
-    model: str
-    template: str
-    source: str = "cli"
-    question_refs: Sequence[RegionRef] = ()
-    settings: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, Any] = field(default_factory=dict)
-    prompt_tokens: int | None = None
-    answer_tokens: int | None = None
-    finish_reason: str | None = None
-    request_id: str | None = None
-    tags: Sequence[str] = ()
-
-
-@dataclass(frozen=True)
-class TurnRow:
-    """A turn as stored, with its prompts parsed back."""
-
-    id: int
-    session_id: int
-    image_id: int
-    idx: int
-    prompts: list[ov.Prompt]
-    question: str
-    question_refs: list[RegionRef]
-    answer: str
-    model: str
-    template: str
-    settings: dict[str, Any]
-    timings: dict[str, Any]
-    prompt_tokens: int | None
-    answer_tokens: int | None
-    finish_reason: str | None
-    source: str
-    request_id: str | None
-    review: str
-    corrected_answer: str | None
-    reviewed_at: str | None
-    created_at: str
-    tags: list[str]
-    image_path: str
-    image_sha256: str
-    image_width: int
-    image_height: int
-
-    @property
-    def final_answer(self) -> str:
-        """The corrected answer when there is one, else the model's."""
-        return self.corrected_answer if self.corrected_answer is not None else self.answer
-
-
-@dataclass(frozen=True)
-class ImageRow:
-    id: int
-    sha256: str
-    path: str
-    width: int
-    height: int
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+from overlays.serialize import region_from_dict
 
 
 class QALog:
@@ -362,27 +181,15 @@ class QALog:
     ) -> ImageRow:
         """Register an image (by content hash); returns the existing row if already known."""
         p = Path(path)
+        # Hash and read the header before taking the write lock.
         digest = sha256 or file_sha256(p)
-        width, height = size if size is not None else ov.image_size(p)
-        with self.transaction() as conn:
-            row = conn.execute(
-                "SELECT id, sha256, path, width, height FROM images WHERE sha256 = ?", (digest,)
-            ).fetchone()
-            if row is None:
-                cur = conn.execute(
-                    "INSERT INTO images (sha256, path, width, height, added_at) VALUES (?,?,?,?,?)",
-                    (digest, str(p.resolve()), width, height, now()),
-                )
-                return ImageRow(int(cur.lastrowid or 0), digest, str(p.resolve()), width, height)
-        return ImageRow(*row)
+        image_size = size if size is not None else ov.image_size(p)
+        with self.batch() as batch:
+            return batch.add_image(p, image_size, digest)
 
     def start_session(self, image_id: int, source: str = "cli") -> int:
-        with self.transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO sessions (image_id, source, created_at) VALUES (?,?,?)",
-                (image_id, source, now()),
-            )
-            return int(cur.lastrowid or 0)
+        with self.batch() as batch:
+            return batch.start_session(image_id, source)
 
     def add_turn(self, turn: NewTurn) -> int:
         """Append a finished turn, committed before returning; returns its id.
@@ -390,59 +197,8 @@ class QALog:
         With a ``request_id`` already present, nothing is written and the existing id is
         returned, so a resumed batch never duplicates a turn.
         """
-        if not turn.question.strip():
-            raise LogError("a turn needs a non-empty question")
-        if turn.source not in SOURCES:
-            raise LogError(f"unknown source {turn.source!r}: use one of {', '.join(SOURCES)}")
-        prompts_json = ov.dumps(turn.prompts)
-        refs = json.dumps([[r.prompt, r.start, r.end] for r in turn.question_refs])
-        with self.transaction() as conn:
-            if turn.request_id is not None:
-                row = conn.execute(
-                    "SELECT id FROM turns WHERE request_id = ?", (turn.request_id,)
-                ).fetchone()
-                if row is not None:
-                    return int(row[0])
-            session = conn.execute(
-                "SELECT image_id FROM sessions WHERE id = ?", (turn.session_id,)
-            ).fetchone()
-            if session is None:
-                raise LogError(f"session {turn.session_id} does not exist")
-            idx = conn.execute(
-                "SELECT COALESCE(MAX(idx), -1) + 1 FROM turns WHERE session_id = ?",
-                (turn.session_id,),
-            ).fetchone()[0]
-            cur = conn.execute(
-                """INSERT INTO turns (session_id, image_id, idx, prompts, question, question_refs,
-                   answer, model, template, settings, timings, prompt_tokens, answer_tokens,
-                   finish_reason, source, request_id, created_at)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
-                (
-                    turn.session_id,
-                    session[0],
-                    idx,
-                    prompts_json,
-                    turn.question,
-                    refs,
-                    turn.answer,
-                    turn.model,
-                    turn.template,
-                    json.dumps(turn.settings, sort_keys=True),
-                    json.dumps(turn.timings, sort_keys=True),
-                    turn.prompt_tokens,
-                    turn.answer_tokens,
-                    turn.finish_reason,
-                    turn.source,
-                    turn.request_id,
-                    now(),
-                ),
-            )
-            turn_id = int(cur.lastrowid or 0)
-            conn.executemany(
-                "INSERT OR IGNORE INTO turn_tags (turn_id, tag) VALUES (?, ?)",
-                [(turn_id, t) for t in _clean_tags(turn.tags)],
-            )
-            return turn_id
+        with self.batch() as batch:
+            return batch.add_turn(turn)
 
     def review(self, turn_id: int, status: Review, corrected_answer: str | None = None) -> None:
         """Accept, edit (with the corrected answer), reject, or reset a turn's review."""
@@ -468,7 +224,7 @@ class QALog:
                 if remove
                 else "INSERT OR IGNORE INTO turn_tags (turn_id, tag) VALUES (?, ?)"
             )
-            conn.executemany(sql, [(turn_id, t) for t in _clean_tags(tags)])
+            conn.executemany(sql, [(turn_id, t) for t in clean_tags(tags)])
 
     def save_draft(
         self, image_id: int, prompts: Sequence[ov.Prompt], question: str, session_id: int | None
@@ -749,16 +505,6 @@ def _turn_row(r: dict[str, Any]) -> TurnRow:
     )
 
 
-def _clean_tags(tags: Iterable[str]) -> list[str]:
-    out = []
-    for tag in tags:
-        t = tag.strip()
-        if not t:
-            raise LogError("tags must be non-empty")
-        out.append(t)
-    return out
-
-
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
@@ -770,141 +516,8 @@ def _corrupt_message(path: Path, detail: str) -> str:
     )
 
 
-@dataclass(frozen=True)
-class RegionRow:
-    """An imported region (a box, maybe polygons, maybe a class name) on a logged image."""
-
-    id: int
-    image_id: int
-    session_id: int | None
-    import_id: int | None
-    label: str | None
-    region: ov.Region
-    external_id: str | None
-    image_path: str
-    image_width: int
-    image_height: int
-
-
-class LogBatch:
-    """Writes inside one open transaction (see :meth:`QALog.batch`); nothing commits alone.
-
-    ``add_image``, ``start_session`` and ``add_turn`` write the same rows as the ``QALog``
-    methods of the same names.
-    """
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def add_image(
-        self, path: str | os.PathLike[str], size: tuple[int, int], sha256: str
-    ) -> ImageRow:
-        row = self.conn.execute(
-            "SELECT id, sha256, path, width, height FROM images WHERE sha256 = ?", (sha256,)
-        ).fetchone()
-        if row is not None:
-            return ImageRow(*row)
-        resolved = str(Path(path).resolve())
-        cur = self.conn.execute(
-            "INSERT INTO images (sha256, path, width, height, added_at) VALUES (?,?,?,?,?)",
-            (sha256, resolved, size[0], size[1], now()),
-        )
-        return ImageRow(int(cur.lastrowid or 0), sha256, resolved, size[0], size[1])
-
-    def start_session(self, image_id: int, source: str = "import") -> int:
-        cur = self.conn.execute(
-            "INSERT INTO sessions (image_id, source, created_at) VALUES (?,?,?)",
-            (image_id, source, now()),
-        )
-        return int(cur.lastrowid or 0)
-
-    def add_import(self, format: str, file: str | os.PathLike[str], sha256: str) -> int:
-        cur = self.conn.execute(
-            "INSERT INTO imports (format, file, sha256, created_at) VALUES (?,?,?,?)",
-            (format, str(Path(file).resolve()), sha256, now()),
-        )
-        return int(cur.lastrowid or 0)
-
-    def add_region(
-        self,
-        image_id: int,
-        region: ov.Region,
-        *,
-        label: str | None = None,
-        session_id: int | None = None,
-        import_id: int | None = None,
-        external_id: str | None = None,
-    ) -> int:
-        cur = self.conn.execute(
-            """INSERT INTO regions (image_id, session_id, import_id, label, region, external_id,
-               created_at) VALUES (?,?,?,?,?,?,?)""",
-            (
-                image_id,
-                session_id,
-                import_id,
-                label,
-                json.dumps(region_to_dict(region)),
-                external_id,
-                now(),
-            ),
-        )
-        return int(cur.lastrowid or 0)
-
-    def add_turn(self, turn: NewTurn) -> int:
-        if not turn.question.strip():
-            raise LogError("a turn needs a non-empty question")
-        if turn.source not in SOURCES:
-            raise LogError(f"unknown source {turn.source!r}: use one of {', '.join(SOURCES)}")
-        conn = self.conn
-        if turn.request_id is not None:
-            row = conn.execute(
-                "SELECT id FROM turns WHERE request_id = ?", (turn.request_id,)
-            ).fetchone()
-            if row is not None:
-                return int(row[0])
-        session = conn.execute(
-            "SELECT image_id FROM sessions WHERE id = ?", (turn.session_id,)
-        ).fetchone()
-        if session is None:
-            raise LogError(f"session {turn.session_id} does not exist")
-        idx = conn.execute(
-            "SELECT COALESCE(MAX(idx), -1) + 1 FROM turns WHERE session_id = ?",
-            (turn.session_id,),
-        ).fetchone()[0]
-        cur = conn.execute(
-            """INSERT INTO turns (session_id, image_id, idx, prompts, question, question_refs,
-               answer, model, template, settings, timings, prompt_tokens, answer_tokens,
-               finish_reason, source, request_id, created_at)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
-            (
-                turn.session_id,
-                session[0],
-                idx,
-                ov.dumps(turn.prompts),
-                turn.question,
-                json.dumps([[r.prompt, r.start, r.end] for r in turn.question_refs]),
-                turn.answer,
-                turn.model,
-                turn.template,
-                json.dumps(turn.settings, sort_keys=True),
-                json.dumps(turn.timings, sort_keys=True),
-                turn.prompt_tokens,
-                turn.answer_tokens,
-                turn.finish_reason,
-                turn.source,
-                turn.request_id,
-                now(),
-            ),
-        )
-        turn_id = int(cur.lastrowid or 0)
-        conn.executemany(
-            "INSERT OR IGNORE INTO turn_tags (turn_id, tag) VALUES (?, ?)",
-            [(turn_id, t) for t in _clean_tags(turn.tags)],
-        )
-        return turn_id
-
-
 __all__ = [
+    "MIGRATIONS",
     "REVIEW_STATES",
     "SCHEMA_VERSION",
     "SOURCES",
@@ -918,6 +531,7 @@ __all__ = [
     "QALog",
     "RegionRef",
     "RegionRow",
+    "Review",
     "TurnRow",
     "default_db_path",
     "file_sha256",

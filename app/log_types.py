@@ -1,0 +1,123 @@
+"""The Q&A log's value types and errors (no SQL here)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import overlays as ov
+from overlays.phrases import RegionRef
+
+REVIEW_STATES = ("unreviewed", "accepted", "edited", "rejected")
+SOURCES = ("gui", "cli", "batch", "server", "import")
+Review = Literal["unreviewed", "accepted", "edited", "rejected"]
+
+
+class LogError(Exception):
+    """Base class of Q&A log errors; the message says what to do."""
+
+
+class LogCorrupt(LogError):
+    """The file is not a ViP Studio log, or it is damaged."""
+
+
+class LogLocked(LogError):
+    """Another process held the log for longer than the busy timeout."""
+
+
+class LogSchemaTooNew(LogError):
+    """The file was written by a newer ViP Studio."""
+
+
+def default_db_path() -> Path:
+    """The per-user log file (``$VIPSTUDIO_DB`` overrides it)."""
+    env = os.environ.get("VIPSTUDIO_DB")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("vipstudio", appauthor=False)) / "log.sqlite"
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class NewTurn:
+    """A finished turn to append to the log."""
+
+    session_id: int
+    prompts: Sequence[ov.Prompt]
+    question: str
+    answer: str
+    model: str
+    template: str
+    source: str = "cli"
+    question_refs: Sequence[RegionRef] = ()
+    settings: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)
+    prompt_tokens: int | None = None
+    answer_tokens: int | None = None
+    finish_reason: str | None = None
+    request_id: str | None = None
+    tags: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class TurnRow:
+    """A turn as stored, with its prompts parsed back."""
+
+    id: int
+    session_id: int
+    image_id: int
+    idx: int
+    prompts: list[ov.Prompt]
+    question: str
+    question_refs: list[RegionRef]
+    answer: str
+    model: str
+    template: str
+    settings: dict[str, Any]
+    timings: dict[str, Any]
+    prompt_tokens: int | None
+    answer_tokens: int | None
+    finish_reason: str | None
+    source: str
+    request_id: str | None
+    review: str
+    corrected_answer: str | None
+    reviewed_at: str | None
+    created_at: str
+    tags: list[str]
+    image_path: str
+    image_sha256: str
+    image_width: int
+    image_height: int
+
+    @property
+    def final_answer(self) -> str:
+        """The corrected answer when there is one, else the model's."""
+        return self.corrected_answer if self.corrected_answer is not None else self.answer
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    id: int
+    sha256: str
+    path: str
+    width: int
+    height: int
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
