@@ -345,26 +345,30 @@ class QALog:
             where.append("t.created_at < ?")
             args.append(until)
         order = "DESC" if newest_first else "ASC"
+        # Keyset paging (on the id) stays fast deep into a large log, unlike OFFSET.
+        where.append("t.id < ?" if newest_first else "t.id > ?")
         sql = (
             "SELECT t.*, i.path, i.sha256, i.width, i.height, "
             "(SELECT json_group_array(tag) FROM turn_tags g WHERE g.turn_id = t.id) AS tags "
-            "FROM turns t JOIN images i ON i.id = t.image_id"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + f" ORDER BY t.id {order}"
+            "FROM turns t JOIN images i ON i.id = t.image_id WHERE "
+            + " AND ".join(where)
+            + f" ORDER BY t.id {order} LIMIT ? OFFSET ?"
         )
         remaining = limit
-        position = offset
+        last = 2**63 - 1 if newest_first else -1
+        skip = offset
         while remaining is None or remaining > 0:
             page = batch_size if remaining is None else min(batch_size, remaining)
             with self._translate():
-                cur = self.conn.execute(sql + " LIMIT ? OFFSET ?", (*args, page, position))
+                cur = self.conn.execute(sql, (*args, last, page, skip))
                 names = [d[0] for d in cur.description]
                 rows = cur.fetchall()
+            skip = 0
             for row in rows:
                 yield _turn_row(dict(zip(names, row, strict=True)))
             if len(rows) < page:
                 return
-            position += len(rows)
+            last = rows[-1][names.index("id")]
             if remaining is not None:
                 remaining -= len(rows)
 
