@@ -11,6 +11,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import torch
+
 import overlays as ov
 from app.batch import BatchRunner
 from app.log import NewTurn, QALog
@@ -41,12 +43,13 @@ def write_queries(path: Path, n: int) -> None:
 
 
 def batch_rate(model: Path, tmp: Path, n: int, batch_size: int) -> float:
-    queries, out = tmp / f"q{batch_size}.jsonl", tmp / f"a{batch_size}.jsonl"
+    tag = f"{model.parent.name}-{model.name}-{batch_size}"
+    queries, out = tmp / f"q-{tag}.jsonl", tmp / f"a-{tag}.jsonl"
     write_queries(queries, n)
     settings = GenerationSettings(max_new_tokens=16)
     with (
         HFEngine(str(model), max_batch_size=batch_size) as engine,
-        QALog.open(tmp / f"log{batch_size}.sqlite") as log,
+        QALog.open(tmp / f"log-{tag}.sqlite") as log,
     ):
         runner = BatchRunner(engine, "bench", log=log, batch_size=batch_size, settings=settings)
         summary = runner.run(queries, out)
@@ -70,10 +73,11 @@ def log_rate(tmp: Path, n: int = 5000) -> float:
 
 
 def main() -> int:
+    torch.set_num_threads(1)  # steadier on a shared 2-core machine; decoding runs on 2 threads
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         for scale, n in (("tiny", 64), ("small", 16)):
-            model = make_tiny_model(tmp / scale, scale, seed=0).path  # type: ignore[arg-type]
+            model = make_tiny_model(tmp / "models" / scale, scale, seed=0).path  # type: ignore[arg-type]
             one = batch_rate(model, tmp, n, 1)
             eight = batch_rate(model, tmp, n, 8)
             print(
