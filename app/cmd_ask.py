@@ -86,9 +86,19 @@ def ask(image: Path | None, question: str | None, **kw: Any) -> None:
     with reported(ModelError, LogError):
         img = ov.load_image(image, max_pixels=kw["max_pixels"])
         prompts = build_prompts(
-            img.size, kw["bboxes"], kw["shape"], kw["polygons"], kw["arrows"], kw["points"],
-            kw["colors"], kw["alpha"], kw["width"], kw["seed"], kw["prompts_file"], kw["labels"],
-        )  # fmt: skip
+            img.size,
+            kw["bboxes"],
+            kw["shape"],
+            kw["polygons"],
+            kw["arrows"],
+            kw["points"],
+            kw["colors"],
+            kw["alpha"],
+            kw["width"],
+            kw["seed"],
+            kw["prompts_file"],
+            kw["labels"],
+        )
         settings = settings_from(kw, seed=kw["seed"] if kw["temperature"] > 0 else None)
         engine = build_engine(
             kw["model"],
@@ -118,8 +128,17 @@ def ask(image: Path | None, question: str | None, **kw: Any) -> None:
 class _Session:
     """One image, its prompts, and the conversation so far."""
 
-    def __init__(self, engine: Any, model: str, log: QALog | None, path: Path, image: Any,
-                 prompts: list[ov.Prompt], settings: Any, template: str) -> None:  # fmt: skip
+    def __init__(
+        self,
+        engine: Any,
+        model: str,
+        log: QALog | None,
+        path: Path,
+        image: Any,
+        prompts: list[ov.Prompt],
+        settings: Any,
+        template: str,
+    ) -> None:
         from vip_model.engine import Request
 
         self.engine = engine
@@ -140,9 +159,12 @@ class _Session:
         question, refs = ov.compose_question(text, self.prompts)
         if self.request is None:
             request = Request(
-                image=self.image, question=question, prompts=tuple(self.prompts),
-                settings=self.settings, template=self.template,
-            )  # fmt: skip
+                image=self.image,
+                question=question,
+                prompts=tuple(self.prompts),
+                settings=self.settings,
+                template=self.template,
+            )
         else:
             request = dataclasses.replace(self.request, question=question)
         streamed = self.engine.stream(request)
@@ -155,11 +177,14 @@ class _Session:
         turn_id = self._log(question, refs, answer)
         if as_json:
             out = {
-                "image": str(self.path), "question": question, "answer": answer.text,
+                "image": str(self.path),
+                "question": question,
+                "answer": answer.text,
                 "prompts": [ov.prompt_to_dict(p) for p in self.prompts],
                 "phrases": [ov.referring_phrase(p) for p in self.prompts],
-                "turn_id": turn_id, **answer.to_dict(),
-            }  # fmt: skip
+                "turn_id": turn_id,
+                **answer.to_dict(),
+            }
             out.pop("text")
             click.echo(json.dumps(out, ensure_ascii=False))
         else:
@@ -196,13 +221,21 @@ class _Session:
         assert self.session_id is not None
         return self.log.add_turn(
             NewTurn(
-                session_id=self.session_id, prompts=self.prompts, question=question,
-                question_refs=refs, answer=answer.text, model=self.model, template=self.template,
-                source="cli", settings=self.settings.to_dict(),
-                timings=dataclasses.asdict(answer.timings), prompt_tokens=answer.prompt_tokens,
-                answer_tokens=answer.completion_tokens, finish_reason=answer.finish_reason,
+                session_id=self.session_id,
+                prompts=self.prompts,
+                question=question,
+                question_refs=refs,
+                answer=answer.text,
+                model=self.model,
+                template=self.template,
+                source="cli",
+                settings=self.settings.to_dict(),
+                timings=dataclasses.asdict(answer.timings),
+                prompt_tokens=answer.prompt_tokens,
+                answer_tokens=answer.completion_tokens,
+                finish_reason=answer.finish_reason,
             )
-        )  # fmt: skip
+        )
 
 
 def _run_batch(kw: dict[str, Any]) -> None:
@@ -216,9 +249,15 @@ def _run_batch(kw: dict[str, Any]) -> None:
     with reported(ModelError, LogError):
         settings = settings_from(kw)
         engine = build_engine(
-            kw["model"], kw["device"], kw["dtype"], kw["load_4bit"], kw["load_8bit"],
-            kw["server"], kw["token"], max_batch_size=kw["batch_size"],
-        )  # fmt: skip
+            kw["model"],
+            kw["device"],
+            kw["dtype"],
+            kw["load_4bit"],
+            kw["load_8bit"],
+            kw["server"],
+            kw["token"],
+            max_batch_size=kw["batch_size"],
+        )
         model_name = kw["server"] or kw["model"] or "llava-hf/vip-llava-7b-hf"
         log = None if kw["no_log"] else QALog.open(kw["db"] or default_db_path())
         bar = tqdm(
@@ -226,9 +265,15 @@ def _run_batch(kw: dict[str, Any]) -> None:
         )
         try:
             runner = BatchRunner(
-                engine, model_name, log=log, batch_size=kw["batch_size"], template=kw["template"],
-                settings=settings, max_pixels=kw["max_pixels"], progress=bar.update,
-            )  # fmt: skip
+                engine,
+                model_name,
+                log=log,
+                batch_size=kw["batch_size"],
+                template=kw["template"],
+                settings=settings,
+                max_pixels=kw["max_pixels"],
+                progress=bar.update,
+            )
             summary = runner.run(queries, kw["out"])
         finally:
             bar.close()

@@ -31,9 +31,20 @@ def run(
 def test_single_question_streams_and_logs(tiny_model_dir: Path, tmp_path: Path) -> None:
     db = tmp_path / "log.sqlite"
     done = run(
-        "ask", str(SAMPLES / "coffee.jpg"), "What is <region0>?", "--bbox", "180,20,420,230",
-        "--label", "cup", "--model", str(tiny_model_dir), "--max-new-tokens", "8", "--db", str(db),
-    )  # fmt: skip
+        "ask",
+        str(SAMPLES / "coffee.jpg"),
+        "What is <region0>?",
+        "--bbox",
+        "180,20,420,230",
+        "--label",
+        "cup",
+        "--model",
+        str(tiny_model_dir),
+        "--max-new-tokens",
+        "8",
+        "--db",
+        str(db),
+    )
     assert done.returncode == 0, done.stderr
     assert "tokens/s" in done.stderr and "turn 1" in done.stderr
     with QALog.open(db) as log:
@@ -48,10 +59,22 @@ def test_single_question_streams_and_logs(tiny_model_dir: Path, tmp_path: Path) 
 def test_json_output_and_no_log(tiny_model_dir: Path, tmp_path: Path) -> None:
     db = tmp_path / "log.sqlite"
     done = run(
-        "ask", str(SAMPLES / "chelsea.jpg"), "Describe it.", "--bbox", "100,40,300,280",
-        "--shape", "arrow", "--model", str(tiny_model_dir), "--max-new-tokens", "5", "--json",
-        "--no-log", "--db", str(db),
-    )  # fmt: skip
+        "ask",
+        str(SAMPLES / "chelsea.jpg"),
+        "Describe it.",
+        "--bbox",
+        "100,40,300,280",
+        "--shape",
+        "arrow",
+        "--model",
+        str(tiny_model_dir),
+        "--max-new-tokens",
+        "5",
+        "--json",
+        "--no-log",
+        "--db",
+        str(db),
+    )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["completion_tokens"] <= 5 and out["phrases"] == [
@@ -65,10 +88,19 @@ def test_chat_mode_reuses_the_prefix_and_logs_each_turn(
 ) -> None:
     db = tmp_path / "log.sqlite"
     done = run(
-        "ask", str(SAMPLES / "coffee.jpg"), "--bbox", "180,20,420,230", "--model",
-        str(tiny_model_dir), "--max-new-tokens", "4", "--db", str(db), "--json",
+        "ask",
+        str(SAMPLES / "coffee.jpg"),
+        "--bbox",
+        "180,20,420,230",
+        "--model",
+        str(tiny_model_dir),
+        "--max-new-tokens",
+        "4",
+        "--db",
+        str(db),
+        "--json",
         stdin="What is in the red rectangle?\nAnd next to it?\n\nnever asked\n",
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     first, second = (json.loads(line) for line in done.stdout.splitlines())
     assert second["cached_tokens"] > 0 and first["cached_tokens"] == 0
@@ -95,9 +127,16 @@ def test_bad_input_gives_one_clear_line(args: list[str], words: str, tmp_path: P
 
 def test_missing_model_says_how_to_get_it(tmp_path: Path) -> None:
     done = run(
-        "ask", str(SAMPLES / "coffee.jpg"), "q?", "--bbox", "1,1,50,50",
-        "--model", "llava-hf/vip-llava-7b-hf", "--db", str(tmp_path / "l.sqlite"),
-    )  # fmt: skip
+        "ask",
+        str(SAMPLES / "coffee.jpg"),
+        "q?",
+        "--bbox",
+        "1,1,50,50",
+        "--model",
+        "llava-hf/vip-llava-7b-hf",
+        "--db",
+        str(tmp_path / "l.sqlite"),
+    )
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "download" in done.stderr or "folder" in done.stderr
 
@@ -106,16 +145,45 @@ def _queries(path: Path, n: int, bad: bool = True) -> list[str]:
     lines = []
     for i in range(n):
         image = SAMPLES / ["coffee.jpg", "chelsea.jpg", "rocket.jpg", "astronaut.jpg"][i % 4]
-        lines.append(json.dumps({"id": f"q{i}", "image": str(image), "question": f"What is <region0>? ({i})",
-                                 "bboxes": [[10, 10, 200, 150]]}))  # fmt: skip
+        lines.append(
+            json.dumps(
+                {
+                    "id": f"q{i}",
+                    "image": str(image),
+                    "question": f"What is <region0>? ({i})",
+                    "bboxes": [[10, 10, 200, 150]],
+                }
+            )
+        )
     if bad:
         lines += [
-            json.dumps({"id": "bad-image", "image": str(path.parent / "broken.jpg"), "question": "q?", "bboxes": [[1, 1, 9, 9]]}),
-            json.dumps({"id": "bad-box", "image": str(SAMPLES / "coffee.jpg"), "question": "q?", "bboxes": [[9, 9, 1, 1]]}),
-            json.dumps({"id": "outside", "image": str(SAMPLES / "coffee.jpg"), "question": "q?", "bboxes": [[900, 900, 950, 950]]}),
+            json.dumps(
+                {
+                    "id": "bad-image",
+                    "image": str(path.parent / "broken.jpg"),
+                    "question": "q?",
+                    "bboxes": [[1, 1, 9, 9]],
+                }
+            ),
+            json.dumps(
+                {
+                    "id": "bad-box",
+                    "image": str(SAMPLES / "coffee.jpg"),
+                    "question": "q?",
+                    "bboxes": [[9, 9, 1, 1]],
+                }
+            ),
+            json.dumps(
+                {
+                    "id": "outside",
+                    "image": str(SAMPLES / "coffee.jpg"),
+                    "question": "q?",
+                    "bboxes": [[900, 900, 950, 950]],
+                }
+            ),
             json.dumps({"id": "no-question", "image": str(SAMPLES / "coffee.jpg")}),
             "{this is not json",
-        ]  # fmt: skip
+        ]
         (path.parent / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
     path.write_text("\n".join(lines) + "\n")
     return [f"q{i}" for i in range(n)]
@@ -128,8 +196,21 @@ def _records(path: Path) -> list[dict[str, object]]:
 def test_batch_with_bad_lines_then_resume(tiny_model_dir: Path, tmp_path: Path) -> None:
     queries, out, db = tmp_path / "q.jsonl", tmp_path / "a.jsonl", tmp_path / "log.sqlite"
     ids = _queries(queries, 10)
-    args = ["ask", "--batch", str(queries), "--out", str(out), "--model", str(tiny_model_dir),
-            "--max-new-tokens", "4", "--batch-size", "4", "--db", str(db)]  # fmt: skip
+    args = [
+        "ask",
+        "--batch",
+        str(queries),
+        "--out",
+        str(out),
+        "--model",
+        str(tiny_model_dir),
+        "--max-new-tokens",
+        "4",
+        "--batch-size",
+        "4",
+        "--db",
+        str(db),
+    ]
     first = run(*args)
     assert first.returncode == 3, first.stderr
     assert "10 answered, 5 error(s)" in first.stderr
@@ -153,8 +234,22 @@ def test_kill_9_mid_batch_loses_nothing_and_rerun_completes(
 ) -> None:
     queries, out, db = tmp_path / "q.jsonl", tmp_path / "a.jsonl", tmp_path / "log.sqlite"
     ids = _queries(queries, 48, bad=False)
-    args = [VIPSTUDIO, "ask", "--batch", str(queries), "--out", str(out), "--model",
-            str(tiny_model_dir), "--max-new-tokens", "6", "--batch-size", "2", "--db", str(db)]  # fmt: skip
+    args = [
+        VIPSTUDIO,
+        "ask",
+        "--batch",
+        str(queries),
+        "--out",
+        str(out),
+        "--model",
+        str(tiny_model_dir),
+        "--max-new-tokens",
+        "6",
+        "--batch-size",
+        "2",
+        "--db",
+        str(db),
+    ]
     proc = subprocess.Popen(args, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -191,8 +286,18 @@ def test_remote_mode_against_a_real_server(
     server_url: str, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     db = tmp_path / "log.sqlite"
-    common = ["ask", str(SAMPLES / "coffee.jpg"), "What is in the red rectangle?", "--bbox", "180,20,420,230",
-              "--max-new-tokens", "6", "--db", str(db), "--json"]  # fmt: skip
+    common = [
+        "ask",
+        str(SAMPLES / "coffee.jpg"),
+        "What is in the red rectangle?",
+        "--bbox",
+        "180,20,420,230",
+        "--max-new-tokens",
+        "6",
+        "--db",
+        str(db),
+        "--json",
+    ]
     local = run(*common, "--model", str(tiny_model_dir), "--no-log")
     remote = run(*common, "--server", server_url, "--token", "tok")
     assert remote.returncode == 0, remote.stderr
