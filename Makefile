@@ -3,7 +3,6 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
-export QT_QPA_PLATFORM ?= offscreen
 
 .PHONY: run test bench lint install clean tiny-model
 
@@ -20,18 +19,17 @@ $(STAMP): $(PY) pyproject.toml constraints.txt
 install: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/vipstudio render assets/samples/coffee.jpg --bbox 180,20,420,230 -o out/coffee_marked.png
-	@echo "Rendered the sample: out/coffee_marked.png"
+	$(VENV)/bin/vipstudio gui assets/samples
 
 test: $(STAMP) lint
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check overlays vip_model app data_gen tests bench
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)
-	$(PY) bench/run_all.py
+	QT_QPA_PLATFORM=offscreen $(PY) bench/run_all.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -372,6 +372,15 @@ class QALog:
             if remaining is not None:
                 remaining -= len(rows)
 
+    def image_statuses(self) -> dict[str, tuple[int, int]]:
+        """Per logged image path: (turns, reviewed turns). For file lists and filters."""
+        with self._translate():
+            rows = self.conn.execute(
+                "SELECT i.path, COUNT(t.id), SUM(t.review != 'unreviewed') FROM images i "
+                "JOIN turns t ON t.image_id = i.id GROUP BY i.id"
+            ).fetchall()
+        return {str(p): (int(n), int(r or 0)) for p, n, r in rows}
+
     def request_ids(self) -> set[str]:
         """Every ``request_id`` already answered (used to resume a batch)."""
         with self._translate():

@@ -47,7 +47,15 @@ from overlays.prompts import (
     points_from_flat,
     region_mask,
 )
-from overlays.render import PAD_COLOR, model_view, pad_to_square, render, render_reference
+from overlays.render import (
+    PAD_COLOR,
+    Op,
+    compile_prompt,
+    model_view,
+    pad_to_square,
+    render,
+    render_reference,
+)
 from overlays.serialize import SCHEMA, dumps, from_document, loads, prompt_from_dict, prompt_to_dict
 from overlays.style import PALETTE, Style, parse_color, sample_style, scale_of
 
@@ -68,6 +76,7 @@ __all__ = [
     "ImageUnreadable",
     "InvalidPrompt",
     "Mask",
+    "Op",
     "OverlayError",
     "Point",
     "Prompt",
@@ -82,6 +91,7 @@ __all__ = [
     "assign_distinct_colors",
     "box_from_normalized",
     "box_from_xywh",
+    "compile_prompt",
     "compose_question",
     "distinct_colors",
     "dumps",

@@ -11,6 +11,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import shiboken6
 from PySide6.QtCore import QObject, Signal
 
 import overlays as ov
@@ -92,7 +93,7 @@ class Asker(QObject):
         path, image_id, session = studio.path, conv.image_id, conv.session_id
         job = w.host.ask(
             request,
-            on_text=lambda piece: card.append(piece),
+            on_text=lambda piece: card.append(piece) if shiboken6.isValid(card) else None,
             on_answer=lambda a: self._answered(
                 a, request, card, path, image_id, session, regenerate
             ),
@@ -129,22 +130,25 @@ class Asker(QObject):
         regenerate: bool,
     ) -> None:
         timings = dataclasses.asdict(answer.timings)
-        meta = [answer.model or self.w.host.detail]
+        spec = self.w.host.spec
+        meta = [spec.label if spec else answer.model]
         if answer.timings.tokens_per_s:
             meta.append(f"{answer.timings.tokens_per_s:.1f} tokens/s")
         if answer.finish_reason == "cancelled":
             meta.append("stopped")
-        card.finished(answer.text, " · ".join(meta))
+        live = shiboken6.isValid(card)
+        if live:
+            card.finished(answer.text, " · ".join(meta))
         if not answer.text.strip() and answer.finish_reason == "cancelled":
-            card.meta.setText("stopped before any text: nothing saved")
+            if live:
+                card.meta.setText("stopped before any text: nothing saved")
             return
-        spec = self.w.host.spec
         turn = NewTurn(
             session_id=session or 0,
             prompts=request.prompts,
             question=request.question,
             answer=answer.text,
-            model=answer.model or (spec.label if spec else "unknown"),
+            model=answer.model or (spec.model or spec.server_url if spec else "unknown"),
             template=request.template,
             source="gui",
             question_refs=find_refs(request.question, request.prompts),
@@ -159,8 +163,11 @@ class Asker(QObject):
         def saved(turn_id: int, session_id: int) -> None:
             if self.studio.path == path and self.studio.conversation.session_id in (None, session):
                 self.studio.conversation.session_id = session_id
-            self.w.writer.submit("reading the log", lambda log: log.turn(turn_id),
-                                 lambda row: self._stored(card, path, row))  # fmt: skip
+            self.w.writer.submit(
+                "reading the log",
+                lambda log: log.turn(turn_id),
+                lambda row: self._stored(card, path, row),
+            )
 
         self.w.writer.commit_turn(PendingTurn(image_id, session, turn, saved, path=path))
 
@@ -178,6 +185,7 @@ class Asker(QObject):
 
     def _failed(self, card: TurnCard, exc: BaseException) -> None:
         message = str(exc) or type(exc).__name__
-        card.failed(message)
+        if shiboken6.isValid(card):
+            card.failed(message)
         self.w.banner.show_error(f"the model failed: {message}")
         self.w.chat.set_generating(False, can_ask=self.w.host.engine is not None)

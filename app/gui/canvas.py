@@ -140,7 +140,8 @@ class Canvas(QGraphicsView):
         first = self.frame is None or self.frame.token != frame.token
         self.frame = frame
         if first:
-            self.setSceneRect(QRectF(0, 0, *frame.size))
+            if not self.model_view:
+                self.setSceneRect(QRectF(0, 0, *frame.size))
             self.image_size = frame.size
             self.message = ""
             if self.doc is not None:
@@ -215,8 +216,9 @@ class Canvas(QGraphicsView):
             if edit.op == "add":
                 doc.add(edit.prompt)
             elif edit.op == "replace" and edit.index is not None:
-                doc.replace_at(edit.index, edit.prompt, "move" if self.tool.name == "select"
-                               else "paint")  # fmt: skip
+                doc.replace_at(
+                    edit.index, edit.prompt, "move" if self.tool.name == "select" else "paint"
+                )
 
     def _drawing_enabled(self) -> bool:
         return self.doc is not None and self.image_size is not None and not self.model_view
@@ -225,9 +227,11 @@ class Canvas(QGraphicsView):
         """Bring the vector items in line with the tool and the document."""
         size = self.image_size or (1, 1)
         self.live.set_prompt(self.tool.preview, size)
-        color = QColor(*self.pen_source(self.tool.name, [], size)[0].rgb)
-        self.guide.set_points(self.tool.guide if self.tool.name != "scribble" else [], color,
-                              6.0 / self.zoom)  # fmt: skip
+        prompts = list(self.doc.prompts) if self.doc else []
+        color = QColor(*self.pen_source(self.tool.name, prompts, size)[0].rgb)
+        self.guide.set_points(
+            self.tool.guide if self.tool.name != "scribble" else [], color, 6.0 / self.zoom
+        )
         editing = self.tool.editing
         if editing is not None and self.tool.preview is not None and self._lifted != editing:
             self._lifted = editing
@@ -426,6 +430,7 @@ class Canvas(QGraphicsView):
         painter.resetTransform()
         painter.setPen(QColor(235, 235, 235))
         area = self.viewport().rect().adjusted(40, 40, -40, -40)
-        painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                         self.message)  # fmt: skip
+        painter.drawText(
+            area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.message
+        )
         painter.restore()

@@ -3,6 +3,7 @@ notice that says how to get a model when none is loaded. Widgets only: it emits 
 
 from __future__ import annotations
 
+import shiboken6
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
@@ -54,10 +55,13 @@ class ModelNotice(QFrame):
         buttons = [
             ("Model folder…", self.choose_folder, "Use a ViP-LLaVA folder on this machine"),
             ("Connect to server…", self.connect_server, "Use a `vipstudio serve` model server"),
-            ("Tiny random model", self.use_tiny,
-             "Build a tiny RANDOM model (answers are gibberish) to try the interface"),
+            (
+                "Tiny random model",
+                self.use_tiny,
+                "Build a tiny RANDOM model (answers are gibberish) to try the interface",
+            ),
             ("Retry", self.retry, "Load the model from the settings again"),
-        ]  # fmt: skip
+        ]
         self.buttons: list[QPushButton] = []
         for text, signal, tip in buttons:
             b = QPushButton(text)
@@ -71,10 +75,12 @@ class ModelNotice(QFrame):
 
     def show_state(self, state: str, detail: str) -> None:
         if state == "error":
+            get = "" if DOWNLOAD_HINT in detail else f" To get ViP-LLaVA: {_esc(DOWNLOAD_HINT)}."
             self.text.setText(
                 f"<b>No model is loaded.</b> {_esc(detail)}<br>Drawing and review work without "
-                f"one. To ask questions: {_esc(DOWNLOAD_HINT)}; or connect to a model server; or "
-                "try the interface with the tiny <b>random</b> model (its answers are gibberish)."
+                f"one.{get} To ask questions now: choose a model folder, connect to a "
+                "<code>vipstudio serve</code> server, or try the interface with the tiny "
+                "<b>random</b> model (its answers are gibberish)."
             )
         elif state == "none":
             self.text.setText(
@@ -160,7 +166,7 @@ class ChatPanel(QWidget):
     def set_generating(self, on: bool, can_ask: bool = True) -> None:
         self.stop_btn.setEnabled(on)
         self.ask_btn.setEnabled(not on and can_ask)
-        self.regen_btn.setEnabled(not on and can_ask and bool(self.cards))
+        self.regen_btn.setEnabled(not on and can_ask)
 
     # -- turns ------------------------------------------------------------------------------
 
@@ -208,7 +214,11 @@ class ChatPanel(QWidget):
             self.streaming.append(text)
             self._scroll_to_end()
 
-    def stored(self, card: TurnCard, row: TurnRow) -> None:
+    def stored(self, card: TurnCard | None, row: TurnRow) -> None:
+        """The answer of ``card`` is in the log as ``row``; without a live card (the panel was
+        rebuilt meanwhile) a new one shows it."""
+        if card is None or not shiboken6.isValid(card):
+            card = self._add_card(row.question)
         card.set_row(row)
         self.cards[row.id] = card
         if self.streaming is card:

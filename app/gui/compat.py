@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
+from importlib import metadata
 
 HEAD_START = 1 << 40
 
@@ -22,11 +23,15 @@ def affected() -> bool:
     """True when this PySide6 and this Python have the bug."""
     if sys.version_info >= (3, 12):
         return False
-    try:
-        import PySide6
-    except ImportError:
-        return False
-    return tuple(PySide6.__version_info__[:2]) >= (6, 12)
+    # Read the installed version without importing Qt (the core modules stay Qt-free).
+    for dist in ("PySide6-Essentials", "PySide6"):
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+        parts = [int(p) for p in version.split(".")[:2] if p.isdigit()]
+        return tuple(parts) >= (6, 12)
+    return False
 
 
 _done = False

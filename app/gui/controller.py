@@ -118,8 +118,8 @@ class Studio(QObject):
         self.image = None
         self.w.banner.show_error(message)
 
-    def _state(self, path: Path, state: ImageState) -> None:
-        if path != self.path or self.doc is None:
+    def _state(self, path: Path, state: ImageState | None) -> None:
+        if path != self.path or self.doc is None or state is None:
             return
         self.state = state
         self.turns = {t.id: t for t in state.turns}
@@ -237,8 +237,9 @@ class Studio(QObject):
             return
         box = self.w.chat.question
         cursor = box.textCursor()
-        text, position = insert_phrase(box.toPlainText(), cursor.position(),
-                                       ov.referring_phrase(prompt))  # fmt: skip
+        text, position = insert_phrase(
+            box.toPlainText(), cursor.position(), ov.referring_phrase(prompt)
+        )
         box.setPlainText(text)
         cursor = box.textCursor()
         cursor.setPosition(position)

@@ -173,8 +173,6 @@ class FileListModel(QAbstractListModel):
             self._row_of[p] = i
         if self.exposed < FETCH_STEP:
             self.fetchMore(QModelIndex())
-        elif start == 0:
-            self.layoutChanged.emit()
 
     def _scanned(self, scan_id: int, count: int) -> None:
         if scan_id == self._scan_id:

@@ -100,9 +100,15 @@ def handles(prompt: ov.Prompt) -> list[tuple[str, Pt]]:
         return []
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     spots = {
-        "nw": (x1, y1), "n": (cx, y1), "ne": (x2, y1), "e": (x2, cy),
-        "se": (x2, y2), "s": (cx, y2), "sw": (x1, y2), "w": (x1, cy),
-    }  # fmt: skip
+        "nw": (x1, y1),
+        "n": (cx, y1),
+        "ne": (x2, y1),
+        "e": (x2, cy),
+        "se": (x2, y2),
+        "s": (cx, y2),
+        "sw": (x1, y2),
+        "w": (x1, cy),
+    }
     return [(name, spots[name]) for name in BOX_HANDLES]
 
 

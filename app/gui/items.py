@@ -14,6 +14,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QBrush,
     QColor,
+    QImage,
     QPainter,
     QPainterPath,
     QPainterPathStroker,
@@ -74,15 +75,20 @@ class CompositeItem(QGraphicsItem):
         if frame.lod is not None and frame.lod_size and (frame.full is None or scale < LOD_BELOW):
             lw, lh = frame.lod_size
             sx, sy = lw / w, lh / h
-            source = QRectF(exposed.x() * sx, exposed.y() * sy, exposed.width() * sx,
-                            exposed.height() * sy)  # fmt: skip
-            if abs(scale / sx - 1) < 0.01:
-                # Zoom equals the copy's scale: a plain blit, no resampling per frame.
+            source = QRectF(
+                exposed.x() * sx, exposed.y() * sy, exposed.width() * sx, exposed.height() * sy
+            )
+            dpr = painter.device().devicePixelRatio()
+            if abs(scale * dpr / sx - 1) < 0.01:
+                # The copy is at the screen's scale: a plain blit, no resampling per frame.
                 origin = painter.worldTransform().map(QPointF(0, 0))
+                lod = QImage(frame.lod)  # shares the pixels; only the metadata differs
+                lod.setDevicePixelRatio(dpr)
                 painter.save()
                 painter.resetTransform()
-                target = QPointF(round(origin.x()) + source.x(), round(origin.y()) + source.y())
-                painter.drawImage(target, frame.lod, source)
+                x = (round(origin.x() * dpr) + source.x()) / dpr
+                y = (round(origin.y() * dpr) + source.y()) / dpr
+                painter.drawImage(QPointF(x, y), lod, source)
                 painter.restore()
                 return
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
@@ -101,8 +107,13 @@ def _color(prompt: ov.Prompt) -> QColor:
 
 def _op_pen(op: Op, color: QColor) -> QPen:
     if op.name == "outline":
-        return QPen(color, 2 * op.dilate + 1, Qt.PenStyle.SolidLine, Qt.PenCapStyle.SquareCap,
-                    Qt.PenJoinStyle.MiterJoin)  # fmt: skip
+        return QPen(
+            color,
+            2 * op.dilate + 1,
+            Qt.PenStyle.SolidLine,
+            Qt.PenCapStyle.SquareCap,
+            Qt.PenJoinStyle.MiterJoin,
+        )
     join = Qt.PenJoinStyle.RoundJoin if op.joint else Qt.PenJoinStyle.BevelJoin
     return QPen(color, op.width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap, join)
 
@@ -216,8 +227,9 @@ class GuideItem(QGraphicsItem):
         if points:
             xs, ys = [p[0] for p in points], [p[1] for p in points]
             m = handle * 2
-            self._rect = QRectF(min(xs) - m, min(ys) - m, max(xs) - min(xs) + 2 * m,
-                                max(ys) - min(ys) + 2 * m)  # fmt: skip
+            self._rect = QRectF(
+                min(xs) - m, min(ys) - m, max(xs) - min(xs) + 2 * m, max(ys) - min(ys) + 2 * m
+            )
         else:
             self._rect = QRectF()
 

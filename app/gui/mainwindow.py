@@ -102,8 +102,9 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.statusbar)
         self._docks()
         self.undo_group = QUndoGroup(self)
-        self.writer = LogWriter(Path(self.settings.db_path) if self.settings.db_path else None,
-                                parent=self)  # fmt: skip
+        self.writer = LogWriter(
+            Path(self.settings.db_path) if self.settings.db_path else None, parent=self
+        )
         self.host = EngineHost(self)
         self.studio = Studio(self)
         self.asker = Asker(self, self.studio)
@@ -118,7 +119,7 @@ class MainWindow(QMainWindow):
         self._load_model_pending = load_model
         if load_model:
             # After the first image is on screen: importing torch must not delay it.
-            QTimer.singleShot(400, self.load_model)
+            QTimer.singleShot(400, lambda: self.load_model(automatic=True))
         self.host.state_changed.emit(self.host.state, self.host.detail)
 
     # -- construction -----------------------------------------------------------------------
@@ -155,23 +156,33 @@ class MainWindow(QMainWindow):
     def _slots(self) -> dict[str, Callable[..., object]]:
         c, s = self.canvas, self.studio
         slots: dict[str, Callable[..., object]] = {
-            "open": self.choose_image, "open_folder": self.choose_folder,
-            "settings": self.edit_settings, "quit": self.close,
-            "next": lambda: s.step(+1), "previous": lambda: s.step(-1),
+            "open": self.choose_image,
+            "open_folder": self.choose_folder,
+            "settings": self.edit_settings,
+            "quit": self.close,
+            "next": lambda: s.step(+1),
+            "previous": lambda: s.step(-1),
             "filter": lambda: self.filter_text.setFocus(),
             "delete": lambda: s.doc.delete() if s.doc else None,
             "duplicate": lambda: s.doc.duplicate() if s.doc else None,
-            "raise": lambda: self.layers._move(+1), "lower": lambda: self.layers._move(-1),
+            "raise": lambda: self.layers._move(+1),
+            "lower": lambda: self.layers._move(-1),
             "clear": lambda: s.doc.clear() if s.doc else None,
-            "zoom_in": lambda: c.zoom_by(1.25), "zoom_out": lambda: c.zoom_by(0.8),
-            "fit": c.fit, "actual": c.actual_size, "model_view": c.set_model_view,
-            "ask": self.chat.submit, "stop": self.asker.stop, "regenerate": self.asker.regenerate,
+            "zoom_in": lambda: c.zoom_by(1.25),
+            "zoom_out": lambda: c.zoom_by(0.8),
+            "fit": c.fit,
+            "actual": c.actual_size,
+            "model_view": c.set_model_view,
+            "ask": self.chat.submit,
+            "stop": self.asker.stop,
+            "regenerate": self.asker.regenerate,
             "new_conversation": self.asker.new_conversation,
             "insert_phrase": s.insert_phrase,
             "focus_question": lambda: self.chat.question.setFocus(),
-            "reload_model": self.load_model, "tiny_model": self.use_tiny_model,
+            "reload_model": lambda: self.load_model(),
+            "tiny_model": self.use_tiny_model,
             "help": self.show_help,
-        }  # fmt: skip
+        }
         for name in TOOL_NAMES:
             slots[f"tool_{name}"] = lambda _=False, n=name: self.select_tool(n)
         return slots
@@ -229,7 +240,7 @@ class MainWindow(QMainWindow):
         n.choose_folder.connect(self.choose_model_folder)
         n.connect_server.connect(self.connect_server)
         n.use_tiny.connect(self.use_tiny_model)
-        n.retry.connect(self.load_model)
+        n.retry.connect(lambda: self.load_model())
         self.studio.image_changed.connect(self._image_changed)
 
     # -- files ------------------------------------------------------------------------------
@@ -247,10 +258,9 @@ class MainWindow(QMainWindow):
         self.writer.statuses(self.files.set_statuses)
         target = self._select_after_scan or self.studio.path
         row = self.files.row_of(target) if target else None
-        if row is None and count and self._select_after_scan is None and self.studio.path is None:
-            row = 0
+        if row is None and count:
+            row = 0  # a new folder opens on its first image
         if row is not None:
-            self.files.exposed = max(self.files.exposed, 0)
             while row >= self.files.rowCount() and self.files.canFetchMore():
                 self.files.fetchMore(QModelIndex())
             index = self.proxy.mapFromSource(self.files.index(row))
@@ -263,9 +273,11 @@ class MainWindow(QMainWindow):
 
     def choose_image(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open image", self.settings.last_folder,
+            self,
+            "Open image",
+            self.settings.last_folder,
             "Images (*.jpg *.jpeg *.png *.webp *.bmp *.tif *.tiff *.gif)",
-        )  # fmt: skip
+        )
         if path:
             self.studio.open_path(Path(path))
 
@@ -317,18 +329,29 @@ class MainWindow(QMainWindow):
 
     # -- model ------------------------------------------------------------------------------
 
-    def load_model(self) -> None:
+    def load_model(self, *, automatic: bool = False) -> None:
+        self._automatic_load = automatic
         self.host.load(EngineSpec.from_settings(self.settings))
+
+    _automatic_load = False
 
     def _model_state(self, state: str, detail: str) -> None:
         self.statusbar.set_model_state(state, detail)
+        if state in ("ready", "error", "none"):
+            self.statusbar.clearMessage()  # the loading progress is over
         self.chat.notice.show_state(state, detail)
-        if state == "error":
+        # A model missing at start-up is explained in the chat panel; a failure of something
+        # the person just asked for (or of a model that was working) gets the banner too.
+        if state == "error" and not self._automatic_load:
             self.banner.show_error(f"Model: {detail}")
+        if state in ("ready", "error"):
+            self._automatic_load = False
 
     def use_tiny_model(self) -> None:
         def built(folder: Path) -> None:
-            spec = EngineSpec(model=str(folder), device="cpu")
+            spec = EngineSpec(
+                model=str(folder), device="cpu", note="tiny RANDOM model (answers are gibberish)"
+            )
             self.host.load(spec)
 
         self.host.build_tiny(tiny_model_folder(), built)
@@ -340,9 +363,11 @@ class MainWindow(QMainWindow):
 
     def connect_server(self) -> None:
         url, ok = QInputDialog.getText(
-            self, "Model server", "URL of `vipstudio serve`:", text=self.settings.server_url
-            or "http://127.0.0.1:8000",
-        )  # fmt: skip
+            self,
+            "Model server",
+            "URL of `vipstudio serve`:",
+            text=self.settings.server_url or "http://127.0.0.1:8000",
+        )
         if ok and url.strip():
             try:
                 self.apply_settings(self.settings.with_changes(server_url=url.strip()))

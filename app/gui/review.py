@@ -6,6 +6,8 @@ the log writer and gives the card the stored row back.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
@@ -66,8 +68,14 @@ class TurnCard(QFrame):
         self.tags = QLineEdit()
         self.tags.setPlaceholderText("tags, comma separated")
         buttons = QHBoxLayout()
-        for w in (self.state, self.accept_btn, self.edit_btn, self.reject_btn, self.save_btn,
-                  self.cancel_btn):  # fmt: skip
+        for w in (
+            self.state,
+            self.accept_btn,
+            self.edit_btn,
+            self.reject_btn,
+            self.save_btn,
+            self.cancel_btn,
+        ):
             buttons.addWidget(w)
         buttons.insertStretch(1)
         layout = QVBoxLayout(self)
@@ -116,7 +124,8 @@ class TurnCard(QFrame):
         if not self.tags.hasFocus():
             self.tags.setText(", ".join(row.tags))
         rate = row.timings.get("tokens_per_s")
-        parts = [row.model]
+        model = Path(row.model).name if Path(row.model).is_dir() else row.model
+        parts = [model]
         if row.answer_tokens:
             parts.append(f"{row.answer_tokens} tokens")
         if rate:

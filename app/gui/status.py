@@ -36,9 +36,8 @@ class StatusBar(QStatusBar):
         self.zoom = QLabel("")
         self.cursor_label = QLabel("")
         self.log = QLabel("")
-        self.addWidget(self.model)
-        self.addWidget(self.progress)
-        for w in (self.cursor_label, self.image, self.zoom, self.log):
+        # Permanent widgets: transient messages (showMessage) never hide the model state.
+        for w in (self.cursor_label, self.image, self.zoom, self.log, self.model, self.progress):
             self.addPermanentWidget(w)
         self.state = "none"
         self._cursor_pos: tuple[float, float] | None = None

@@ -25,9 +25,17 @@ import overlays as ov
 
 #: Width defaults per tool, in model units (point and brush: radius). VIP_FACTS.md §1.
 DEFAULT_WIDTHS: dict[str, float] = {
-    "rectangle": 3.0, "ellipse": 3.0, "triangle": 3.0, "arrow": 3.0, "scribble": 3.0,
-    "mask": 3.0, "contour": 1.0, "point": 8.0, "brush": 8.0, "select": 3.0,
-}  # fmt: skip
+    "rectangle": 3.0,
+    "ellipse": 3.0,
+    "triangle": 3.0,
+    "arrow": 3.0,
+    "scribble": 3.0,
+    "mask": 3.0,
+    "contour": 1.0,
+    "point": 8.0,
+    "brush": 8.0,
+    "select": 3.0,
+}
 WIDTH_LABELS = {"point": "Radius", "brush": "Brush"}
 
 

@@ -387,6 +387,14 @@ def make_tool(name: str) -> Tool:
 
 
 TOOL_NAMES: tuple[str, ...] = (
-    "select", "rectangle", "ellipse", "point", "triangle", "arrow", "scribble", "mask", "brush",
+    "select",
+    "rectangle",
+    "ellipse",
+    "point",
+    "triangle",
+    "arrow",
+    "scribble",
+    "mask",
+    "brush",
     "contour",
-)  # fmt: skip
+)

@@ -33,6 +33,8 @@ class EngineSpec:
     quantization: str = "none"
     server_url: str = ""
     server_token: str = ""
+    #: Shown instead of the model id (e.g. to say that a model is random).
+    note: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineSpec:
@@ -50,6 +52,8 @@ class EngineSpec:
 
     @property
     def label(self) -> str:
+        if self.note:
+            return self.note
         if self.remote:
             return f"server {self.server_url}"
         return Path(self.model).name if Path(self.model).is_dir() else self.model
@@ -177,7 +181,8 @@ class EngineHost(QObject):
         return self.engine is not None and self.job is None
 
     def load(self, spec: EngineSpec) -> None:
-        """Start (re)loading; the previous engine is closed once the new one is asked for."""
+        """Start (re)loading; an answer in progress is stopped, the previous engine closed."""
+        self.stop()
         self._load_id += 1
         load_id = self._load_id
         old, self.engine, self.info, self.spec = self.engine, None, None, spec

@@ -101,11 +101,15 @@ class LogWriter(QObject):
 
     # -- reading ----------------------------------------------------------------------------
 
-    def open_image(self, path: Path, on_done: Callable[[ImageState], Any]) -> None:
-        """Register ``path`` (by content hash) and read back its turns and draft."""
+    def open_image(self, path: Path, on_done: Callable[[ImageState | None], Any]) -> None:
+        """Register ``path`` (by content hash) and read back its turns and draft; None for a
+        file that is not a readable image (the canvas reports that)."""
 
-        def job(log: QALog) -> ImageState:
-            row = log.add_image(path)
+        def job(log: QALog) -> ImageState | None:
+            try:
+                row = log.add_image(path)
+            except ov.ImageError:
+                return None
             return ImageState(row, log.turns(image_id=row.id), log.load_draft(row.id))
 
         self.submit(f"reading the log for {path.name}", job, on_done)
@@ -117,11 +121,7 @@ class LogWriter(QObject):
         """Per image path: (number of turns, number reviewed), for the file list's filters."""
 
         def job(log: QALog) -> dict[str, tuple[int, int]]:
-            rows = log.conn.execute(
-                "SELECT i.path, COUNT(t.id), SUM(t.review != 'unreviewed') FROM images i "
-                "JOIN turns t ON t.image_id = i.id GROUP BY i.id"
-            ).fetchall()
-            return {str(p): (int(n), int(r or 0)) for p, n, r in rows}
+            return log.image_statuses()
 
         self.submit("reading the log", job, on_done)
 
@@ -228,13 +228,23 @@ def write_recovery(unsaved: Sequence[PendingTurn], folder: Path) -> Path:
         lines = target.read_text(encoding="utf-8").splitlines()
     for p in unsaved:
         t = p.turn
-        lines.append(json.dumps({
-            "image_id": p.image_id, "image": str(p.path) if p.path else None,
-            "session_id": p.session_id, "question": t.question,
-            "answer": t.answer, "model": t.model, "template": t.template,
-            "prompts": json.loads(ov.dumps(t.prompts)), "settings": t.settings,
-            "timings": t.timings, "finish_reason": t.finish_reason,
-        }))  # fmt: skip
+        lines.append(
+            json.dumps(
+                {
+                    "image_id": p.image_id,
+                    "image": str(p.path) if p.path else None,
+                    "session_id": p.session_id,
+                    "question": t.question,
+                    "answer": t.answer,
+                    "model": t.model,
+                    "template": t.template,
+                    "prompts": json.loads(ov.dumps(t.prompts)),
+                    "settings": t.settings,
+                    "timings": t.timings,
+                    "finish_reason": t.finish_reason,
+                }
+            )
+        )
     fd, tmp = tempfile.mkstemp(prefix=".unsaved.", dir=folder)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
