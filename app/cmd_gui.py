@@ -2,11 +2,46 @@
 
 from __future__ import annotations
 
+import ctypes.util
+import os
+import sys
 from pathlib import Path
 
 import click
 
 from app.cli import CliError
+
+# Libraries Qt's xcb plugin loads; when one is missing Qt aborts with a misleading message.
+_XCB_LIBS = {
+    "xcb-cursor": "libxcb-cursor0",
+    "xcb-icccm": "libxcb-icccm4",
+    "xcb-keysyms": "libxcb-keysyms1",
+    "xkbcommon-x11": "libxkbcommon-x11-0",
+}
+
+
+def display_problem(env: dict[str, str] | None = None) -> str | None:
+    """Why Qt could not open a window here (Linux), or None. Qt itself would abort instead."""
+    env = dict(os.environ) if env is None else env
+    if not sys.platform.startswith("linux"):
+        return None
+    platform = env.get("QT_QPA_PLATFORM", "")
+    if platform and not platform.startswith("xcb"):
+        return None  # offscreen, wayland, vnc…: the user chose
+    if not platform and env.get("WAYLAND_DISPLAY"):
+        return None
+    if not env.get("DISPLAY"):
+        return (
+            "no display to open a window on (DISPLAY is not set): run it on a desktop, over "
+            "`ssh -X`, or under Xvfb (`xvfb-run vipstudio gui ...`)"
+        )
+    missing = [pkg for lib, pkg in _XCB_LIBS.items() if ctypes.util.find_library(lib) is None]
+    if missing:
+        return (
+            "Qt's X11 plugin needs system libraries that are missing: install them "
+            f"(Debian/Ubuntu: `sudo apt-get install {' '.join(missing)}`)"
+        )
+    return None
 
 
 @click.command("gui")
@@ -67,6 +102,9 @@ def gui(
     """
     if server is not None and not server.startswith(("http://", "https://")):
         raise click.BadParameter("must start with http:// or https://", param_hint="--server")
+    problem = display_problem()
+    if problem is not None:
+        raise CliError(f"the desktop app cannot start: {problem}")
     try:
         from app.gui import run
     except ImportError as exc:  # PySide6 missing or its Qt libraries cannot load

@@ -231,3 +231,30 @@ def test_vipstudio_gui_has_help() -> None:
     assert "[IMAGE|FOLDER]" in result.output and "--server" in result.output
     bad = CliRunner().invoke(main, ["gui", "--server", "ftp://x"])
     assert bad.exit_code == 2
+
+
+def test_no_display_gives_a_clear_error_not_a_qt_abort() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from app.cmd_gui import display_problem
+
+    assert "DISPLAY is not set" in (display_problem({}) or "")
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}) is None
+    assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}) is None
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "QT_QPA_PLATFORM", "WAYLAND_DISPLAY")
+    }
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "vipstudio"), "gui"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "no display" in done.stderr and "Aborted" not in done.stderr
