@@ -11,6 +11,7 @@ the integer translation of coordinates never changes PIL's rounding.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -299,15 +300,24 @@ def _composite_ops(out: Image.Image, ops: Sequence[Op], rgba: tuple[int, int, in
             _draw_outline_dilated(mask, op)
         else:
             _draw(draw, op, 255, 0, 0)
-    alpha_of = [0] * 255 + [rgba[3]]
+    lut = composite_lut(rgba)
     for box in regions:
         coverage = mask.crop(box)
         if coverage.getbbox() is None:
             continue
-        layer = Image.new("RGBA", coverage.size, (*rgba[:3], 0))
-        layer.putalpha(coverage.point(alpha_of))
-        tile = out.crop(box).convert("RGBA")
-        out.paste(Image.alpha_composite(tile, layer).convert("RGB"), box[:2])
+        # Over an opaque pixel, alpha_composite with one constant colour is a function of each
+        # channel's value alone: a lookup table, applied where the mask (0 or 255) is set.
+        out.paste(out.crop(box).point(lut), box[:2], coverage)
+
+
+@functools.lru_cache(maxsize=64)
+def composite_lut(rgba: tuple[int, int, int, int]) -> list[int]:
+    """The 3×256 table of ``Image.alpha_composite(opaque pixel, rgba)``, computed by PIL itself
+    on a ramp of every channel value, so that it is exact by construction."""
+    ramp = Image.frombytes("RGB", (256, 1), bytes(v for v in range(256) for _ in range(3)))
+    top = Image.new("RGBA", (256, 1), rgba)
+    done = Image.alpha_composite(ramp.convert("RGBA"), top).convert("RGB")
+    return [value for band in done.split() for value in band.tobytes()]
 
 
 def _draw_outline_dilated(mask: Image.Image, op: Op) -> None:

@@ -44,7 +44,7 @@ def region_to_dict(region: Region) -> dict[str, Any]:
 def region_from_dict(data: Any) -> Region:
     _expect_keys(data, {"box", "polygons"}, "region", required={"box"})
     polygons = data.get("polygons")
-    return Region(box=tuple(data["box"]), polygons=_rings(polygons) if polygons else None)
+    return Region(box=data["box"], polygons=_rings(polygons) if polygons else None)
 
 
 def prompt_to_dict(prompt: Prompt) -> dict[str, Any]:
