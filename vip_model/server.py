@@ -300,7 +300,10 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
         fmt = body.pop("format", "ndjson")
         if fmt not in ("ndjson", "sse"):
             raise HTTPException(422, "format must be 'ndjson' or 'sse'")
-        request = _checked(lambda: Request.from_dict(body, max_pixels=config.max_pixels), config)
+        # Decoding the image is CPU work: off the event loop, so other requests keep arriving.
+        request = await asyncio.to_thread(
+            _checked, lambda: Request.from_dict(body, max_pixels=config.max_pixels), config
+        )
         job = _submit(batcher, request, bool(stream))
         if not stream:
             answer = await _wait_answer(http, job)
@@ -324,7 +327,9 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
     async def chat(http: HTTPRequest) -> JSONResponse | StreamingResponse:
         authorize(http)
         body = await _json_body(http, config)
-        parsed = _checked(lambda: openai_to_request(body, config.max_pixels), config)
+        parsed = await asyncio.to_thread(
+            _checked, lambda: openai_to_request(body, config.max_pixels), config
+        )
         job = _submit(batcher, parsed.request, parsed.stream)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
@@ -379,7 +384,7 @@ async def _json_body(http: HTTPRequest, config: ServerConfig) -> dict[str, Any]:
             raise HTTPException(413, _too_big(config))
         chunks.append(chunk)
     try:
-        body = json.loads(b"".join(chunks))
+        body = await asyncio.to_thread(json.loads, b"".join(chunks))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise HTTPException(400, f"the body is not valid JSON ({exc})") from None
     if not isinstance(body, dict):
