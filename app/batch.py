@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from typing import Any
 
 import overlays as ov
 from app.log import NewTurn, QALog
+from app.safe_write import atomic_write
 from vip_model.engine import Answer, Engine, GenerationSettings, Request
 from vip_model.errors import InvalidRequest
 
@@ -198,12 +198,8 @@ def load_previous(out: Path) -> set[str]:
             done.add(record["id"])
             kept.append(line)
     if dropped:
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with atomic_write(out) as fh:
             fh.writelines(kept)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
     return done
 
 

@@ -13,6 +13,7 @@ from PIL import Image
 
 import overlays as ov
 from app.cli import CliError, reported
+from app.safe_write import atomic_write
 
 SHAPES = ["rectangle", "ellipse", "point", "triangle", "arrow", "scribble", "mask", "contour"]
 
@@ -312,36 +313,13 @@ def render(
 
 
 def _save_atomic(image: Image.Image, path: Path) -> None:
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            image.save(fh, format=_format_of(path))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb", suffix=path.suffix) as fh:
+        image.save(fh, format=_format_of(path))
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as fh:
+        fh.write(text)
 
 
 def _format_of(path: Path) -> str:

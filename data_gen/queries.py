@@ -14,13 +14,12 @@ import hashlib
 import os
 import random
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import overlays as ov
 from app.log import QALog
+from app.safe_write import atomic_write
 from data_gen.errors import InvalidSelection
 
 DEFAULT_QUESTION = "Describe <region>."
@@ -65,19 +64,9 @@ def write_jsonl(path: str | os.PathLike[str], items: Iterable[dict[str, Any]]) -
     """Write items one JSON object per line, safely (temp file, fsync, replace); returns count."""
     import json
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for item in items:
-                fh.write(json.dumps(item, ensure_ascii=False) + "\n")
-                count += 1
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as fh:
+        for item in items:
+            fh.write(json.dumps(item, ensure_ascii=False) + "\n")
+            count += 1
     return count

@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFont, features
 
 import overlays as ov
 from app.log import QALog
+from app.safe_write import atomic_write
 from data_gen.records import iso_date
 
 COUNTS: tuple[str, ...] = ("prompt kind", "colour", "review", "model", "source")
@@ -230,11 +231,6 @@ def plot(stats: Stats, path: str | os.PathLike[str]) -> Path:
         else:
             _bars(draw, box, name, stats.region_labels)
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        image.save(tmp, format="PNG")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(target, "wb", suffix=".png") as fh:
+        image.save(fh, format="PNG")
     return target

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final
+
+from app.safe_write import atomic_write
 
 DEFAULT_MODEL: Final = "llava-hf/vip-llava-7b-hf"
 DEVICES: Final = ("auto", "cpu", "cuda", "mps")
@@ -142,19 +143,9 @@ def load(path: Path) -> Settings:
 
 def save(settings: Settings, path: Path) -> None:
     """Write ``settings`` safely (temp file, fsync, replace), readable by the user only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(settings.to_dict(), fh, indent=2, sort_keys=True)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, permissions=0o600) as fh:
+        json.dump(settings.to_dict(), fh, indent=2, sort_keys=True)
+        fh.write("\n")
 
 
 def _build(cls: Any, values: dict[str, Any]) -> Any:

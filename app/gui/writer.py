@@ -9,8 +9,6 @@ to a recovery file rather than lost.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 import overlays as ov
 from app.gui.threads import run_in_thread, serial_pool
 from app.log import ImageRow, LogError, NewTurn, QALog, TurnRow, default_db_path
+from app.safe_write import atomic_write
 
 RETRY_MS = 3000
 
@@ -245,10 +244,6 @@ def write_recovery(unsaved: Sequence[PendingTurn], folder: Path) -> Path:
                 }
             )
         )
-    fd, tmp = tempfile.mkstemp(prefix=".unsaved.", dir=folder)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    with atomic_write(target) as fh:
         fh.write("\n".join(lines) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
     return target
