@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any, Final
 
 from app.safe_write import atomic_write
+from vip_model.engine import GenerationSettings
+from vip_model.errors import InvalidRequest
+from vip_model.loading import DEFAULT_MODEL
+from vip_model.templates import TEMPLATES as _TEMPLATES
 
-DEFAULT_MODEL: Final = "llava-hf/vip-llava-7b-hf"
 DEVICES: Final = ("auto", "cpu", "cuda", "mps")
 QUANTIZATIONS: Final = ("none", "4bit", "8bit")
 THEMES: Final = ("system", "light", "dark")
-TEMPLATES: Final = ("llava_v1", "hf_card")
+TEMPLATES: Final = tuple(_TEMPLATES)
 
 
 class SettingsError(ValueError):
@@ -27,24 +30,15 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
-class Generation:
-    """Generation settings as the user set them (checked again by the engine)."""
-
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_new_tokens: int = 512
-    num_beams: int = 1
-    repetition_penalty: float = 1.0
-    seed: int | None = None
+class Generation(GenerationSettings):
+    """The engine's generation settings (one definition of the limits), with an invalid value
+    reported as :class:`SettingsError`."""
 
     def __post_init__(self) -> None:
-        _check_range("temperature", self.temperature, 0.0, 2.0)
-        _check_range("top_p", self.top_p, 0.01, 1.0)
-        _check_range("max_new_tokens", self.max_new_tokens, 1, 4096, integer=True)
-        _check_range("num_beams", self.num_beams, 1, 16, integer=True)
-        _check_range("repetition_penalty", self.repetition_penalty, 0.01, 10.0)
-        if self.seed is not None:
-            _check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
+        try:
+            super().__post_init__()
+        except InvalidRequest as exc:
+            raise SettingsError(str(exc)) from None
 
 
 @dataclass(frozen=True)
