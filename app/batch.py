@@ -10,7 +10,6 @@ Images are decoded and rendered on worker threads while the model generates.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -56,6 +55,7 @@ class Ready:
     request: Request
     refs: list[ov.RegionRef]
     image_size: tuple[int, int]
+    request_id: str = ""  # set once the model is known (see :func:`request_id`)
 
 
 @dataclass
@@ -264,6 +264,7 @@ class BatchRunner:
                     ident = _id_of(line) or f"line-{number}"
                     if ident in done:
                         summary.skipped += 1
+                        self.progress(1)
                         continue
                     self._error(sink, summary, ident, None, f"line {number}: {exc}", "BadQuery")
                     continue
@@ -295,7 +296,7 @@ class BatchRunner:
             except (BadQuery, ov.OverlayError, InvalidRequest) as exc:
                 self._error(sink, summary, query.id, query.image_path, str(exc), type(exc).__name__)
                 continue
-            rid = request_id(query, ready, self.model_name, self.template)
+            rid = ready.request_id = request_id(query, ready, self.model_name, self.template)
             if self.log is not None and rid in logged:
                 self._recover(query, rid, summary, sink)
                 continue
@@ -350,27 +351,20 @@ class BatchRunner:
             self._images[path] = self.log.add_image(path, size=ready.image_size).id
         session = self.log.start_session(self._images[path], source="batch")
         return self.log.add_turn(
-            NewTurn(
-                session_id=session,
-                prompts=ready.request.prompts,
-                question=ready.request.question,
-                question_refs=ready.refs,
-                answer=answer.text,
+            NewTurn.from_answer(
+                session,
+                ready.request,
+                answer,
                 model=self.model_name,
-                template=self.template,
                 source="batch",
-                settings=ready.request.settings.to_dict(),
-                timings=dataclasses.asdict(answer.timings),
-                prompt_tokens=answer.prompt_tokens,
-                answer_tokens=answer.completion_tokens,
-                finish_reason=answer.finish_reason,
-                request_id=request_id(query, ready, self.model_name, self.template),
+                question_refs=ready.refs,
+                request_id=ready.request_id,
             )
         )
 
     def _recover(self, query: Query, rid: str, summary: Summary, sink: Any) -> None:
         assert self.log is not None
-        row = next(iter(self.log.turns(ids=self._turn_ids_for(rid))), None)
+        row = next(iter(self.log.turns(request_id=rid)), None)
         if row is None:  # pragma: no cover - the id was just listed
             return
         record = {
@@ -389,11 +383,6 @@ class BatchRunner:
         sink.flush()
         summary.recovered += 1
         self.progress(1)
-
-    def _turn_ids_for(self, rid: str) -> list[int]:
-        assert self.log is not None
-        row = self.log.conn.execute("SELECT id FROM turns WHERE request_id = ?", (rid,)).fetchone()
-        return [int(row[0])] if row else []
 
     def _error(
         self, sink: Any, summary: Summary, ident: str, image: Path | None, message: str, kind: str

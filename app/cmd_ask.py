@@ -15,7 +15,12 @@ from app.cli import CliError, reported
 from app.cmd_log import db_option
 from app.cmd_render import build_prompts, prompt_options
 from app.log import LogError, NewTurn, QALog, default_db_path
-from app.model_options import build_engine, generation_options, load_options, settings_from
+from app.model_options import (
+    engine_from_options,
+    generation_options,
+    load_options,
+    settings_from,
+)
 from vip_model.errors import ModelError
 
 #: Exit code of a batch that finished but wrote error records for some lines.
@@ -100,16 +105,7 @@ def ask(image: Path | None, question: str | None, **kw: Any) -> None:
             kw["labels"],
         )
         settings = settings_from(kw, seed=kw["seed"] if kw["temperature"] > 0 else None)
-        engine = build_engine(
-            kw["model"],
-            kw["device"],
-            kw["dtype"],
-            kw["load_4bit"],
-            kw["load_8bit"],
-            kw["server"],
-            kw["token"],
-        )
-        model_name = kw["server"] or kw["model"] or "llava-hf/vip-llava-7b-hf"
+        engine, model_name = engine_from_options(kw)
         log = None if kw["no_log"] else QALog.open(kw["db"] or default_db_path())
         try:
             session = _Session(
@@ -174,7 +170,7 @@ class _Session:
                     click.echo(delta, nl=False)
                     sys.stdout.flush()
             answer = streamed.answer
-        turn_id = self._log(question, refs, answer)
+        turn_id = self._log(request, refs, answer)
         if as_json:
             out = {
                 "image": str(self.path),
@@ -212,7 +208,7 @@ class _Session:
                 return
             self.turn(line.strip(), as_json)
 
-    def _log(self, question: str, refs: list[ov.RegionRef], answer: Any) -> int | None:
+    def _log(self, request: Any, refs: list[ov.RegionRef], answer: Any) -> int | None:
         if self.log is None:
             return None
         if self.image_id is None:
@@ -220,20 +216,8 @@ class _Session:
             self.session_id = self.log.start_session(self.image_id, source="cli")
         assert self.session_id is not None
         return self.log.add_turn(
-            NewTurn(
-                session_id=self.session_id,
-                prompts=self.prompts,
-                question=question,
-                question_refs=refs,
-                answer=answer.text,
-                model=self.model,
-                template=self.template,
-                source="cli",
-                settings=self.settings.to_dict(),
-                timings=dataclasses.asdict(answer.timings),
-                prompt_tokens=answer.prompt_tokens,
-                answer_tokens=answer.completion_tokens,
-                finish_reason=answer.finish_reason,
+            NewTurn.from_answer(
+                self.session_id, request, answer, model=self.model, source="cli", question_refs=refs
             )
         )
 
@@ -248,17 +232,7 @@ def _run_batch(kw: dict[str, Any]) -> None:
         raise CliError(f"{queries}: no such file")
     with reported(ModelError, LogError):
         settings = settings_from(kw)
-        engine = build_engine(
-            kw["model"],
-            kw["device"],
-            kw["dtype"],
-            kw["load_4bit"],
-            kw["load_8bit"],
-            kw["server"],
-            kw["token"],
-            max_batch_size=kw["batch_size"],
-        )
-        model_name = kw["server"] or kw["model"] or "llava-hf/vip-llava-7b-hf"
+        engine, model_name = engine_from_options(kw, max_batch_size=kw["batch_size"])
         log = None if kw["no_log"] else QALog.open(kw["db"] or default_db_path())
         bar = tqdm(
             total=count_lines(queries), unit="q", desc="asking", file=sys.stderr, disable=None

@@ -37,21 +37,34 @@ def log_group() -> None:
 @log_group.command("stats")
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def stats(db: Path | None, as_json: bool) -> None:
-    """Counts by review status, model, source, template, prompt kind and colour.
+@click.option(
+    "--plot",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also draw the counts and length histograms into this PNG.",
+)
+def stats(db: Path | None, as_json: bool, plot: Path | None) -> None:
+    """Counts by review status, model, source, prompt kind and colour; length histograms.
+
+    The same figures as `vipstudio report` (which also filters).
 
     \b
       vipstudio log stats --db my.sqlite
+      vipstudio log stats --plot out/log.png
     """
+    from data_gen.report import collect_stats
+    from data_gen.report import plot as draw_plot
+
     with open_log(db, create=False) as log, reported(LogError):
-        data = log.stats()
+        data = collect_stats(log)
+    if plot is not None:
+        with reported(OSError):
+            click.echo(f"plot: {draw_plot(data, plot)}", err=True)
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        click.echo(json.dumps(data.to_dict(), indent=2))
         return
-    click.echo(f"{data['turns']} turns on {data['images']} images in {data['sessions']} sessions")
-    for key in ("review", "model", "source", "template", "prompt_kind", "color"):
-        counts = ", ".join(f"{k}: {v}" for k, v in data[key].items()) or "-"
-        click.echo(f"  {key.replace('_', ' ')}: {counts}")
+    for line in data.lines():
+        click.echo(line)
 
 
 @log_group.command("list")

@@ -15,7 +15,7 @@ import overlays as ov
 from app.cli import CliError, reported
 from app.safe_write import atomic_write
 
-SHAPES = ["rectangle", "ellipse", "point", "triangle", "arrow", "scribble", "mask", "contour"]
+SHAPES = list(ov.KINDS)
 
 
 def parse_numbers(text: str, count: int | None, what: str) -> list[float]:

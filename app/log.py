@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import sqlite_utils
 
@@ -32,6 +32,7 @@ from app.log_types import (
     LogSchemaTooNew,
     NewTurn,
     Review,
+    TurnFilters,
     TurnRow,
     default_db_path,
     file_sha256,
@@ -266,68 +267,31 @@ class QALog:
             raise LogError(f"turn {turn_id} does not exist")
         return rows[0]
 
-    def turns(
-        self,
-        *,
-        ids: Sequence[int] | None = None,
-        image_id: int | None = None,
-        session_id: int | None = None,
-        review: Sequence[str] | None = None,
-        model: str | None = None,
-        source: str | None = None,
-        tag: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-        newest_first: bool = False,
-    ) -> list[TurnRow]:
-        """Turns matching every given filter, oldest first unless ``newest_first``."""
-        return list(
-            self.iter_turns(
-                ids=ids,
-                image_id=image_id,
-                session_id=session_id,
-                review=review,
-                model=model,
-                source=source,
-                tag=tag,
-                since=since,
-                until=until,
-                limit=limit,
-                offset=offset,
-                newest_first=newest_first,
-            )
-        )
+    def turns(self, **filters: Unpack[TurnFilters]) -> list[TurnRow]:
+        """Turns matching every given filter (see :class:`TurnFilters`), oldest first unless
+        ``newest_first``."""
+        return list(self.iter_turns(**filters))
 
     def iter_turns(
-        self,
-        *,
-        ids: Sequence[int] | None = None,
-        image_id: int | None = None,
-        session_id: int | None = None,
-        review: Sequence[str] | None = None,
-        model: str | None = None,
-        source: str | None = None,
-        tag: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-        newest_first: bool = False,
-        batch_size: int = 500,
+        self, *, batch_size: int = 500, **filters: Unpack[TurnFilters]
     ) -> Iterator[TurnRow]:
         """Like :meth:`turns`, streamed in pages (exports never hold the whole log)."""
+        ids = filters.get("ids")
+        review = filters.get("review")
+        tag, since, until = filters.get("tag"), filters.get("since"), filters.get("until")
+        limit, offset = filters.get("limit"), filters.get("offset", 0)
+        newest_first = filters.get("newest_first", False)
         where: list[str] = []
         args: list[Any] = []
         if ids is not None:
             where.append(f"t.id IN ({','.join('?' * len(ids))})")
             args.extend(ids)
         for column, value in (
-            ("t.image_id", image_id),
-            ("t.session_id", session_id),
-            ("t.model", model),
-            ("t.source", source),
+            ("t.image_id", filters.get("image_id")),
+            ("t.session_id", filters.get("session_id")),
+            ("t.model", filters.get("model")),
+            ("t.source", filters.get("source")),
+            ("t.request_id", filters.get("request_id")),
         ):
             if value is not None:
                 where.append(f"{column} = ?")
@@ -390,37 +354,6 @@ class QALog:
     def count(self) -> int:
         with self._translate():
             return int(self.conn.execute("SELECT COUNT(*) FROM turns").fetchone()[0])
-
-    def stats(self) -> dict[str, Any]:
-        """Counts by review status, model, source, template and prompt kind."""
-        with self._translate():
-            conn = self.conn
-
-            def grouped(column: str) -> dict[str, int]:
-                rows = conn.execute(
-                    f"SELECT {column}, COUNT(*) FROM turns GROUP BY {column} ORDER BY 2 DESC"
-                )
-                return {str(k): int(v) for k, v in rows}
-
-            kinds: dict[str, int] = {}
-            colors: dict[str, int] = {}
-            for (prompts_json,) in conn.execute("SELECT prompts FROM turns"):
-                for item in json.loads(prompts_json).get("prompts", []):
-                    kinds[item["kind"]] = kinds.get(item["kind"], 0) + 1
-                    color = item.get("style", {}).get("color", "red")
-                    name = color if isinstance(color, str) else "unnamed RGB"
-                    colors[name] = colors.get(name, 0) + 1
-            return {
-                "turns": int(conn.execute("SELECT COUNT(*) FROM turns").fetchone()[0]),
-                "images": int(conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]),
-                "sessions": int(conn.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]),
-                "review": grouped("review"),
-                "model": grouped("model"),
-                "source": grouped("source"),
-                "template": grouped("template"),
-                "prompt_kind": dict(sorted(kinds.items(), key=lambda kv: -kv[1])),
-                "color": dict(sorted(colors.items(), key=lambda kv: -kv[1])),
-            }
 
     def check(self) -> str:
         """SQLite's integrity check: "ok" or the first problem found."""

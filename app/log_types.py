@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import overlays as ov
 from overlays.phrases import RegionRef
@@ -48,6 +48,24 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+class TurnFilters(TypedDict, total=False):
+    """Which turns to read; every given filter must match. Dates are ISO text (UTC)."""
+
+    ids: Sequence[int] | None
+    image_id: int | None
+    session_id: int | None
+    review: Sequence[str] | None
+    model: str | None
+    source: str | None
+    tag: str | None
+    since: str | None
+    until: str | None
+    request_id: str | None
+    limit: int | None
+    offset: int
+    newest_first: bool
+
+
 @dataclass
 class NewTurn:
     """A finished turn to append to the log."""
@@ -67,6 +85,39 @@ class NewTurn:
     finish_reason: str | None = None
     request_id: str | None = None
     tags: Sequence[str] = ()
+
+    @classmethod
+    def from_answer(
+        cls,
+        session_id: int,
+        request: Any,
+        answer: Any,
+        *,
+        model: str,
+        source: str,
+        question_refs: Sequence[RegionRef] = (),
+        request_id: str | None = None,
+        tags: Sequence[str] = (),
+    ) -> NewTurn:
+        """The turn of an engine ``Request`` and its ``Answer`` (``vip_model.engine``): the
+        one place that knows which of their fields the log keeps."""
+        return cls(
+            session_id=session_id,
+            prompts=request.prompts,
+            question=request.question,
+            answer=answer.text,
+            model=model,
+            template=request.template,
+            source=source,
+            question_refs=question_refs,
+            settings=request.settings.to_dict(),
+            timings={**asdict(answer.timings), "cached_tokens": answer.cached_tokens},
+            prompt_tokens=answer.prompt_tokens or None,
+            answer_tokens=answer.completion_tokens or None,
+            finish_reason=answer.finish_reason,
+            request_id=request_id,
+            tags=tags,
+        )
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from vip_model.loading import DEVICES, DTYPES
 from vip_model.templates import DEFAULT_TEMPLATE, TEMPLATES
 
 FC = Callable[..., Any]
@@ -32,14 +33,14 @@ def load_options(fn: FC) -> FC:
             ),
             click.option(
                 "--device",
-                type=click.Choice(["auto", "cuda", "mps", "cpu"]),
+                type=click.Choice(DEVICES),
                 default="auto",
                 show_default=True,
                 help="Where the model runs: auto tries cuda, then mps, then cpu.",
             ),
             click.option(
                 "--dtype",
-                type=click.Choice(["auto", "float16", "bfloat16", "float32"]),
+                type=click.Choice(DTYPES),
                 default="auto",
                 show_default=True,
                 help="auto: float16 on GPU, float32 on CPU.",
@@ -108,6 +109,25 @@ def settings_from(kwargs: dict[str, Any], seed: int | None = None) -> Any:
     )
 
 
+def engine_from_options(kw: dict[str, Any], max_batch_size: int = 8) -> tuple[Any, str]:
+    """The engine the load options (and --server/--token, when present) ask for, and the model
+    name to record with its answers."""
+    from vip_model.loading import DEFAULT_MODEL
+
+    server = kw.get("server")
+    engine = build_engine(
+        kw["model"],
+        kw["device"],
+        kw["dtype"],
+        kw["load_4bit"],
+        kw["load_8bit"],
+        server,
+        kw.get("token"),
+        max_batch_size=max_batch_size,
+    )
+    return engine, server or kw["model"] or DEFAULT_MODEL
+
+
 def build_engine(
     model: str | None,
     device: str,
@@ -124,7 +144,8 @@ def build_engine(
             raise click.UsageError("give --model or --server, not both")
         from vip_model.client import RemoteEngine
 
-        return RemoteEngine(server, token)
+        # The server batches what arrives together: send as many requests at once as a batch.
+        return RemoteEngine(server, token, max_parallel=max_batch_size)
     from vip_model.hf import HFEngine
     from vip_model.loading import DEFAULT_MODEL
 

@@ -104,6 +104,8 @@ class RemoteEngine:
                 with self._http.stream("POST", "/v1/ask", json=body) as response:
                     if response.status_code != 200:
                         response.read()
+                        if self._retry_later(response, attempt):
+                            continue
                         self._raise_for(response)
                     for line in response.iter_lines():
                         if cancel.cancelled:
@@ -138,13 +140,21 @@ class RemoteEngine:
                 continue
             except httpx.HTTPError as exc:
                 raise ServerUnavailable(f"{self.url} stopped answering ({exc})") from None
-            if response.status_code == 503 and attempt < self.retries:
-                time.sleep(float(response.headers.get("retry-after", self.backoff_s)))
+            if self._retry_later(response, attempt):
                 continue
             if response.status_code != 200:
                 self._raise_for(response)
             return response.json()
         raise AssertionError("unreachable")
+
+    def _retry_later(self, response: httpx.Response, attempt: int) -> bool:
+        """Wait and say "retry" for a full queue (503 with Retry-After); other 503s, such as
+        running out of memory, would fail the same way again."""
+        retry_after = response.headers.get("retry-after")
+        if response.status_code != 503 or retry_after is None or attempt >= self.retries:
+            return False
+        time.sleep(float(retry_after))
+        return True
 
     def _down(self, exc: Exception) -> ServerUnavailable:
         return ServerUnavailable(

@@ -204,7 +204,8 @@ class HFEngine:
         ``max_batch_size`` at a time. Requests with different settings or stop strings go in
         different batches. The prefix cache is not used. Timings are those of the batch."""
         load_s = self.load()
-        preps = [self._prepare(r) for r in requests]
+        # Batches do not use the prefix cache: no need to hash their images for a key.
+        preps = [self._prepare(r, keyed=False) for r in requests]
         groups: dict[tuple[GenerationSettings, tuple[str, ...]], list[int]] = {}
         for i, r in enumerate(requests):
             groups.setdefault((r.settings, get_template(r.template).stop_strings), []).append(i)
@@ -233,7 +234,7 @@ class HFEngine:
 
     # ------------------------------------------------------------------ preparation
 
-    def _prepare(self, request: Request) -> _Prepared:
+    def _prepare(self, request: Request, keyed: bool = True) -> _Prepared:
         if not isinstance(request, Request):
             raise InvalidRequest(f"expected a Request, got {type(request).__name__}")
         w, h = request.image.size
@@ -259,7 +260,7 @@ class HFEngine:
         image_end = max(i for i, t in enumerate(ids) if t == image_id) + 1
         key = (
             self._digests.digest(request.image, request.prompts)
-            if self.prefix_cache.entries
+            if keyed and self.prefix_cache.entries
             else None
         )
         return _Prepared(request=request, input_ids=ids, image_end=image_end, key=key)

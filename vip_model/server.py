@@ -163,12 +163,17 @@ class Batcher:
         watcher.start()
         try:
             answers = self.engine.batch([j.request for j in jobs], cancel=group)
-        except Exception as exc:  # one bad request must not fail its neighbours: retry alone
+        except (InvalidRequest, overlays.OverlayError) as exc:
+            # One bad request must not fail its neighbours: find it by answering them alone.
             if len(jobs) == 1:
                 jobs[0].emit("error", exc)
                 return
             for job in jobs:
                 self._answer_batch([job])
+            return
+        except Exception as exc:  # out of memory, a broken model: every job shares it
+            for job in jobs:
+                job.emit("error", exc)
             return
         finally:
             watcher.stop()
@@ -426,18 +431,23 @@ def _submit(batcher: Batcher, request: Request, stream: bool) -> Job:
 
 
 async def _wait_answer(http: HTTPRequest, job: Job) -> Answer:
+    # One pending get, polled: asyncio.wait_for on Python 3.11 can drop an item that arrives
+    # just as its timeout fires.
+    pending = asyncio.ensure_future(job.events.get())
     while True:
-        try:
-            kind, value = await asyncio.wait_for(job.events.get(), timeout=0.25)
-        except TimeoutError:
+        done, _ = await asyncio.wait({pending}, timeout=0.25)
+        if not done:
             if await http.is_disconnected():
+                pending.cancel()
                 job.cancel.cancel()
-                raise HTTPException(499, "client closed the request") from None
+                raise HTTPException(499, "client closed the request")
             continue
+        kind, value = pending.result()
         if kind == "answer":
             return value
         if kind == "error":
             raise HTTPException(_status_of(value), _error_message(value))
+        pending = asyncio.ensure_future(job.events.get())
 
 
 async def _job_events(job: Job) -> AsyncIterator[tuple[str, Any]]:

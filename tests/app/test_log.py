@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -252,3 +253,27 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
         assert log.check() == "ok"
         sessions = {t.session_id for t in log.iter_turns()}
         assert len(sessions) == 2
+
+
+def test_log_stats_command_counts_and_plots(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    db = tmp_path / "log.sqlite"
+    with QALog.open(db) as log:
+        image = log.add_image(SAMPLE)
+        session = log.start_session(image.id)
+        log.add_turn(_turn(session))
+        log.add_turn(_turn(session, prompts=[ov.Arrow((5, 5), (40, 40), style=ov.Style("blue"))]))
+    plot = tmp_path / "stats.png"
+    done = CliRunner().invoke(
+        main, ["log", "stats", "--db", str(db), "--json", "--plot", str(plot)]
+    )
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.stdout)
+    assert data["turns"] == 2 and data["prompt_kind"] == {"rectangle": 1, "arrow": 1}
+    assert data["colour"] == {"red": 1, "blue": 1}
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    missing = CliRunner().invoke(main, ["log", "stats", "--db", str(tmp_path / "none.sqlite")])
+    assert missing.exit_code == 1 and "no such log" in missing.output
