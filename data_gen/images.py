@@ -15,7 +15,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from PIL import Image
 
@@ -172,15 +172,25 @@ class RenderResult:
     data: bytes | None = None
 
 
-def render_one(job: RenderJob) -> RenderResult:
-    """Load, check, render and save one image. Never raises for a bad image."""
-    try:
-        image = ov.load_image(job.source)
-    except ov.ImageError as exc:
-        return RenderResult(error=("image unreadable", str(exc)))
-    if image.size != tuple(job.size):
-        detail = f"{job.source} is {image.width}×{image.height}, the log says {job.size}"
+def render_one(job: RenderJob, decoded: dict[str, Any] | None = None) -> RenderResult:
+    """Load, check, render and save one image. Never raises for a bad image.
+
+    ``decoded`` keeps the last source decoded by this worker: the jobs of one conversation's
+    augmented variants are consecutive and share their photo.
+    """
+    cache = decoded if decoded is not None else {}
+    if cache.get("source") != job.source:
+        try:
+            cache.update(source=job.source, image=ov.load_image(job.source), error=None)
+        except ov.ImageError as exc:
+            cache.update(source=job.source, image=None, error=str(exc))
+    if cache["image"] is None:
+        return RenderResult(error=("image unreadable", cache["error"]))
+    original = cache["image"]
+    if original.size != tuple(job.size):
+        detail = f"{job.source} is {original.width}×{original.height}, the log says {job.size}"
         return RenderResult(error=("image changed since it was logged", detail))
+    image = original.copy()  # rendering draws in place; the decoded original is reused
     try:
         ov.render(image, ov.loads(job.prompts_json), inplace=True)
     except ov.OverlayError as exc:
@@ -197,4 +207,5 @@ def render_one(job: RenderJob) -> RenderResult:
 
 def render_batch(jobs: list[RenderJob | None]) -> list[RenderResult | None]:
     """:func:`render_one` over a chunk (the unit a worker process receives)."""
-    return [None if job is None else render_one(job) for job in jobs]
+    decoded: dict[str, Any] = {}
+    return [None if job is None else render_one(job, decoded) for job in jobs]

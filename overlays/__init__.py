@@ -21,6 +21,7 @@ from overlays.phrases import (
     distinct_colors,
     find_refs,
     mark_phrase,
+    next_free_color,
     referring_phrase,
     rewrite_question,
 )
@@ -107,6 +108,7 @@ __all__ = [
     "loads",
     "mark_phrase",
     "model_view",
+    "next_free_color",
     "pad_to_square",
     "parse_color",
     "points_from_flat",

@@ -51,6 +51,13 @@ def distinct_colors(count: int, start: str = "red") -> list[str]:
     return [order[i % len(order)] for i in range(count)]
 
 
+def next_free_color(prompts: Sequence[Prompt]) -> str:
+    """The first palette colour none of ``prompts`` uses (cycling once all nine are taken)."""
+    used = {p.style.color_name for p in prompts}
+    free = [name for name in PALETTE if name not in used]
+    return free[0] if free else distinct_colors(len(prompts) + 1)[-1]
+
+
 def assign_distinct_colors(prompts: Sequence[Prompt]) -> list[Prompt]:
     """Give several regions of one question distinct named colours.
 

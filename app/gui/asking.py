@@ -7,7 +7,6 @@ module only decides what to ask and where the answer goes.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -129,7 +128,6 @@ class Asker(QObject):
         session: int | None,
         regenerate: bool,
     ) -> None:
-        timings = dataclasses.asdict(answer.timings)
         spec = self.w.host.spec
         meta = [spec.label if spec else answer.model]
         if answer.timings.tokens_per_s:
@@ -143,20 +141,13 @@ class Asker(QObject):
             if live:
                 card.meta.setText("stopped before any text: nothing saved")
             return
-        turn = NewTurn(
-            session_id=session or 0,
-            prompts=request.prompts,
-            question=request.question,
-            answer=answer.text,
+        turn = NewTurn.from_answer(
+            session or 0,
+            request,
+            answer,
             model=answer.model or (spec.model or spec.server_url if spec else "unknown"),
-            template=request.template,
             source="gui",
             question_refs=find_refs(request.question, request.prompts),
-            settings=request.settings.to_dict(),
-            timings={**timings, "cached_tokens": answer.cached_tokens},
-            prompt_tokens=answer.prompt_tokens or None,
-            answer_tokens=answer.completion_tokens or None,
-            finish_reason=answer.finish_reason,
             tags=[REGENERATED_TAG] if regenerate else [],
         )
 

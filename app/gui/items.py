@@ -48,6 +48,7 @@ class CompositeItem(QGraphicsItem):
         same_layout = (
             old is not None
             and frame is not None
+            and old.token == frame.token  # another image of the same size: repaint it all
             and old.lod_size == frame.lod_size
             and (old.full is None) == (frame.full is None)
         )

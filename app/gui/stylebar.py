@@ -40,12 +40,8 @@ WIDTH_LABELS = {"point": "Radius", "brush": "Brush"}
 
 
 def auto_color(prompts: Sequence[ov.Prompt]) -> str:
-    """The first palette colour no prompt uses yet (several regions get distinct colours)."""
-    used = {p.style.color_name for p in prompts}
-    for name in ov.PALETTE:
-        if name not in used:
-            return name
-    return ov.distinct_colors(len(prompts) + 1)[-1]
+    """The colour "Auto" picks: one no region uses yet, so that phrases tell regions apart."""
+    return ov.next_free_color(prompts)
 
 
 @dataclass

@@ -4,6 +4,9 @@ the same samples from the same seed."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +66,35 @@ def test_augmented_export_is_reproducible(sample: Sample, tmp_path: Path) -> Non
         )
         return out
 
-    a, b, c = run("a", 1), run("b", 1), run("c", 2)
+    def run_elsewhere(name: str, seed: int) -> Path:
+        # Another process with another hash seed: reproducible must not mean "same process".
+        out = tmp_path / name
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "vipstudio"),
+                "export",
+                "--db",
+                str(sample.path),
+                "--format",
+                "llava-rendered",
+                "--out",
+                str(out),
+                "--augment",
+                "2",
+                "--seed",
+                str(seed),
+                "--workers",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONHASHSEED": "12345"},
+        )
+        assert done.returncode == 0, done.stderr
+        return out
+
+    a, b, c = run("a", 1), run_elsewhere("b", 1), run("c", 2)
     assert (a / "train.json").read_bytes() == (b / "train.json").read_bytes()
     assert (a / "train.json").read_bytes() != (c / "train.json").read_bytes()
     records = json.loads((a / "train.json").read_text())

@@ -192,3 +192,30 @@ def test_zoom_pan_fit_and_model_view(qtbot: Any, window: Any, samples: Any) -> N
     assert window.studio.doc.prompts == []
     window.actions_["model_view"].trigger()
     assert not canvas.model_view
+
+
+def test_a_new_image_of_the_same_size_is_repainted_whole(qtbot: Any) -> None:
+    from PySide6.QtCore import QRectF
+    from PySide6.QtGui import QColor, QImage
+    from PySide6.QtWidgets import QGraphicsScene
+
+    from app.gui.items import CompositeItem
+    from app.gui.renderer import Frame
+
+    def frame(token: int, color: str, dirty: tuple[int, int, int, int] | None) -> Frame:
+        image = QImage(400, 300, QImage.Format.Format_RGB32)
+        image.fill(QColor(color))
+        return Frame(token, 0, (400, 300), image, None, None, exact=True, dirty=dirty)
+
+    scene = QGraphicsScene()
+    item = CompositeItem()
+    scene.addItem(item)
+    changed: list[QRectF] = []
+    scene.changed.connect(lambda rects: changed.extend(rects))
+    item.set_frame(frame(1, "red", None))
+    qtbot.waitUntil(lambda: bool(changed))
+    qtbot.wait(50)  # let the first paint's notifications settle
+    changed.clear()
+    item.set_frame(frame(2, "blue", None))  # the next image, same size and layout
+    qtbot.waitUntil(lambda: bool(changed), timeout=2000)
+    assert max(r.width() for r in changed) >= 400 and max(r.height() for r in changed) >= 300
