@@ -2,10 +2,13 @@
 
 Exit codes: 0 success; 1 the work failed (bad input data, unreadable image, model or server
 error) with one line on stderr; 2 the command line itself is wrong (click's usage errors).
+An unexpected exception (a bug) is also one line and exit 1; `--debug` or `VIPSTUDIO_DEBUG=1`
+shows its traceback.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -63,13 +66,34 @@ class _LazyGroup(click.Group):
         self._register()
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """The safety net: whatever a command did not foresee ends as one line, not a
+        traceback (the specific causes are fixed where they arise)."""
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug") or os.environ.get("VIPSTUDIO_DEBUG"):
+                raise
+            detail = " ".join(str(exc).split()) or "no details"
+            raise CliError(
+                f"unexpected {type(exc).__name__}: {detail[:300]} (a bug in ViP Studio: please "
+                "report it; run with --debug or VIPSTUDIO_DEBUG=1 for the traceback)"
+            ) from None
+
 
 @click.group(
     cls=_LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(package_name="vip-studio")
-def main() -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Show the full traceback of an unexpected error (also VIPSTUDIO_DEBUG=1).",
+)
+def main(debug: bool) -> None:
     """ViP Studio: draw visual prompts on images, ask ViP-LLaVA about regions, build datasets."""
 
 

@@ -183,7 +183,7 @@ def export_cmd(
             id_prefix=id_prefix,
             shard_mb=shard_mb,
         )
-        with open_log(db, create=False) as log:
+        with open_log(db, create=False, read=True) as log:
             summary = export(log, options)
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
@@ -258,14 +258,17 @@ def import_cmd(
       vipstudio import --format coco annotations/instances_val.json --images-dir val2017 \\
           --queries regions.jsonl --question "What is <region> doing?"
     """
+    from app.safe_write import check_output_file
     from data_gen.importers import import_file
     from data_gen.queries import check_query_options, region_queries, write_jsonl
 
     if queries is not None and dry_run:
         raise click.UsageError("--queries writes the imported regions: it needs a real import")
-    with reported(DataGenError, LogError), open_log(db) as log:
-        if queries is not None:  # check the question before importing anything
+    inputs = [file, *([db] if db is not None else [])]
+    with reported(DataGenError, LogError, OSError), open_log(db) as log:
+        if queries is not None:  # check the question and the output before importing anything
             check_query_options(question, shape)
+            check_output_file(queries, [*inputs, log.path])
         report = import_file(
             log, fmt, file, images_dir=images_dir, dry_run=dry_run, strict=strict, again=again
         )
@@ -276,6 +279,7 @@ def import_cmd(
                 region_queries(
                     log, import_id=report.import_id, question=question, shape=shape, seed=seed
                 ),
+                protect=[*inputs, log.path],
             )
     if as_json:
         data = {**report.__dict__, "queries": written}
@@ -324,12 +328,13 @@ def report_cmd(
     from data_gen.report import collect_stats
     from data_gen.report import plot as draw
 
-    with reported(DataGenError, LogError), open_log(db, create=False) as log:
+    with reported(DataGenError, LogError), open_log(db, create=False, read=True) as log:
         stats = collect_stats(
             log, review=review, model=model, source=source, tag=tag, since=since, until=until
         )
     if plot is not None:
-        draw(stats, plot)
+        with reported(OSError):
+            draw(stats, plot)
     if as_json:
         click.echo(json.dumps(stats.to_dict(), indent=2, ensure_ascii=False))
     else:

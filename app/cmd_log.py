@@ -11,6 +11,9 @@ import click
 from app.cli import CliError, reported
 from app.log import REVIEW_STATES, LogError, QALog, TurnRow, default_db_path
 
+# A turn id as SQLite stores it: a larger number is a typing mistake, not a query.
+TURN_ID = click.IntRange(min=1, max=2**63 - 1)
+
 
 def db_option(fn: Any) -> Any:
     return click.option(
@@ -21,12 +24,14 @@ def db_option(fn: Any) -> Any:
     )(fn)
 
 
-def open_log(db: Path | None, create: bool = True) -> QALog:
+def open_log(db: Path | None, create: bool = True, read: bool = False) -> QALog:
+    """The log for a command; ``read``: the command only reads, so a read-only log opens
+    read-only instead of failing."""
     path = db if db is not None else default_db_path()
     if not create and not path.exists():
         raise CliError(f"{path}: no such log yet; ask a question first or pass --db")
     with reported(LogError):
-        return QALog.open(path)
+        return QALog.open(path, mode="auto" if read else "rw")
 
 
 @click.group("log")
@@ -55,7 +60,7 @@ def stats(db: Path | None, as_json: bool, plot: Path | None) -> None:
     from data_gen.report import collect_stats
     from data_gen.report import plot as draw_plot
 
-    with open_log(db, create=False) as log, reported(LogError):
+    with open_log(db, create=False, read=True) as log, reported(LogError):
         data = collect_stats(log)
     if plot is not None:
         with reported(OSError):
@@ -91,7 +96,7 @@ def list_turns(
     \b
       vipstudio log list --review unreviewed --limit 50
     """
-    with open_log(db, create=False) as log, reported(LogError):
+    with open_log(db, create=False, read=True) as log, reported(LogError):
         rows = log.turns(
             review=review or None,
             model=model,
@@ -113,21 +118,21 @@ def list_turns(
 
 @log_group.command("show")
 @db_option
-@click.argument("turn_id", type=int)
+@click.argument("turn_id", type=TURN_ID)
 def show(db: Path | None, turn_id: int) -> None:
     """Everything stored about one turn, as JSON.
 
     \b
       vipstudio log show 42
     """
-    with open_log(db, create=False) as log, reported(LogError):
+    with open_log(db, create=False, read=True) as log, reported(LogError):
         row = log.turn(turn_id)
     click.echo(json.dumps(turn_summary(row, full=True), indent=2, ensure_ascii=False))
 
 
 @log_group.command("review")
 @db_option
-@click.argument("turn_id", type=int)
+@click.argument("turn_id", type=TURN_ID)
 @click.argument("status", type=click.Choice(REVIEW_STATES))
 @click.option("--answer", "corrected", default=None, help="The corrected answer (with 'edited').")
 def review_cmd(db: Path | None, turn_id: int, status: str, corrected: str | None) -> None:
@@ -144,7 +149,7 @@ def review_cmd(db: Path | None, turn_id: int, status: str, corrected: str | None
 
 @log_group.command("tag")
 @db_option
-@click.argument("turn_id", type=int)
+@click.argument("turn_id", type=TURN_ID)
 @click.argument("tags", nargs=-1, required=True)
 @click.option("--remove", is_flag=True, help="Remove the tags instead of adding them.")
 def tag_cmd(db: Path | None, turn_id: int, tags: tuple[str, ...], remove: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,25 +14,40 @@ from PIL import Image
 
 import overlays as ov
 from app.cli import CliError, reported
-from app.safe_write import atomic_write
+from app.safe_write import OutputRefused, atomic_write
 
 SHAPES = list(ov.KINDS)
 
+# A plain decimal number: no "1_0", "inf", "nan" or hex, which Python's float() would accept.
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+# Pixel coordinates beyond this are typing mistakes (the largest image allowed has 1e8 pixels).
+MAX_COORDINATE = 1e8
+
 
 def parse_numbers(text: str, count: int | None, what: str) -> list[float]:
-    """``"1,2,3"`` to floats, with an error naming the option and the expected form."""
-    try:
-        values = [float(v) for v in text.replace(" ", "").split(",") if v != ""]
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not a list of numbers separated by commas", param_hint=what
-        ) from None
+    """``"1,2,3"`` to floats, with an error naming the option and the expected form.
+
+    Strict: every item is a plain decimal number (spaces around it allowed), none empty, each
+    finite and within ±:data:`MAX_COORDINATE`."""
+    items = [v.strip() for v in text.split(",")]
+    for item in items:
+        if not _NUMBER.fullmatch(item):
+            shown = "an empty value" if item == "" else repr(item)
+            raise click.BadParameter(
+                f"{text!r} is not a list of numbers separated by commas ({shown} is not a "
+                "plain number), e.g. 10,20,110,220",
+                param_hint=what,
+            )
+    values = [float(v) for v in items]
     if count is not None and len(values) != count:
         raise click.BadParameter(
             f"{text!r} has {len(values)} numbers, expected {count}", param_hint=what
         )
-    if not all(math.isfinite(v) for v in values):
-        raise click.BadParameter(f"{text!r}: coordinates must be finite numbers", param_hint=what)
+    if not all(math.isfinite(v) and abs(v) <= MAX_COORDINATE for v in values):
+        raise click.BadParameter(
+            f"{text!r}: coordinates are pixels and must lie within ±{MAX_COORDINATE:g}",
+            param_hint=what,
+        )
     return values
 
 
@@ -69,9 +85,15 @@ def build_prompts(
     out: list[ov.Prompt] = []
     if prompts_file is not None:
         try:
-            out.extend(ov.loads(prompts_file.read_text(encoding="utf-8")))
+            text = prompts_file.read_text(encoding="utf-8")
         except OSError as exc:
             raise CliError(f"{prompts_file}: cannot read prompts ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise CliError(
+                f"{prompts_file} is not a text file: --prompts takes the JSON file written by "
+                "`vipstudio render --save-prompts`"
+            ) from None
+        out.extend(ov.loads(text))
     from_file = len(out)
     polys = [parse_numbers(p, None, "--polygon") for p in polygons]
     for text in bboxes:
@@ -300,26 +322,37 @@ def render(
         result = ov.render(img, prompts, inplace=True)
         if model_view:
             result = ov.model_view(result)
-        out.parent.mkdir(parents=True, exist_ok=True)
+        inputs = [image] + ([prompts_file] if prompts_file is not None else [])
         try:
-            _save_atomic(result, out)
+            _save_atomic(result, out, inputs)
             if save_prompts is not None:
-                _write_atomic(save_prompts, ov.dumps(prompts, indent=2))
+                _write_atomic(save_prompts, ov.dumps(prompts, indent=2), inputs)
+        except OutputRefused as exc:
+            raise CliError(str(exc)) from None
         except (OSError, ValueError) as exc:
-            raise CliError(f"{out}: cannot write ({exc})") from None
+            raise CliError(f"{out}: cannot write ({_why(exc)})") from None
     for p in prompts:
         click.echo(ov.referring_phrase(p), err=True)
     click.echo(f"wrote {out} ({result.width}×{result.height}, {len(prompts)} prompt(s))", err=True)
 
 
-def _save_atomic(image: Image.Image, path: Path) -> None:
-    with atomic_write(path, "wb", suffix=path.suffix) as fh:
-        image.save(fh, format=_format_of(path))
+def _save_atomic(image: Image.Image, path: Path, inputs: list[Path]) -> None:
+    fmt = _format_of(path)  # before anything is written
+    with atomic_write(path, "wb", suffix=path.suffix, protect=inputs) as fh:
+        image.save(fh, format=fmt)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    with atomic_write(path) as fh:
+def _write_atomic(path: Path, text: str, inputs: list[Path]) -> None:
+    with atomic_write(path, protect=inputs) as fh:
         fh.write(text)
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        return "a part of the path is a file, not a folder"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
 
 
 def _format_of(path: Path) -> str:

@@ -4,7 +4,8 @@ Safe for several processes at once (the desktop app, a CLI batch and a server wr
 file): WAL journal, a busy timeout, and every turn written in its own short ``BEGIN IMMEDIATE``
 transaction, committed as soon as its answer is complete. Nothing committed is rewritten except
 by the explicit review calls. A damaged, locked or newer-version file raises a named error and
-is never overwritten.
+is never overwritten; so does another program's SQLite file (see ``app.log_open``). A read-only
+log opens read-only for the reading commands.
 """
 
 from __future__ import annotations
@@ -21,6 +22,17 @@ import sqlite_utils
 
 import overlays as ov
 from app.log_batch import LogBatch, RegionRow, clean_tags
+from app.log_open import (
+    OpenMode,
+    check_version,
+    connect_read_only,
+    corrupt_message,
+    identify,
+    needs_setup,
+    read_only_hint,
+    set_up,
+    writable,
+)
 from app.log_schema import MIGRATIONS, SCHEMA_VERSION
 from app.log_types import (
     REVIEW_STATES,
@@ -28,7 +40,9 @@ from app.log_types import (
     ImageRow,
     LogCorrupt,
     LogError,
+    LogForeign,
     LogLocked,
+    LogReadOnly,
     LogSchemaTooNew,
     NewTurn,
     Review,
@@ -48,6 +62,7 @@ class QALog:
     def __init__(self, path: str | os.PathLike[str], busy_timeout_s: float = 30.0) -> None:
         self.path = Path(path)
         self.busy_timeout_s = busy_timeout_s
+        self.read_only = False
         self._conn: sqlite3.Connection | None = None
         self.db: sqlite_utils.Database | None = None
 
@@ -55,10 +70,28 @@ class QALog:
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str] | None = None, busy_timeout_s: float = 30.0
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        busy_timeout_s: float = 30.0,
+        mode: OpenMode = "rw",
     ) -> QALog:
+        """Open (creating when ``rw``) the log. ``ro`` only reads; ``auto`` reads and writes
+        when the file and its folder are writable, else opens read-only (for reading commands).
+        """
         log = cls(path if path is not None else default_db_path(), busy_timeout_s)
-        log._connect()
+        if mode == "auto":
+            mode = "rw" if writable(log.path) else "ro"
+            if mode == "rw":
+                try:
+                    log._connect()
+                except LogReadOnly:  # writable by permissions, yet not (a read-only mount)
+                    mode = "ro"
+                else:
+                    return log
+        if mode == "ro":
+            log._connect_read_only()
+        else:
+            log._connect()
         return log
 
     def __enter__(self) -> QALog:
@@ -80,6 +113,8 @@ class QALog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise LogError(f"cannot create the folder of {self.path}: {exc.strerror}") from None
+        if not writable(self.path):
+            raise LogReadOnly(read_only_hint(self.path))
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -92,15 +127,11 @@ class QALog:
         self._conn = conn
         try:
             with self._translate():
+                # Nothing is written before the file is known to be ours.
+                kind = identify(conn, self.path)
+                if needs_setup(kind, check_version(conn, self.path)):
+                    set_up(conn, self.path)
                 conn.execute("PRAGMA foreign_keys = ON")
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise LogSchemaTooNew(
-                        f"{self.path} has log schema version {version}, newer than this ViP "
-                        f"Studio reads ({SCHEMA_VERSION}): upgrade vip-studio"
-                    )
-                if version < SCHEMA_VERSION:
-                    self._migrate()
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
                     conn.execute("PRAGMA journal_mode = DELETE")
@@ -111,30 +142,12 @@ class QALog:
             raise
         self.db = sqlite_utils.Database(conn)
 
-    def _migrate(self) -> None:
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0 and self._has_foreign_tables():
-                raise LogCorrupt(
-                    f"{self.path} is an SQLite database but not a ViP Studio log: "
-                    "pass another file with --db"
-                )
-            for target in range(version, SCHEMA_VERSION):
-                for statement in _statements(MIGRATIONS[target]):
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {target + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-    def _has_foreign_tables(self) -> bool:
-        rows = self.conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        ).fetchall()
-        return bool(rows)
+    def _connect_read_only(self) -> None:
+        if self.path.is_dir():
+            raise LogCorrupt(f"{self.path} is a folder: pass a file path with --db")
+        self._conn = connect_read_only(self.path, self.busy_timeout_s)
+        self.read_only = True
+        self.db = sqlite_utils.Database(self._conn)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -148,16 +161,18 @@ class QALog:
             yield
         except sqlite3.OperationalError as exc:
             text = str(exc)
+            if "readonly" in text or "read-only" in text:
+                raise LogReadOnly(read_only_hint(self.path)) from None
             if "locked" in text or "busy" in text:
                 raise LogLocked(
                     f"the log {self.path} stayed locked by another process for "
                     f"{self.busy_timeout_s:g} s: retry, or close the program holding it"
                 ) from None
             if "malformed" in text or "not a database" in text:
-                raise LogCorrupt(_corrupt_message(self.path, text)) from None
+                raise LogCorrupt(corrupt_message(self.path, text)) from None
             raise LogError(f"{self.path}: {text}") from None
         except sqlite3.DatabaseError as exc:
-            raise LogCorrupt(_corrupt_message(self.path, str(exc))) from None
+            raise LogCorrupt(corrupt_message(self.path, str(exc))) from None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -345,6 +360,15 @@ class QALog:
             ).fetchall()
         return {str(p): (int(n), int(r or 0)) for p, n, r in rows}
 
+    def source_paths(self) -> list[str]:
+        """Every file the log refers to (images, imported annotation files): what an export's
+        ``--overwrite`` must never delete."""
+        with self._translate():
+            rows = self.conn.execute("SELECT path FROM images").fetchall()
+            if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'imports'").fetchone():
+                rows += self.conn.execute("SELECT file FROM imports").fetchall()
+        return [str(r[0]) for r in rows]
+
     def request_ids(self) -> set[str]:
         """Every ``request_id`` already answered (used to resume a batch)."""
         with self._translate():
@@ -451,17 +475,6 @@ def _turn_row(r: dict[str, Any]) -> TurnRow:
     )
 
 
-def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
-
-
-def _corrupt_message(path: Path, detail: str) -> str:
-    return (
-        f"{path} is damaged or not an SQLite file ({detail}). Nothing was changed: keep a copy, "
-        "try `sqlite3 FILE .recover`, or pass another file with --db"
-    )
-
-
 __all__ = [
     "MIGRATIONS",
     "REVIEW_STATES",
@@ -471,7 +484,9 @@ __all__ = [
     "LogBatch",
     "LogCorrupt",
     "LogError",
+    "LogForeign",
     "LogLocked",
+    "LogReadOnly",
     "LogSchemaTooNew",
     "NewTurn",
     "QALog",

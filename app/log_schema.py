@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+# `PRAGMA application_id` of every ViP Studio log: the ASCII bytes "ViPS". A non-empty SQLite file
+# without it is another program's and is never changed (app.log_open); logs written before the
+# mark existed are recognised by their tables (LEGACY_TABLES) and stamped when opened writable.
+APPLICATION_ID = 0x56695053
+
 # Each entry upgrades the schema by one version; the list index + 1 is the version reached.
 MIGRATIONS: list[str] = [
     """
@@ -86,3 +91,13 @@ MIGRATIONS: list[str] = [
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# The tables (and key columns of `turns`) by which an unmarked log of each schema version, as
+# earlier ViP Studio versions wrote it, is recognised.
+LEGACY_TABLES: dict[int, frozenset[str]] = {
+    1: frozenset({"images", "sessions", "turns", "turn_tags", "drafts"}),
+    2: frozenset({"images", "sessions", "turns", "turn_tags", "drafts", "imports", "regions"}),
+}
+LEGACY_TURN_COLUMNS = frozenset(
+    {"session_id", "image_id", "idx", "prompts", "question", "answer", "model", "review"}
+)

@@ -26,6 +26,14 @@ class LogCorrupt(LogError):
     """The file is not a ViP Studio log, or it is damaged."""
 
 
+class LogForeign(LogCorrupt):
+    """An SQLite file of another program (no ViP Studio mark): never changed."""
+
+
+class LogReadOnly(LogError):
+    """The log (or its folder) cannot be written; reading commands still work."""
+
+
 class LogLocked(LogError):
     """Another process held the log for longer than the busy timeout."""
 

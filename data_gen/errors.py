@@ -15,6 +15,11 @@ class OutputExists(DataGenError):
     """The output folder exists and ``overwrite`` was not given."""
 
 
+class OutputRefused(OutputExists):
+    """--out is a folder an export must never replace (not an earlier export, the home folder,
+    a folder holding the log or a source image); nothing was changed."""
+
+
 class ExportFailed(DataGenError):
     """An export stopped (strict mode, unreadable image, disk full); nothing was left at --out."""
 

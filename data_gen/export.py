@@ -23,6 +23,7 @@ import overlays as ov
 from app.log import QALog
 from data_gen.augment import redrawn_prompts, redrawn_texts
 from data_gen.base import ExportOptions, FormatWriter, Sample, SampleImage
+from data_gen.errors import ExportFailed
 from data_gen.export_hf import HfWriter
 from data_gen.export_llama_factory import LlamaFactoryWriter
 from data_gen.export_llava import LlavaRenderedWriter
@@ -213,8 +214,11 @@ def export(log: QALog, options: ExportOptions) -> ExportSummary:
         bar.total = total
         bar.refresh()
 
+    protected: list[str] = []
+    if Path(options.out).exists():  # what --overwrite must not delete
+        protected = [str(Path(log.path).resolve()), *log.source_paths()]
     try:
-        with staged_dir(options.out, options.overwrite) as root:
+        with staged_dir(options.out, options.overwrite, protected) as root:
             writer = writer_type(root, options)
             pipeline = _Pipeline(root, options, writer, tally)
             conversations = iter_conversations(
@@ -262,6 +266,12 @@ def export(log: QALog, options: ExportOptions) -> ExportSummary:
                 options=_options_dict(options),
             )
             write_json(root / "summary.json", summary.to_dict())
+    except OSError as exc:  # a full disk, a folder that cannot be written: nothing left at --out
+        where = exc.filename or options.out
+        raise ExportFailed(
+            f"cannot write the export ({exc.strerror or exc}: {where}); nothing was left at "
+            f"{options.out}: free some space or choose another --out"
+        ) from None
     finally:
         bar.close()
     return summary

@@ -60,12 +60,18 @@ def check_query_options(question: str, shape: str) -> None:
         raise InvalidSelection(f"unknown shape {shape!r}: use one of {', '.join(ov.KINDS)}")
 
 
-def write_jsonl(path: str | os.PathLike[str], items: Iterable[dict[str, Any]]) -> int:
-    """Write items one JSON object per line, safely (temp file, fsync, replace); returns count."""
+def write_jsonl(
+    path: str | os.PathLike[str],
+    items: Iterable[dict[str, Any]],
+    protect: Iterable[str | os.PathLike[str]] = (),
+) -> int:
+    """Write items one JSON object per line, safely (temp file, fsync, replace); returns count.
+    ``protect``: inputs the file must not replace (see :func:`app.safe_write.check_output_file`).
+    """
     import json
 
     count = 0
-    with atomic_write(path) as fh:
+    with atomic_write(path, protect=protect) as fh:
         for item in items:
             fh.write(json.dumps(item, ensure_ascii=False) + "\n")
             count += 1

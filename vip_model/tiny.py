@@ -34,6 +34,9 @@ Scale = Literal["tiny", "small"]
 #: The feature layers of the published checkpoints (VIP_FACTS.md §3).
 VIP_FEATURE_LAYERS: tuple[int, ...] = (-2, -5, -8, -11, 6)
 
+# Written last into every built model: `overwrite` replaces only a folder holding it.
+TINY_MARKER = ".vipstudio-tiny-model"
+
 SCALES: dict[str, dict[str, Any]] = {
     "tiny": {
         "vocab": 400,
@@ -227,10 +230,17 @@ def make_tiny_model(
     target = Path(directory).expanduser()
     if target.exists() and not target.is_dir():
         raise ModelError(f"{target}: exists and is not a folder")
-    if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise ModelError(
-            f"{target}: folder is not empty: choose another one, or overwrite it (--overwrite)"
-        )
+    if target.is_dir() and any(target.iterdir()):
+        if not overwrite:
+            raise ModelError(
+                f"{target}: folder is not empty: choose another one, or overwrite it (--overwrite)"
+            )
+        if target.is_symlink() or not (target / TINY_MARKER).is_file():
+            # --overwrite replaces only a model this function built: never a user's folder.
+            raise ModelError(
+                f"refusing to replace {target}: it is not a folder written by make-tiny-model "
+                f"(no {TINY_MARKER} file inside); nothing was changed: choose another folder"
+            )
     import torch
     from transformers import VipLlavaForConditionalGeneration
 
@@ -252,6 +262,7 @@ def make_tiny_model(
         umask = os.umask(0)
         os.umask(umask)
         staging.chmod(0o777 & ~umask)
+        (staging / TINY_MARKER).write_text("A random model built by vipstudio make-tiny-model.\n")
         if target.exists():
             shutil.rmtree(target)
         staging.replace(target)

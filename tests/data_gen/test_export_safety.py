@@ -18,14 +18,17 @@ from app.log import QALog
 from data_gen.base import ExportOptions
 from data_gen.errors import ExportFailed, InvalidSelection, OutputExists
 from data_gen.export import export
+from data_gen.output import EXPORT_MARKER
 
 VIPSTUDIO = Path(sys.executable).parent / "vipstudio"
 
 
 def _previous(out: Path) -> None:
+    """A previous export (marked as every export is)."""
     out.mkdir()
     (out / "train.json").write_text("[]\n")
     (out / "keep.txt").write_text("the previous export")
+    (out / EXPORT_MARKER).write_text("")
 
 
 def _leftovers(out: Path) -> list[str]:
@@ -50,7 +53,7 @@ def test_strict_stops_and_leaves_the_previous_export(sample: Sample, tmp_path: P
     options = ExportOptions(format="llava-rendered", out=out, overwrite=True, strict=True)
     with pytest.raises(ExportFailed, match=r"image unreadable.*rocket"):
         export(sample.log, options)
-    assert sorted(p.name for p in out.iterdir()) == ["keep.txt", "train.json"]
+    assert sorted(p.name for p in out.iterdir()) == [EXPORT_MARKER, "keep.txt", "train.json"]
     assert _leftovers(out) == []
 
 
@@ -112,7 +115,7 @@ def test_kill_9_mid_export_leaves_no_partial_output(tmp_path: Path) -> None:
     proc.wait(timeout=10)
     assert staged, "the export never started writing"
     # --out is the previous export, untouched; the half-built folder is hidden beside it
-    assert sorted(p.name for p in out.iterdir()) == ["keep.txt", "train.json"]
+    assert sorted(p.name for p in out.iterdir()) == [EXPORT_MARKER, "keep.txt", "train.json"]
     assert len(_leftovers(out)) == 1
     # the next export to the same place removes the dead run's leftovers
     with QALog.open(db) as log:

@@ -76,9 +76,15 @@ def test_build_refuses_a_non_empty_folder_then_overwrites(tmp_path: Path) -> Non
     with pytest.raises(ModelError, match="not empty"):
         make_tiny_model(tmp_path / "m")
     assert (tmp_path / "m" / "keep.txt").exists()
-    built = make_tiny_model(tmp_path / "m", overwrite=True)
-    assert not (built.path / "keep.txt").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no staging folder left behind
+    # --overwrite replaces only a model built here, never a user's folder
+    with pytest.raises(ModelError, match="not a folder written by make-tiny-model"):
+        make_tiny_model(tmp_path / "m", overwrite=True)
+    assert (tmp_path / "m" / "keep.txt").read_text() == "x"
+    built = make_tiny_model(tmp_path / "built")
+    (built.path / "extra.txt").write_text("y")
+    again = make_tiny_model(tmp_path / "built", overwrite=True)
+    assert not (again.path / "extra.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["built", "m"]  # no staging left
     with pytest.raises(ModelError, match="unknown scale"):
         make_tiny_model(tmp_path / "x", "huge")  # type: ignore[arg-type]
 
