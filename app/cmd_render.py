@@ -14,7 +14,7 @@ from PIL import Image
 
 import overlays as ov
 from app.cli import CliError, reported
-from app.safe_write import OutputRefused, atomic_write
+from app.safe_write import OutputRefused, atomic_write, check_output_file
 
 SHAPES = list(ov.KINDS)
 
@@ -324,6 +324,9 @@ def render(
             result = ov.model_view(result)
         inputs = [image] + ([prompts_file] if prompts_file is not None else [])
         try:
+            for target in (out, save_prompts):  # both refused or neither written
+                if target is not None:
+                    check_output_file(target, inputs)
             _save_atomic(result, out, inputs)
             if save_prompts is not None:
                 _write_atomic(save_prompts, ov.dumps(prompts, indent=2), inputs)

@@ -24,7 +24,7 @@ from app.log_schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
 )
-from app.log_types import LogCorrupt, LogError, LogForeign, LogSchemaTooNew
+from app.log_types import LogCorrupt, LogError, LogForeign, LogReadOnly, LogSchemaTooNew
 
 OpenMode = Literal["rw", "ro", "auto"]
 Kind = Literal["ours", "empty", "legacy"]
@@ -93,9 +93,16 @@ def _read_only(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         except sqlite3.OperationalError as exc:
             conn.close()
             last = exc
-            if "unable to open" in str(exc) or "readonly" in str(exc):
-                continue
-            raise
+            if "unable to open" not in str(exc) and "readonly" not in str(exc):
+                raise
+            wal = Path(f"{path}-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                # immutable would silently miss the answers still in the -wal file
+                raise LogReadOnly(
+                    f"{path} has recent changes in {wal.name} that cannot be read in a read-only "
+                    "folder: open it once where it is writable, or copy the folder"
+                ) from None
+            continue
         conn.execute("PRAGMA query_only = ON")
         return conn
     raise LogError(f"cannot open the log {path} read-only: {last}")

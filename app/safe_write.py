@@ -33,6 +33,10 @@ def check_output_file(
         info = target.stat()
     except FileNotFoundError:
         return
+    except NotADirectoryError:
+        raise OutputRefused(
+            f"{target}: cannot write: a part of its folder path is a file, not a folder"
+        ) from None
     except OSError as exc:
         raise OutputRefused(f"{target}: cannot write ({exc.strerror})") from None
     if stat.S_ISDIR(info.st_mode):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.safe_write import atomic_write
+from app.safe_write import OutputRefused, atomic_write
 
 
 def test_replaces_the_file_and_leaves_no_temporary(tmp_path: Path) -> None:
@@ -34,3 +34,29 @@ def test_an_error_midway_keeps_the_old_content(tmp_path: Path) -> None:
 def test_only_write_modes(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="mode"), atomic_write(tmp_path / "x", "a"):
         pass
+
+
+def test_refuses_what_must_not_be_replaced_before_writing(tmp_path: Path) -> None:
+    """A log, a FIFO (or device), an input of the command: refused, untouched, no temp left."""
+    import os
+    import sqlite3
+
+    db = tmp_path / "log.sqlite"
+    sqlite3.connect(db).execute("CREATE TABLE t (x)").connection.close()
+    data = db.read_bytes()
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    image = tmp_path / "photo.jpg"
+    image.write_bytes(b"the photo")
+    cases = [
+        (db, (), "SQLite database"),
+        (fifo, (), "not a regular file"),
+        (image, (image,), "is an input"),
+        (tmp_path, (), "is a folder"),
+        (image / "x.png", (), "a part of its folder path is a file"),
+    ]
+    for target, protect, words in cases:
+        with pytest.raises(OutputRefused, match=words), atomic_write(target, protect=protect) as fh:
+            fh.write("never")
+    assert db.read_bytes() == data and image.read_bytes() == b"the photo"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.sqlite", "photo.jpg", "pipe.png"]

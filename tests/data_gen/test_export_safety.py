@@ -16,7 +16,7 @@ from dg_fixtures import Sample, ask, copy_photos
 import overlays as ov
 from app.log import QALog
 from data_gen.base import ExportOptions
-from data_gen.errors import ExportFailed, InvalidSelection, OutputExists
+from data_gen.errors import ExportFailed, InvalidSelection, OutputExists, OutputRefused
 from data_gen.export import export
 from data_gen.output import EXPORT_MARKER
 
@@ -122,3 +122,81 @@ def test_kill_9_mid_export_leaves_no_partial_output(tmp_path: Path) -> None:
         summary = export(log, ExportOptions(format="vip-llava", out=out, overwrite=True))
     assert summary.records["train"] == 400
     assert _leftovers(out) == []
+
+
+# ----------------------------------------------------------- --overwrite replaces only exports
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """The files under ``folder`` and their bytes (the live log's -shm changes on any read)."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.endswith("-shm"))
+    return {str(p): p.read_bytes() for p in files}
+
+
+def test_overwrite_never_deletes_the_folder_of_the_log_or_photos(
+    sample: Sample, tmp_path: Path
+) -> None:
+    """Today `--out <the folder holding log and photos> --overwrite` deleted both (exit 0)."""
+    before = _files(tmp_path)
+    for out in (tmp_path, tmp_path / "photos"):
+        (out / EXPORT_MARKER).write_text("")  # even one that looks like an export
+        with pytest.raises(OutputRefused, match="the log or a source image"):
+            export(sample.log, ExportOptions(format="vip-llava", out=out, overwrite=True))
+        (out / EXPORT_MARKER).unlink()
+    assert _files(tmp_path) == before
+    assert sample.log.check() == "ok" and sample.log.count() > 0
+
+
+def test_overwrite_refuses_the_home_and_root_folders(
+    sample: Sample, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("precious")
+    monkeypatch.setenv("HOME", str(home))
+    for out, what in ((home, "home folder"), (home.parent, "home folder"), (Path("/"), "root")):
+        with pytest.raises(OutputRefused, match=what):
+            export(sample.log, ExportOptions(format="vip-llava", out=out, overwrite=True))
+    assert (home / "notes.txt").read_text() == "precious"
+
+
+def test_overwrite_refuses_a_folder_that_is_not_an_export(sample: Sample, tmp_path: Path) -> None:
+    other = tmp_path / "thesis"
+    other.mkdir()
+    (other / "thesis.tex").write_text("mine")
+    with pytest.raises(OutputRefused, match=r"not a folder written by `vipstudio export`"):
+        export(sample.log, ExportOptions(format="vip-llava", out=other, overwrite=True))
+    assert [p.name for p in other.iterdir()] == ["thesis.tex"]
+    link = tmp_path / "link"
+    link.symlink_to(other)
+    with pytest.raises(OutputRefused, match="symbolic link"):
+        export(sample.log, ExportOptions(format="vip-llava", out=link, overwrite=True))
+    empty = tmp_path / "empty"
+    empty.mkdir()  # nothing to lose: replaced
+    export(sample.log, ExportOptions(format="vip-llava", out=empty, overwrite=True))
+    assert (empty / EXPORT_MARKER).is_file()
+
+
+def test_a_previous_export_is_replaced_and_its_marker_is_written_last(
+    sample: Sample, tmp_path: Path
+) -> None:
+    out = tmp_path / "ds"
+    export(sample.log, ExportOptions(format="llava-rendered", out=out, workers=1))
+    (out / "stale.txt").write_text("from the earlier export")
+    export(sample.log, ExportOptions(format="llava-rendered", out=out, overwrite=True, workers=1))
+    assert not (out / "stale.txt").exists()
+    marker = (out / EXPORT_MARKER).stat().st_mtime_ns
+    assert all(p.stat().st_mtime_ns <= marker for p in out.rglob("*") if p.is_file())
+    assert _leftovers(out) == []
+
+
+def test_an_export_holding_a_source_image_is_kept(sample: Sample, tmp_path: Path) -> None:
+    """An export imported back (its images now source images) must not be deleted with it."""
+    out = tmp_path / "ds"
+    export(sample.log, ExportOptions(format="vip-llava", out=out))
+    copied = next((out / "images").iterdir())
+    ov.load_image(copied).crop((0, 0, 64, 64)).save(copied.with_name("crop.png"))
+    sample.log.add_image(copied.with_name("crop.png"))
+    with pytest.raises(OutputRefused, match=r"crop\.png"):
+        export(sample.log, ExportOptions(format="vip-llava", out=out, overwrite=True))
+    assert (out / "images" / "crop.png").is_file()
