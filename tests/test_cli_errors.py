@@ -28,10 +28,11 @@ VIPSTUDIO = Path(sys.executable).parent / "vipstudio"
 H9E = "fixed in h9e-data"
 
 
-@pytest.fixture(scope="module")
-def place(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Real files for the table: a log beside its photo, a fake home, odd inputs."""
-    root = tmp_path_factory.mktemp("cli-errors")
+@pytest.fixture
+def place(tmp_path: Path) -> dict[str, Path]:
+    """Real files for each row (a row that went wrong cannot spoil the next): a log beside its
+    photo, a fake home, odd inputs."""
+    root = tmp_path
     work = root / "work"  # the folder holding the log and the photo
     work.mkdir()
     photo = Path(shutil.copy(SAMPLES / "coffee.jpg", work / "coffee.jpg"))
@@ -65,16 +66,22 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         work / "coco-int-seg.json",
         {"images": [coco_image], "annotations": [{**coco_ann, "segmentation": 5}]},
     )
-    labelme_shape = {"label": "cup", "points": [[10, 10], [60, 60]], "shape_type": "rectangle"}
-    _json(
-        work / "labelme.json",
-        {
-            "imagePath": "coffee.jpg",
-            "imageWidth": 600,
-            "imageHeight": 400,
-            "shapes": [{**labelme_shape, "group_id": [1]}],
-        },
-    )
+    conversation = [
+        {"from": "human", "value": "<image>\nWhat is <bbox0>?"},
+        {"from": "gpt", "value": "A cup."},
+    ]
+    vip = {
+        "id": "v1",
+        "image": "coffee.jpg",
+        "bboxes": [[1, 1, 50, 50]],
+        "conversations": conversation,
+    }
+    _json(work / "vip.json", [vip])
+    # two polygons sharing a list group_id (a hashable id is what groups shapes)
+    points = [[10, 10], [60, 60], [10, 60]]
+    shape = {"label": "cup", "points": points, "shape_type": "polygon", "group_id": [1]}
+    labelme = {"imagePath": "coffee.jpg", "imageWidth": 600, "imageHeight": 400}
+    _json(work / "labelme.json", {**labelme, "shapes": [shape, shape]})
     return {
         "root": root,
         "work": work,
@@ -125,7 +132,6 @@ CASES: list[Any] = [
     ("export --db {log} --format vip-llava --out {home} --overwrite", DATA, ["home"], "HOME"),
     ("export --db {log} --format vip-llava --out {other} --overwrite", DATA, ["not a folder"], {}),
     ("export --db {log} --format vip-llava --out /", DATA, ["already exists"], {}),
-    ("export --db {log} --format vip-llava --out / --overwrite", DATA, ["root"], {}),
     ("export --db {log} --format vip-llava --out {afile}", USAGE, ["--out"], {}),
     ("export --db {foreign} --format vip-llava --out {root}/ds", DATA, ["not a ViP"], {}),
     ("export --db {damaged} --format hf --out {root}/ds", DATA, ["damaged"], {}),
@@ -135,7 +141,7 @@ CASES: list[Any] = [
     # import
     ("import --db {log} --format coco {binary}", DATA, ["binary.json"], {}),
     ("import --db {log} --format coco {root}/missing.json", USAGE, ["missing.json"], {}),
-    ("import --db {log} --format vip-llava {binary} --queries {log}", DATA, ["input"], {}),
+    ("import --db {log} --format vip-llava {work}/vip.json --queries {log}", DATA, ["input"], {}),
     pytest.param(
         "import --db {log} --format coco {work}/coco-list-id.json",
         DATA,
@@ -283,10 +289,8 @@ def _on_full_disk(folder: Path, argv: list[str]) -> subprocess.CompletedProcess[
 
 
 @pytest.mark.parametrize("what", ["export", "render"])
-def test_a_full_disk_is_one_line_and_leaves_nothing(
-    place: dict[str, Path], tmp_path: Path, what: str
-) -> None:
-    full = tmp_path / "full"
+def test_a_full_disk_is_one_line_and_leaves_nothing(place: dict[str, Path], what: str) -> None:
+    full = place["root"] / "full"
     if what == "export":
         argv = [str(VIPSTUDIO), "export", "--db", str(place["log"]), "--format", "vip-llava"]
         argv += ["--out", str(full / "ds")]

@@ -18,7 +18,7 @@ from app.log import QALog
 from data_gen.base import ExportOptions
 from data_gen.errors import ExportFailed, InvalidSelection, OutputExists, OutputRefused
 from data_gen.export import export
-from data_gen.output import EXPORT_MARKER
+from data_gen.output import EXPORT_MARKER, check_replaceable
 
 VIPSTUDIO = Path(sys.executable).parent / "vipstudio"
 
@@ -154,10 +154,12 @@ def test_overwrite_refuses_the_home_and_root_folders(
     home.mkdir()
     (home / "notes.txt").write_text("precious")
     monkeypatch.setenv("HOME", str(home))
-    for out, what in ((home, "home folder"), (home.parent, "home folder"), (Path("/"), "root")):
-        with pytest.raises(OutputRefused, match=what):
+    for out in (home, home.parent):
+        with pytest.raises(OutputRefused, match="home folder"):
             export(sample.log, ExportOptions(format="vip-llava", out=out, overwrite=True))
     assert (home / "notes.txt").read_text() == "precious"
+    with pytest.raises(OutputRefused, match="root folder"):
+        check_replaceable(Path("/"))  # the check alone: a regression must not write into /
 
 
 def test_overwrite_refuses_a_folder_that_is_not_an_export(sample: Sample, tmp_path: Path) -> None:
