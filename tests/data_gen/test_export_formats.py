@@ -48,6 +48,7 @@ def test_vip_llava_as_the_trainer_reads_it(sample: Sample, tmp_path: Path) -> No
     out = tmp_path / "vip"
     summary = run(sample.log, "vip-llava", out, val_fraction=0.25, seed=1)
     assert sorted(p.name for p in out.iterdir()) == [
+        ".vipstudio-export",  # the marker that lets --overwrite replace it
         "images",
         "summary.json",
         "train.json",
