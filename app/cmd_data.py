@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from app.cli import CliError, reported
-from app.cmd_log import db_option, open_log
+from app.cmd_log import db_option, open_log, refuse_source_output
 from app.log import REVIEW_STATES, LogError
 from data_gen.errors import DataGenError
 
@@ -269,6 +269,7 @@ def import_cmd(
         if queries is not None:  # check the question and the output before importing anything
             check_query_options(question, shape)
             check_output_file(queries, [*inputs, log.path])
+            refuse_source_output(log, queries)
         report = import_file(
             log, fmt, file, images_dir=images_dir, dry_run=dry_run, strict=strict, again=again
         )
@@ -329,6 +330,7 @@ def report_cmd(
     from data_gen.report import plot as draw
 
     with reported(DataGenError, LogError), open_log(db, create=False, read=True) as log:
+        refuse_source_output(log, plot)
         stats = collect_stats(
             log, review=review, model=model, source=source, tag=tag, since=since, until=until
         )

@@ -34,6 +34,16 @@ def open_log(db: Path | None, create: bool = True, read: bool = False) -> QALog:
         return QALog.open(path, mode="auto" if read else "rw")
 
 
+def refuse_source_output(log: QALog, path: Path | None) -> None:
+    """An output file of a command must not replace one of the log's source images (the other
+    refusals are :func:`app.safe_write.check_output_file`'s)."""
+    if path is not None and str(path.resolve()) in set(log.source_paths()):
+        raise CliError(
+            f"refusing to replace {path}: it is a source image of the log; nothing was changed: "
+            "choose another output file"
+        )
+
+
 @click.group("log")
 def log_group() -> None:
     """See and curate the Q&A log (an SQLite file)."""
@@ -61,6 +71,7 @@ def stats(db: Path | None, as_json: bool, plot: Path | None) -> None:
     from data_gen.report import plot as draw_plot
 
     with open_log(db, create=False, read=True) as log, reported(LogError):
+        refuse_source_output(log, plot)
         data = collect_stats(log)
     if plot is not None:
         with reported(OSError):

@@ -176,6 +176,8 @@ CASES: list[Any] = [
     ("log stats --db {log} --plot {afile}/x.png", DATA, ["x.png"], {}),
     ("log stats --db {log} --plot {log}", DATA, ["SQLite"], {}),
     ("report --db {log} --plot {log}", DATA, ["SQLite"], {}),
+    ("report --db {log} --plot {img}", DATA, ["source image"], {}),
+    ("log stats --db {log} --plot {img}", DATA, ["source image"], {}),
     ("report --db {foreign}", DATA, ["not a ViP Studio log"], {}),
     # serve, doctor, make-tiny-model, gui: argument errors before anything loads
     ("serve --port abc", USAGE, ["--port"], {}),
