@@ -20,6 +20,8 @@ SHAPES = list(ov.KINDS)
 
 # A plain decimal number: no "1_0", "inf", "nan" or hex, which Python's float() would accept.
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+# A colour as typed: a name, R,G,B of plain integers, or #rrggbb (int() alone also takes "1_0").
+_COLOR = re.compile(r"[A-Za-z]+|\s*\d{1,3}\s*(?:,\s*\d{1,3}\s*){2}|#[0-9A-Fa-f]{6}")
 # Pixel coordinates beyond this are typing mistakes (the largest image allowed has 1e8 pixels).
 MAX_COORDINATE = 1e8
 
@@ -150,6 +152,13 @@ def _styled(
             f"{len(labels)} labels for {len(prompts)} prompts: give one, or one per prompt",
             param_hint="--label",
         )
+    for text in colors:
+        if not _COLOR.fullmatch(text.strip()):
+            raise click.BadParameter(
+                f"{text!r} is not a colour: give a palette name, R,G,B (integers 0..255) or "
+                "#rrggbb",
+                param_hint="--color",
+            )
     styled: list[ov.Prompt] = []
     for i, p in enumerate(prompts):
         color: str | ov.style.RGB = (

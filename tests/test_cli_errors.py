@@ -114,6 +114,8 @@ CASES: list[Any] = [
     ("render {img} --arrow 10,10,1e308,1e308 -o {out}", USAGE, ["--arrow", "within"], {}),
     ("render {img} --point inf,3 -o {out}", USAGE, ["--point"], {}),
     ("render {img} --polygon 1,2,30,4,5,nan -o {out}", USAGE, ["--polygon"], {}),
+    ("render {img} --bbox 1,1,50,50 --color 1_0,2,3 -o {out}", USAGE, ["--color"], {}),
+    ("render {img} --bbox 1,1,50,50 --color #+f0000 -o {out}", USAGE, ["--color"], {}),
     ("render {img} --bbox 1,1,50,50 -o {afile}/x.png", DATA, ["cannot write"], {}),
     ("render {img} --prompts {binary} -o {out}", DATA, ["not a text file"], {}),
     ("render {img} --bbox 1,1,50,50 -o {fifo}", DATA, ["not a regular file"], {}),
