@@ -41,6 +41,8 @@ import sys, time
 T0 = time.perf_counter()
 import os
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from app.gui import logproc
+logproc.prestart()  # as app.gui.run() does: the log process boots while Qt loads
 from pathlib import Path
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication

@@ -20,7 +20,9 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 import overlays as ov
-from app.gui.logproc import ImageState, LogProcess, LogProcessError
+from app.gui import logproc
+from app.gui.logops import ImageState
+from app.gui.logproc import LogProcess, LogProcessError
 from app.gui.threads import run_in_thread, serial_pool
 from app.log import LogError, NewTurn, TurnRow, default_db_path
 from app.safe_write import atomic_write
@@ -72,13 +74,15 @@ class LogWriter(QObject):
         call is idempotent (a turn carries its request id), so one that met a dead process is
         sent once more to a new one."""
         for attempt in range(2):
-            if self._process is None or not self._process.alive:
-                self._process = LogProcess(self.path, self.busy_timeout_s)
             try:
+                if self._process is None or not self._process.alive:
+                    self._process = logproc.take()
+                    self._process.configure(self.path, self.busy_timeout_s)
                 return self._process.call(op, *args)
             except LogProcessError:
                 process, self._process = self._process, None
-                process.close(timeout_s=1.0)
+                if process is not None:
+                    process.close(timeout_s=1.0)
                 if attempt:
                     raise
         raise AssertionError("unreachable")
@@ -95,7 +99,8 @@ class LogWriter(QObject):
         report failure as ``"{what}: {message}"``."""
 
         def failed(exc: Exception) -> None:
-            message = str(exc) if isinstance(exc, LogError | ov.OverlayError) else repr(exc)
+            known = LogError | ov.OverlayError | LogProcessError
+            message = str(exc) if isinstance(exc, known) else repr(exc)
             self.error.emit(f"{what}: {message}")
             if on_error is not None:
                 on_error(exc)

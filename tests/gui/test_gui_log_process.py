@@ -231,7 +231,8 @@ def test_a_resent_answer_is_stored_once_and_sent_calls_finish_when_the_app_goes(
 
     db = tmp_path / "log.sqlite"
     image = samples / "coffee.jpg"
-    process = LogProcess(db, 5.0)
+    process = LogProcess()
+    process.configure(db, 5.0)
     turn = NewTurn(0, [ov.Rectangle((1, 2, 30, 40))], "What?", "A cup.", "tiny", "llava_v1")
     turn.source, turn.request_id = "gui", "gui-1"
     first = process.call("commit_turn", None, None, image, turn)
