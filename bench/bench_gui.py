@@ -72,6 +72,15 @@ w.studio.image_ready.connect(lambda s: check())
 QTimer.singleShot(20000, loop.quit)
 loop.exec()
 end = max(state["paint"], state["list"])
+def usage(pid):  # CPU ms and resident MB so far (Linux /proc; nan elsewhere)
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") * 1e3
+        pages = int(open(f"/proc/{pid}/statm").read().split()[1])
+        return f"{cpu:.0f} {pages * os.sysconf('SC_PAGE_SIZE') / 2**20:.0f}"
+    except (OSError, TypeError, ValueError):
+        return "nan nan"
+print("usage", usage(os.getpid()), usage(w.writer.child_pid))
 print(f"{(end - T0) * 1e3:.1f} {(end - T1) * 1e3:.1f} {(state['log'] - T1) * 1e3:.1f} "
       f"{w.proxy.rowCount()}")
 w.close()
@@ -104,8 +113,12 @@ def make_photos(tmp: Path) -> tuple[list[Path], Path]:
     return bigs, folder
 
 
-def launch(folder: Path, tmp: Path, runs: int = 3) -> tuple[list[float], list[float], list[float]]:
-    cold, warm, logged = [], [], []
+def launch(
+    folder: Path, tmp: Path, runs: int = 3
+) -> tuple[list[float], list[float], list[float], list[list[float]]]:
+    """Per run: ms to ready (with and without Python's start-up), ms to the first log state,
+    and [CPU ms, MB resident] of the app and of its log process at that point."""
+    cold, warm, logged, usage = [], [], [], []
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for i in range(runs):
         db = tmp / f"launch{i}.sqlite"
@@ -123,7 +136,9 @@ def launch(folder: Path, tmp: Path, runs: int = 3) -> tuple[list[float], list[fl
         cold.append(float(total))
         warm.append(float(after_imports))
         logged.append(float(log_state))
-    return cold, warm, logged
+        line = next(x for x in out.stdout.splitlines() if x.startswith("usage "))
+        usage.append([float(v) for v in line.split()[1:]])
+    return cold, warm, logged, usage
 
 
 def log_writes(w: Any, app: Any, image: Path, tmp: Path, n: int = 40) -> dict[str, list[float]]:
@@ -304,7 +319,7 @@ def main() -> int:
         bigs, folder = make_photos(tmp)
         made = time.perf_counter() - t
         print(f"made 2 × 4000×3000 JPEGs and a {N_FILES}-file folder in {made:.1f} s")
-        cold, warm, logged = launch(folder, tmp)
+        cold, warm, logged, usage = launch(folder, tmp)
         figures = in_process(bigs, folder, tmp)
     drag, step, opened = figures["drag"], figures["next"], figures["open"]
     med = statistics.median
@@ -321,6 +336,11 @@ def main() -> int:
     exact = med(figures["open_exact"])
     print(f"{'':<52} exact full-resolution composite after {exact:.0f} ms (background)")
     print(f"{'launch on 10,000 images, window → first log state':<52} {med(logged):8.1f} ms")
+    app_cpu, app_mb, log_cpu, log_mb = (med(u[i] for u in usage) for i in range(4))
+    print(
+        f"{'':<52} CPU at ready: app {app_cpu:.0f} ms + log process {log_cpu:.0f} ms; "
+        f"resident: app {app_mb:.0f} MB + log process {log_mb:.0f} MB"
+    )
     for key, what in (("turn", "record a finished answer"), ("draft", "autosave a draft")):
         app_ms, direct_ms = med(figures[key]), med(figures[f"{key}_direct"])
         print(
