@@ -35,7 +35,11 @@ _HEADER = struct.Struct(">I")
 
 
 class LogProcessError(Exception):
-    """The log process failed or stopped; the message says what happened."""
+    """The log process failed a call in a way the log itself does not name."""
+
+
+class LogProcessDied(LogProcessError):
+    """The log process stopped (or its pipe broke) before answering; the call may be resent."""
 
 
 def send(out: IO[bytes], message: Any) -> None:
@@ -104,7 +108,7 @@ class LogProcess:
                 except subprocess.TimeoutExpired:
                     code = None
                 detail = f" (exit code {code})" if code is not None else ""
-                raise LogProcessError(
+                raise LogProcessDied(
                     f"the log process stopped{detail}: it is restarted on the next call"
                 ) from None
         if status == "error":

@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 import overlays as ov
 from app.gui import logproc
 from app.gui.logops import ImageState
-from app.gui.logproc import LogProcess, LogProcessError
+from app.gui.logproc import LogProcess, LogProcessDied, LogProcessError
 from app.gui.threads import run_in_thread, serial_pool
 from app.log import LogError, NewTurn, TurnRow, default_db_path
 from app.safe_write import atomic_write
@@ -79,7 +79,7 @@ class LogWriter(QObject):
                     self._process = logproc.take()
                     self._process.configure(self.path, self.busy_timeout_s)
                 return self._process.call(op, *args)
-            except LogProcessError:
+            except LogProcessDied:
                 process, self._process = self._process, None
                 if process is not None:
                     process.close(timeout_s=1.0)
@@ -95,7 +95,7 @@ class LogWriter(QObject):
         on_done: Callable[[Any], Any] | None = None,
         on_error: Callable[[Exception], Any] | None = None,
     ) -> None:
-        """Run the log call ``op`` (see ``logproc.OPS``) with ``args`` off the GUI thread;
+        """Run the log call ``op`` (see ``logops.OPS``) with ``args`` off the GUI thread;
         report failure as ``"{what}: {message}"``."""
 
         def failed(exc: Exception) -> None:

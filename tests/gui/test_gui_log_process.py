@@ -251,3 +251,11 @@ def test_a_resent_answer_is_stored_once_and_sent_calls_finish_when_the_app_goes(
         assert log.conn.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 1
         draft = log.load_draft(first.image_id)
     assert draft is not None and draft[1] == "unsent"
+
+
+def test_an_error_in_the_log_process_is_shown_in_the_window(qtbot: Any, window: Any) -> None:
+    with qtbot.waitSignal(window.writer.error, timeout=15_000) as blocker:
+        window.writer.review(999_999, "accepted")
+    assert blocker.args[0] == "saving the review: turn 999999 does not exist"
+    qtbot.waitUntil(lambda: "turn 999999 does not exist" in window.banner.text.text())
+    assert window.writer.child_pid is not None  # the process lives on
