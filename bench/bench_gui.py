@@ -5,7 +5,11 @@
 2. launch on a 10,000-image folder until the first image is painted and the list is filled
    (target ≤ 1 s), in a fresh process, with and without the Python start-up;
 3. next image in that folder, 640×480 JPEGs, from the key to the new image painted (≤ 15 ms);
-4. open a 4000×3000 JPEG to its first paint (≤ 150 ms), and to the exact composite.
+4. open a 4000×3000 JPEG to its first paint (≤ 150 ms), and to the exact composite;
+5. the log, which the app reaches through its own log process: launch until the first image's
+   log state (turns, draft) is there, and recording a finished answer / autosaving a draft from
+   the call to the confirmation on the GUI thread, against the same writes made directly on a
+   connection in this process (the floor).
 
 labelme was measured on this machine class by the issue's author (it draws vector outlines
 only; we show the exact model composite). It is not installed here: the ratios use those figures.
@@ -23,6 +27,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -36,6 +41,8 @@ import sys, time
 T0 = time.perf_counter()
 import os
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from app.gui import logproc
+logproc.prestart()  # as app.gui.run() does: the log process boots while Qt loads
 from pathlib import Path
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
@@ -55,14 +62,27 @@ def check():
         state["paint"] = time.perf_counter()
     if not w.files.scanning and len(w.files.paths) == int(sys.argv[3]) and "list" not in state:
         state["list"] = time.perf_counter()
-    if len(state) == 2:
+    if w.studio.state is not None and "log" not in state:
+        state["log"] = time.perf_counter()
+    if len(state) == 3:
         loop.quit()
 w.canvas.painted.connect(check)
 w.files.scan_finished.connect(lambda n: check())
+w.studio.image_ready.connect(lambda s: check())
 QTimer.singleShot(20000, loop.quit)
 loop.exec()
-end = max(state.values())
-print(f"{(end - T0) * 1e3:.1f} {(end - T1) * 1e3:.1f} {w.proxy.rowCount()}")
+end = max(state["paint"], state["list"])
+def usage(pid):  # CPU ms and resident MB so far (Linux /proc; nan elsewhere)
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") * 1e3
+        pages = int(open(f"/proc/{pid}/statm").read().split()[1])
+        return f"{cpu:.0f} {pages * os.sysconf('SC_PAGE_SIZE') / 2**20:.0f}"
+    except (OSError, TypeError, ValueError):
+        return "nan nan"
+print("usage", usage(os.getpid()), usage(w.writer.child_pid))
+print(f"{(end - T0) * 1e3:.1f} {(end - T1) * 1e3:.1f} {(state['log'] - T1) * 1e3:.1f} "
+      f"{w.proxy.rowCount()}")
 w.close()
 """
 
@@ -93,8 +113,12 @@ def make_photos(tmp: Path) -> tuple[list[Path], Path]:
     return bigs, folder
 
 
-def launch(folder: Path, tmp: Path, runs: int = 3) -> tuple[list[float], list[float]]:
-    cold, warm = [], []
+def launch(
+    folder: Path, tmp: Path, runs: int = 3
+) -> tuple[list[float], list[float], list[float], list[list[float]]]:
+    """Per run: ms to ready (with and without Python's start-up), ms to the first log state,
+    and [CPU ms, MB resident] of the app and of its log process at that point."""
+    cold, warm, logged, usage = [], [], [], []
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for i in range(runs):
         db = tmp / f"launch{i}.sqlite"
@@ -108,10 +132,62 @@ def launch(folder: Path, tmp: Path, runs: int = 3) -> tuple[list[float], list[fl
         )
         if out.returncode != 0:
             raise RuntimeError(out.stderr[-2000:])
-        total, after_imports, _rows = out.stdout.split()[-3:]
+        total, after_imports, log_state, _rows = out.stdout.split()[-4:]
         cold.append(float(total))
         warm.append(float(after_imports))
-    return cold, warm
+        logged.append(float(log_state))
+        line = next(x for x in out.stdout.splitlines() if x.startswith("usage "))
+        usage.append([float(v) for v in line.split()[1:]])
+    return cold, warm, logged, usage
+
+
+def log_writes(w: Any, app: Any, image: Path, tmp: Path, n: int = 40) -> dict[str, list[float]]:
+    """Milliseconds from each log call of the app to its confirmation on the GUI thread, and
+    the same writes made directly on a connection of this process (the floor)."""
+    import overlays as ov
+    from app.gui.writer import PendingTurn
+    from app.log import NewTurn, QALog
+
+    prompts = [ov.Rectangle((10, 20, 200, 220))]
+
+    def turn(i: int) -> Any:
+        return NewTurn(0, prompts, f"What is {i}?", "A cup.", "tiny", "llava_v1", source="gui")
+
+    def wait_for(flag: list[Any]) -> None:
+        while not flag:
+            app.processEvents()
+            time.sleep(0.0002)
+
+    out: dict[str, list[float]] = {"turn": [], "draft": [], "turn_direct": [], "draft_direct": []}
+    image_id, session = w.studio.state.image.id, None
+    for i in range(n):
+        done: list[Any] = []
+        t0 = time.perf_counter()
+        w.writer.commit_turn(PendingTurn(image_id, session, turn(i), done.append, path=image))
+        wait_for(done)
+        out["turn"].append((time.perf_counter() - t0) * 1e3)
+        session = done[0].session_id
+        saved: list[Any] = []
+        w.writer.status.connect(saved.append)
+        t0 = time.perf_counter()
+        w.writer.save_draft(image_id, prompts, f"draft {i}", session)
+        wait_for(saved)
+        out["draft"].append((time.perf_counter() - t0) * 1e3)
+        w.writer.status.disconnect(saved.append)
+    with QALog.open(tmp / "direct.sqlite") as log:
+        direct_image = log.add_image(image).id
+        direct_session = log.start_session(direct_image, source="gui")
+        for i in range(n):
+            t0 = time.perf_counter()
+            t = turn(i)
+            t.session_id = direct_session
+            log.add_turn(t)
+            log.turn(log.count())
+            out["turn_direct"].append((time.perf_counter() - t0) * 1e3)
+            t0 = time.perf_counter()
+            log.save_draft(direct_image, prompts, f"draft {i}", direct_session)
+            out["draft_direct"].append((time.perf_counter() - t0) * 1e3)
+    return out
 
 
 def in_process(bigs: list[Path], folder: Path, tmp: Path) -> dict[str, list[float]]:
@@ -167,6 +243,7 @@ def in_process(bigs: list[Path], folder: Path, tmp: Path) -> dict[str, list[floa
         return lambda: canvas.paint_count > count
 
     out: dict[str, list[float]] = {"open": [], "open_exact": [], "drag": [], "next": []}
+
     # 4. open a 4000×3000 JPEG to first paint (alternating two files, so each is a new image)
     for i in range(6):
         path = bigs[i % 2]
@@ -178,6 +255,9 @@ def in_process(bigs: list[Path], folder: Path, tmp: Path) -> dict[str, list[floa
             time.sleep(0.001)
         out["open_exact"].append(out["open"][-1] + (time.perf_counter() - t0) * 1e3)
         settle()
+    # 5. log writes, on the image just opened
+    assert w.studio.path is not None
+    out.update(log_writes(w, app, w.studio.path, tmp))
     # 1. drag a rectangle at fit zoom on the 4000×3000 photo
     w.select_tool("rectangle")
     vp = canvas.viewport()
@@ -239,7 +319,7 @@ def main() -> int:
         bigs, folder = make_photos(tmp)
         made = time.perf_counter() - t
         print(f"made 2 × 4000×3000 JPEGs and a {N_FILES}-file folder in {made:.1f} s")
-        cold, warm = launch(folder, tmp)
+        cold, warm, logged, usage = launch(folder, tmp)
         figures = in_process(bigs, folder, tmp)
     drag, step, opened = figures["drag"], figures["next"], figures["open"]
     med = statistics.median
@@ -255,6 +335,19 @@ def main() -> int:
     print(row("open a 4000×3000 JPEG → first paint: median", med(opened), "open"))
     exact = med(figures["open_exact"])
     print(f"{'':<52} exact full-resolution composite after {exact:.0f} ms (background)")
+    print(f"{'launch on 10,000 images, window → first log state':<52} {med(logged):8.1f} ms")
+    app_cpu, app_mb, log_cpu, log_mb = (med(u[i] for u in usage) for i in range(4))
+    print(
+        f"{'':<52} CPU at ready: app {app_cpu:.0f} ms + log process {log_cpu:.0f} ms; "
+        f"resident: app {app_mb:.0f} MB + log process {log_mb:.0f} MB"
+    )
+    for key, what in (("turn", "record a finished answer"), ("draft", "autosave a draft")):
+        app_ms, direct_ms = med(figures[key]), med(figures[f"{key}_direct"])
+        print(
+            f"{what + ', call → confirmed: median':<52} {app_ms:8.1f} ms  "
+            f"direct on a connection {direct_ms:.1f} ms ({app_ms / direct_ms:.1f}×), "
+            f"worst {max(figures[key]):.1f} ms"
+        )
     return 0
 
 

@@ -24,6 +24,9 @@ def run(
     settings_path: Path | None = None,
 ) -> int:
     """Open the main window (on ``target``, an image or a folder) and run the event loop."""
+    from app.gui import logproc
+
+    logproc.prestart()  # the log process boots while Qt and the window load
     from PySide6.QtWidgets import QApplication
 
     from app.gui.mainwindow import MainWindow

@@ -151,14 +151,10 @@ class Asker(QObject):
             tags=[REGENERATED_TAG] if regenerate else [],
         )
 
-        def saved(turn_id: int, session_id: int) -> None:
+        def saved(row: TurnRow) -> None:
             if self.studio.path == path and self.studio.conversation.session_id in (None, session):
-                self.studio.conversation.session_id = session_id
-            self.w.writer.submit(
-                "reading the log",
-                lambda log: log.turn(turn_id),
-                lambda row: self._stored(card, path, row),
-            )
+                self.studio.conversation.session_id = row.session_id
+            self._stored(card, path, row)
 
         self.w.writer.commit_turn(PendingTurn(image_id, session, turn, saved, path=path))
 

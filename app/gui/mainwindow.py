@@ -105,6 +105,7 @@ class MainWindow(QMainWindow):
         self.writer = LogWriter(
             Path(self.settings.db_path) if self.settings.db_path else None, parent=self
         )
+        self.writer.start()  # the log process boots while the window is built
         self.host = EngineHost(self)
         self.studio = Studio(self)
         self.asker = Asker(self, self.studio)

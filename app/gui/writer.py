@@ -1,24 +1,30 @@
 """The single writer of the Q&A log: every log call of the app goes through it.
 
-It runs the calls on one background thread, in the order they were made, so the GUI never waits
-on SQLite (a locked database can block for seconds). Finished answers are kept in memory until
-they are committed; a failed commit is retried, and whatever is still unsaved at exit is written
-to a recovery file rather than lost.
+The app's process holds no connection to the log: the connection lives in a child process
+(:mod:`app.gui.logproc`), so that no code of the app — Qt's file dialog sniffing the log's
+files — can drop SQLite's locks. The calls go to it from one background thread, in the order
+they were made, so the GUI never waits on SQLite (a locked database can block for seconds).
+Finished answers are kept in memory until they are committed; a failed commit is retried, and
+whatever is still unsaved at exit is written to a recovery file rather than lost.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 import overlays as ov
+from app.gui import logproc
+from app.gui.logops import ImageState
+from app.gui.logproc import LogProcess, LogProcessDied, LogProcessError
 from app.gui.threads import run_in_thread, serial_pool
-from app.log import ImageRow, LogError, NewTurn, QALog, TurnRow, default_db_path
+from app.log import LogError, NewTurn, TurnRow, default_db_path
 from app.safe_write import atomic_write
 
 RETRY_MS = 3000
@@ -27,28 +33,18 @@ RETRY_MS = 3000
 @dataclass
 class PendingTurn:
     """A finished answer waiting to be committed. ``session_id`` None starts a session;
-    ``image_id`` None registers ``path`` first."""
+    ``image_id`` None registers ``path`` first. ``on_saved`` gets the stored row."""
 
     image_id: int | None
     session_id: int | None
     turn: NewTurn
-    on_saved: Callable[[int, int], Any] | None = None
+    on_saved: Callable[[TurnRow], Any] | None = None
     path: Path | None = None
     attempts: int = 0
 
 
-@dataclass(frozen=True)
-class ImageState:
-    """What the log knows about one image: its row, its turns, its draft."""
-
-    image: ImageRow
-    turns: list[TurnRow]
-    draft: tuple[list[ov.Prompt], str, int | None] | None = None
-    statuses: dict[str, tuple[int, int]] = field(default_factory=dict)
-
-
 class LogWriter(QObject):
-    """Owns the log connection; ``error`` reports failures (the app shows them, goes on)."""
+    """Talks to the log process; ``error`` reports failures (the app shows them, goes on)."""
 
     error = Signal(str)
     status = Signal(str)
@@ -60,39 +56,62 @@ class LogWriter(QObject):
         self.path = Path(path) if path else default_db_path()
         self.busy_timeout_s = busy_timeout_s
         self._pool = serial_pool("log")
-        self._log: QALog | None = None
+        self._process: LogProcess | None = None
         self.unsaved: list[PendingTurn] = []
         self._retry = QTimer(self, singleShot=True, interval=RETRY_MS)
         self._retry.timeout.connect(self._flush)
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _with_log(self, fn: Callable[[QALog], Any]) -> Callable[[], Any]:
-        def job() -> Any:
-            if self._log is None:
-                self._log = QALog.open(self.path, busy_timeout_s=self.busy_timeout_s)
-            return fn(self._log)
+    @property
+    def child_pid(self) -> int | None:
+        """The log process's pid while it runs (it starts with the first call)."""
+        process = self._process
+        return process.pid if process is not None and process.alive else None
 
-        return job
+    def _run(self, op: str, *args: Any) -> Any:
+        """On the log thread: ``op`` in the log process, started (again) if needed. Every
+        call is idempotent (a turn carries its request id), so one that met a dead process is
+        sent once more to a new one."""
+        for attempt in range(2):
+            try:
+                if self._process is None or not self._process.alive:
+                    self._process = logproc.take()
+                    self._process.configure(self.path, self.busy_timeout_s)
+                return self._process.call(op, *args)
+            except LogProcessDied:
+                process, self._process = self._process, None
+                if process is not None:
+                    process.close(timeout_s=1.0)
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
-    def submit(
+    def call(
         self,
         what: str,
-        fn: Callable[[QALog], Any],
+        op: str,
+        *args: Any,
         on_done: Callable[[Any], Any] | None = None,
         on_error: Callable[[Exception], Any] | None = None,
     ) -> None:
-        """Run ``fn(log)`` on the log thread; report failure as ``"{what}: {message}"``."""
+        """Run the log call ``op`` (see ``logops.OPS``) with ``args`` off the GUI thread;
+        report failure as ``"{what}: {message}"``."""
 
         def failed(exc: Exception) -> None:
-            message = str(exc) if isinstance(exc, LogError | ov.OverlayError) else repr(exc)
+            known = LogError | ov.OverlayError | LogProcessError
+            message = str(exc) if isinstance(exc, known) else repr(exc)
             self.error.emit(f"{what}: {message}")
             if on_error is not None:
                 on_error(exc)
 
         run_in_thread(
-            self._with_log(fn), owner=self, pool=self._pool, on_return=on_done, on_error=failed
+            self._run, op, *args, owner=self, pool=self._pool, on_return=on_done, on_error=failed
         )
+
+    def start(self) -> None:
+        """Start the log process now (in the background) rather than on the first call."""
+        self.call("opening the log", "ping")
 
     def wait(self, timeout_ms: int = 10_000) -> bool:
         """Block until every queued call ran (tests, and once at exit)."""
@@ -103,70 +122,66 @@ class LogWriter(QObject):
     def open_image(self, path: Path, on_done: Callable[[ImageState | None], Any]) -> None:
         """Register ``path`` (by content hash) and read back its turns and draft; None for a
         file that is not a readable image (the canvas reports that)."""
-
-        def job(log: QALog) -> ImageState | None:
-            try:
-                row = log.add_image(path)
-            except ov.ImageError:
-                return None
-            return ImageState(row, log.turns(image_id=row.id), log.load_draft(row.id))
-
-        self.submit(f"reading the log for {path.name}", job, on_done)
+        self.call(f"reading the log for {path.name}", "open_image", path, on_done=on_done)
 
     def turns(self, image_id: int, on_done: Callable[[list[TurnRow]], Any]) -> None:
-        self.submit("reading the log", lambda log: log.turns(image_id=image_id), on_done)
+        self.call("reading the log", "turns", image_id, on_done=on_done)
+
+    def turn(self, turn_id: int, on_done: Callable[[TurnRow], Any]) -> None:
+        self.call("reading the log", "turn", turn_id, on_done=on_done)
 
     def statuses(self, on_done: Callable[[dict[str, tuple[int, int]]], Any]) -> None:
         """Per image path: (number of turns, number reviewed), for the file list's filters."""
-
-        def job(log: QALog) -> dict[str, tuple[int, int]]:
-            return log.image_statuses()
-
-        self.submit("reading the log", job, on_done)
+        self.call("reading the log", "statuses", on_done=on_done)
 
     # -- writing ----------------------------------------------------------------------------
 
     def save_draft(
         self, image_id: int, prompts: Sequence[ov.Prompt], question: str, session_id: int | None
     ) -> None:
-        prompts = list(prompts)
-        self.submit(
+        self.call(
             "autosaving the drawing",
-            lambda log: log.save_draft(image_id, prompts, question, session_id),
-            lambda _: self.status.emit("draft saved"),
+            "save_draft",
+            image_id,
+            list(prompts),
+            question,
+            session_id,
+            on_done=lambda _: self.status.emit("draft saved"),
         )
 
     def commit_turn(self, pending: PendingTurn) -> None:
         """Commit a finished answer now; keep and retry it until it is saved."""
+        if pending.turn.request_id is None:
+            # A retry after a commit whose confirmation was lost must not add it twice.
+            pending.turn.request_id = f"gui-{uuid.uuid4().hex}"
         self.unsaved.append(pending)
         self._commit(pending)
 
     def _commit(self, pending: PendingTurn) -> None:
-        def job(log: QALog) -> tuple[int, int]:
-            if pending.image_id is None:
-                if pending.path is None:
-                    raise LogError("an answer without its image cannot be saved")
-                pending.image_id = log.add_image(pending.path).id
-            session = pending.session_id
-            if session is None:
-                session = log.start_session(pending.image_id, source="gui")
-                pending.session_id = session  # a retry must not start a second session
-            pending.turn.session_id = session
-            return log.add_turn(pending.turn), session
-
-        def done(result: tuple[int, int]) -> None:
+        def done(row: TurnRow) -> None:
+            # A retry must not register the image or start a session a second time.
+            pending.image_id, pending.session_id = row.image_id, row.session_id
             if pending in self.unsaved:
                 self.unsaved.remove(pending)
             self.status.emit("answer saved to the log")
             if pending.on_saved is not None:
-                pending.on_saved(*result)
+                pending.on_saved(row)
 
         def failed(exc: Exception) -> None:
             pending.attempts += 1
             self.status.emit(f"{len(self.unsaved)} answer(s) not saved yet: retrying")
             self._retry.start()
 
-        self.submit("saving the answer", job, done, failed)
+        self.call(
+            "saving the answer",
+            "commit_turn",
+            pending.image_id,
+            pending.session_id,
+            pending.path,
+            pending.turn,
+            on_done=done,
+            on_error=failed,
+        )
 
     def _flush(self) -> None:
         for pending in list(self.unsaved):
@@ -179,40 +194,27 @@ class LogWriter(QObject):
         corrected: str | None = None,
         on_done: Callable[[TurnRow], Any] | None = None,
     ) -> None:
-        def job(log: QALog) -> TurnRow:
-            log.review(turn_id, status, corrected)  # type: ignore[arg-type]
-            return log.turn(turn_id)
-
-        self.submit("saving the review", job, on_done)
+        self.call("saving the review", "review", turn_id, status, corrected, on_done=on_done)
 
     def set_tags(
         self, turn_id: int, tags: Sequence[str], on_done: Callable[[TurnRow], Any] | None = None
     ) -> None:
         wanted = sorted({t.strip() for t in tags if t.strip()})
-
-        def job(log: QALog) -> TurnRow:
-            current = set(log.turn(turn_id).tags)
-            if remove := sorted(current - set(wanted)):
-                log.tag(turn_id, remove, remove=True)
-            if add := sorted(set(wanted) - current):
-                log.tag(turn_id, add)
-            return log.turn(turn_id)
-
-        self.submit("saving the tags", job, on_done)
+        self.call("saving the tags", "set_tags", turn_id, wanted, on_done=on_done)
 
     # -- shutdown ---------------------------------------------------------------------------
 
     def close(self, recovery_dir: Path | None = None) -> Path | None:
-        """Finish queued calls, retry unsaved answers once, close the log. Answers that still
-        could not be saved go to a JSONL recovery file, whose path is returned."""
+        """Finish queued calls, retry unsaved answers once, stop the log process. Answers that
+        still could not be saved go to a JSONL recovery file, whose path is returned."""
         self._retry.stop()
         self.wait()
         if self.unsaved:
             self._flush()
             self.wait()
-        log, self._log = self._log, None
-        if log is not None:
-            log.close()
+        process, self._process = self._process, None
+        if process is not None:
+            process.close()
         if not self.unsaved:
             return None
         return write_recovery(self.unsaved, recovery_dir or self.path.parent)

@@ -1,0 +1,172 @@
+"""The log process's side (see :mod:`app.gui.logproc`): the calls the app may make, run on the
+only connection to the log. Qt-free; started as ``python -c``, it never loads Qt."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import overlays as ov
+from app.gui.logproc import PARENT_POLL_S, LogProcessError, receive, send
+from app.log import ImageRow, LogError, NewTurn, QALog, TurnRow, file_sha256
+
+
+@dataclass(frozen=True)
+class ImageState:
+    """What the log knows about one image: its row, its turns, its draft."""
+
+    image: ImageRow
+    turns: list[TurnRow]
+    draft: tuple[list[ov.Prompt], str, int | None] | None = None
+    statuses: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def _open_image(log: QALog, path: Path) -> ImageState | None:
+    try:
+        row = log.add_image(path)
+    except ov.ImageError:
+        return None  # not a readable image: the canvas reports that
+    return ImageState(row, log.turns(image_id=row.id), log.load_draft(row.id))
+
+
+def _commit_turn(
+    log: QALog, image_id: int | None, session_id: int | None, path: Path | None, turn: NewTurn
+) -> TurnRow:
+    """The image (if new), the session (if new) and the turn, in one transaction; the turn
+    already stored under its request id when this is a retry."""
+    if turn.request_id is not None:
+        for row in log.turns(request_id=turn.request_id):
+            return row
+    size = digest = None
+    if image_id is None:
+        if path is None:
+            raise LogError("an answer without its image cannot be saved")
+        digest, size = file_sha256(path), ov.image_size(path)  # before taking the write lock
+    with log.batch() as batch:
+        if image_id is None:
+            assert path is not None and size is not None and digest is not None
+            image_id = batch.add_image(path, size, digest).id
+        if session_id is None:
+            session_id = batch.start_session(image_id, source="gui")
+        turn.session_id = session_id
+        turn_id = batch.add_turn(turn)
+    return log.turn(turn_id)
+
+
+def _review(log: QALog, turn_id: int, status: Any, corrected: str | None) -> TurnRow:
+    log.review(turn_id, status, corrected)
+    return log.turn(turn_id)
+
+
+def _set_tags(log: QALog, turn_id: int, wanted: Sequence[str]) -> TurnRow:
+    current = set(log.turn(turn_id).tags)
+    if remove := sorted(current - set(wanted)):
+        log.tag(turn_id, remove, remove=True)
+    if add := sorted(set(wanted) - current):
+        log.tag(turn_id, add)
+    return log.turn(turn_id)
+
+
+OPS: dict[str, Callable[..., Any]] = {
+    "ping": lambda log: None,
+    "open_image": _open_image,
+    "turns": lambda log, image_id: log.turns(image_id=image_id),
+    "turn": lambda log, turn_id: log.turn(turn_id),
+    "statuses": lambda log: log.image_statuses(),
+    "save_draft": lambda log, *args: log.save_draft(*args),
+    "commit_turn": _commit_turn,
+    "review": _review,
+    "set_tags": _set_tags,
+}
+
+
+def _portable(exc: Exception) -> Exception:
+    """``exc`` if it survives a pickle round trip, else a LogProcessError saying what it was."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return LogProcessError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+class _Server:
+    """One connection, opened on the first call after ``configure`` (errors go to that call)."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+        self.busy_timeout_s = 5.0
+        self.log: QALog | None = None
+
+    def close(self) -> None:
+        if self.log is not None:
+            log, self.log = self.log, None
+            log.close()
+
+    def handle(self, op: str, args: tuple[Any, ...]) -> Any:
+        if op == "configure":
+            self.close()
+            self.path, self.busy_timeout_s = Path(args[0]), float(args[1])
+            return None
+        if self.path is None:
+            raise LogProcessError("the log process was not told which log to open")
+        if self.log is None:
+            self.log = QALog.open(self.path, busy_timeout_s=self.busy_timeout_s)
+        return OPS[op](self.log, *args)
+
+
+def serve(inp: IO[bytes], out: IO[bytes], parent: int) -> None:
+    """Answer calls until the app closes the pipe, asks to close, or is gone."""
+    requests: queue.Queue[Any] = queue.Queue()
+
+    def read() -> None:
+        try:
+            while True:
+                requests.put(receive(inp))
+        except (EOFError, OSError, pickle.UnpicklingError):
+            requests.put(None)
+
+    threading.Thread(target=read, name="log-requests", daemon=True).start()
+    server = _Server()
+    try:
+        while True:
+            try:
+                message = requests.get(timeout=PARENT_POLL_S)
+            except queue.Empty:
+                if os.getppid() != parent:
+                    return  # the app died; another process kept the pipe open
+                continue
+            if message is None:
+                return  # the app closed the pipe (or died): every call it sent was done
+            op, args = message
+            if op == "close":
+                server.close()
+                send(out, ("ok", None))
+                return
+            try:
+                reply = ("ok", server.handle(op, args))
+            except Exception as exc:  # reported to the app, which shows it and goes on
+                reply = ("error", _portable(exc))
+            try:
+                send(out, reply)
+            except OSError:
+                return  # the app is gone; the call itself is done
+    finally:
+        server.close()
+
+
+def child_main() -> None:
+    """Entry point of the child (``python -c``); ``argv[1]`` is the app's pid."""
+    # Ctrl+C in a terminal reaches the whole process group: the app decides when we stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    inp = os.fdopen(os.dup(0), "rb")
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print must not corrupt the protocol
+    serve(inp, out, int(sys.argv[1]))
