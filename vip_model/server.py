@@ -13,6 +13,7 @@ server reads no file and fetches no URL. No Qt.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
 import ipaddress
 import json
@@ -22,7 +23,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
@@ -30,32 +31,27 @@ from fastapi import Request as HTTPRequest
 from fastapi.responses import JSONResponse, StreamingResponse
 
 import overlays
+from overlays import image_io
 from vip_model.engine import Answer, CancelToken, Engine, Request
 from vip_model.errors import InvalidRequest, ModelError, OutOfMemory
-from vip_model.openai_compat import completion_body, completion_chunk, openai_to_request
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """Limits and batching of a server. ``token`` None means no authentication (loopback only)."""
-
-    model_name: str
-    token: str | None = None
-    max_batch_size: int = 8
-    max_wait_ms: float = 20.0
-    max_queue: int = 64
-    max_image_bytes: int = 20 * 1024 * 1024
-    max_pixels: int = 50_000_000
-    max_new_tokens: int = 1024
-
-    def __post_init__(self) -> None:
-        if self.max_batch_size < 1 or self.max_queue < 1 or self.max_wait_ms < 0:
-            raise InvalidRequest("max_batch_size and max_queue must be ≥ 1, max_wait_ms ≥ 0")
-
-    @property
-    def max_body_bytes(self) -> int:
-        # base64 grows data by 4/3; leave room for the conversation and prompts.
-        return self.max_image_bytes * 4 // 3 + 2 * 1024 * 1024
+from vip_model.openai_compat import (
+    ParsedChat,
+    completion_body,
+    completion_chunk,
+    openai_to_request,
+)
+from vip_model.server_limits import (
+    BrowserGuard,
+    PixelBudget,
+    Reservation,
+    ServerConfig,
+    chat_texts,
+    check_conversation,
+    check_prompts,
+    history_texts,
+    public_model_name,
+    read_json_body,
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -91,6 +87,7 @@ class Job:
     request: Request
     stream: bool
     loop: asyncio.AbstractEventLoop
+    reservation: Reservation | None = None
     cancel: CancelToken = field(default_factory=CancelToken)
     events: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
 
@@ -100,6 +97,15 @@ class Job:
             self.loop.call_soon_threadsafe(self.events.put_nowait, (kind, value))
         except RuntimeError:  # the handler's loop is gone: its client left
             self.cancel.cancel()
+
+    def finish(self, kind: str, value: Any) -> None:
+        """The last event of this job: its pixels go back to the budget."""
+        self.emit(kind, value)
+        self.release()
+
+    def release(self) -> None:
+        if self.reservation is not None:
+            self.reservation.release()
 
 
 class Batcher:
@@ -112,6 +118,7 @@ class Batcher:
         self.batches = 0
         self.answered = 0
         self.cancelled = 0
+        self.splits = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vip-batcher", daemon=True)
 
@@ -147,15 +154,24 @@ class Batcher:
                     )
                 except queue.Empty:
                     break
-            self._process([j for j in jobs if not j.cancel.cancelled])
+            self._process(jobs)
 
     def _process(self, jobs: list[Job]) -> None:
-        plain = [j for j in jobs if not j.stream]
+        live = self._live(jobs)
+        plain = [j for j in live if not j.stream]
         if plain:
             self.batches += 1
             self._answer_batch(plain)
-        for job in (j for j in jobs if j.stream):
+        for job in (j for j in live if j.stream):
             self._answer_stream(job)
+
+    @staticmethod
+    def _live(jobs: list[Job]) -> list[Job]:
+        """The jobs whose clients still wait; the others' pixels go back to the budget."""
+        for job in jobs:
+            if job.cancel.cancelled:
+                job.release()
+        return [j for j in jobs if not j.cancel.cancelled]
 
     def _answer_batch(self, jobs: list[Job]) -> None:
         group = CancelToken()
@@ -163,23 +179,23 @@ class Batcher:
         watcher.start()
         try:
             answers = self.engine.batch([j.request for j in jobs], cancel=group)
-        except (InvalidRequest, overlays.OverlayError) as exc:
-            # One bad request must not fail its neighbours: find it by answering them alone.
+        except Exception as exc:
             if len(jobs) == 1:
-                jobs[0].emit("error", exc)
+                jobs[0].finish("error", exc)
                 return
-            for job in jobs:
-                self._answer_batch([job])
-            return
-        except Exception as exc:  # out of memory, a broken model: every job shares it
-            for job in jobs:
-                job.emit("error", exc)
+            # Whatever failed (a request nothing caught before the batch, or memory), it must
+            # not fail the neighbours: answer the two halves apart, down to the culprit alone.
+            self.splits += 1
+            half = len(jobs) // 2
+            for part in (jobs[:half], jobs[half:]):
+                if live := self._live(part):
+                    self._answer_batch(live)
             return
         finally:
             watcher.stop()
         for job, answer in zip(jobs, answers, strict=True):
             self.answered += 1
-            job.emit("answer", answer)
+            job.finish("answer", answer)
 
     def _answer_stream(self, job: Job) -> None:
         try:
@@ -189,11 +205,11 @@ class Batcher:
                     job.emit("delta", delta)
                 answer = streamed.answer
         except Exception as exc:
-            job.emit("error", exc)
+            job.finish("error", exc)
             return
         self.answered += 1
         self.cancelled += answer.finish_reason == "cancelled"
-        job.emit("answer", answer)
+        job.finish("answer", answer)
 
 
 class _GroupCancel:
@@ -228,6 +244,8 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
     ``start()``, so tests can fill the queue deterministically).
     """
     batcher = Batcher(engine, config)
+    budget = PixelBudget(config.max_inflight_pixels, config.pixel_wait_s)
+    name = public_model_name(config.model_name)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -243,7 +261,9 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
         description="ViP-LLaVA region questions: native /v1/ask and OpenAI-compatible chat.",
     )
     app.state.batcher = batcher
+    app.state.budget = budget
     app.state.config = config
+    app.add_middleware(BrowserGuard, token=config.token)
 
     def authorize(http: HTTPRequest) -> None:
         if config.token is None:
@@ -260,6 +280,20 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
+    async def _admit(
+        build: Callable[[], ParsedChat], encoded: bytes | None
+    ) -> tuple[Job, ParsedChat]:
+        """Reserve the image's pixels, then decode and check everything in a worker thread, so
+        that only a request known to be good (its prompts already drawn) reaches a batch."""
+        pixels = await asyncio.to_thread(_pixels_of, encoded, config)
+        reservation = await budget.acquire(pixels)
+        try:
+            parsed = await asyncio.to_thread(_prepared, build, config)
+            return _submit(batcher, parsed.request, parsed.stream, reservation), parsed
+        except BaseException:
+            reservation.release()
+            raise
+
     @app.exception_handler(HTTPException)
     async def http_error(_: HTTPRequest, exc: HTTPException) -> JSONResponse:
         return JSONResponse(
@@ -273,12 +307,16 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
         info = engine.info()
         return {
             "status": "ok",
-            "model": config.model_name,
+            "model": name,
             "loaded": info.loaded,
             "queued": batcher.queue.qsize(),
             "answered": batcher.answered,
             "batches": batcher.batches,
             "cancelled": batcher.cancelled,
+            "split_batches": batcher.splits,
+            "pixels_in_use": budget.used,
+            "pixels_peak": budget.peak,
+            "pixels_refused": budget.refused,
         }
 
     @app.get("/v1/models")
@@ -289,7 +327,7 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
             "object": "list",
             "data": [
                 {
-                    "id": config.model_name,
+                    "id": name,
                     "object": "model",
                     "owned_by": "vip-studio",
                     "vip": info.to_dict(),
@@ -300,19 +338,25 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
     @app.post("/v1/ask", response_model=None)
     async def ask(http: HTTPRequest) -> JSONResponse | StreamingResponse:
         authorize(http)
-        body = await _json_body(http, config)
+        body = await read_json_body(http, config)
         stream = body.pop("stream", False)
         fmt = body.pop("format", "ndjson")
         if fmt not in ("ndjson", "sse"):
             raise HTTPException(422, "format must be 'ndjson' or 'sse'")
-        # Decoding the image is CPU work: off the event loop, so other requests keep arriving.
-        request = await asyncio.to_thread(
-            _checked, lambda: Request.from_dict(body, max_pixels=config.max_pixels), config
+        check_conversation(body.get("question"), history_texts(body.get("history")), config)
+        check_prompts(body.get("prompts"), config)
+        encoded = await asyncio.to_thread(_image_bytes, body.get("image"))
+        if encoded is not None:
+            body["image"] = encoded  # decoded from base64 once
+        job, _ = await _admit(
+            lambda: ParsedChat(
+                Request.from_dict(body, max_pixels=config.max_pixels), bool(stream), False
+            ),
+            encoded,
         )
-        job = _submit(batcher, request, bool(stream))
         if not stream:
             answer = await _wait_answer(http, job)
-            return JSONResponse({"model": config.model_name, "answer": answer.to_dict()})
+            return JSONResponse({"model": name, "answer": answer.to_dict()})
 
         async def events() -> AsyncIterator[str]:
             async for kind, value in _job_events(job):
@@ -331,36 +375,33 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat(http: HTTPRequest) -> JSONResponse | StreamingResponse:
         authorize(http)
-        body = await _json_body(http, config)
-        parsed = await asyncio.to_thread(
-            _checked, lambda: openai_to_request(body, config.max_pixels), config
-        )
-        job = _submit(batcher, parsed.request, parsed.stream)
+        body = await read_json_body(http, config)
+        texts = chat_texts(body.get("messages"))
+        check_conversation(texts[-1] if texts else "", texts[:-1], config)
+        check_prompts(body.get("vip_prompts"), config)
+        encoded = await asyncio.to_thread(_chat_image_bytes, body.get("messages"))
+        job, chat = await _admit(lambda: openai_to_request(body, config.max_pixels), encoded)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
-        if not parsed.stream:
+        if not chat.stream:
             answer = await _wait_answer(http, job)
-            return JSONResponse(completion_body(completion_id, created, config.model_name, answer))
+            return JSONResponse(completion_body(completion_id, created, name, answer))
 
         async def events() -> AsyncIterator[str]:
             first = completion_chunk(
-                completion_id, created, config.model_name, {"role": "assistant", "content": ""}
+                completion_id, created, name, {"role": "assistant", "content": ""}
             )
             yield f"data: {json.dumps(first)}\n\n"
             async for kind, value in _job_events(job):
                 if kind == "delta":
-                    chunk = completion_chunk(
-                        completion_id, created, config.model_name, {"content": value}
-                    )
+                    chunk = completion_chunk(completion_id, created, name, {"content": value})
                 elif kind == "answer":
                     chunk = completion_chunk(
-                        completion_id, created, config.model_name, {}, finish=_finish(value)
+                        completion_id, created, name, {}, finish=_finish(value)
                     )
                     yield f"data: {json.dumps(chunk)}\n\n"
-                    if parsed.include_usage:
-                        usage = completion_chunk(
-                            completion_id, created, config.model_name, None, usage=value
-                        )
+                    if chat.include_usage:
+                        usage = completion_chunk(completion_id, created, name, None, usage=value)
                         yield f"data: {json.dumps(usage)}\n\n"
                     break
                 else:
@@ -377,50 +418,94 @@ def _finish(answer: Answer) -> str:
     return "length" if answer.finish_reason == "length" else "stop"
 
 
-async def _json_body(http: HTTPRequest, config: ServerConfig) -> dict[str, Any]:
-    declared = http.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > config.max_body_bytes:
-        raise HTTPException(413, _too_big(config))
-    chunks = []
-    size = 0
-    async for chunk in http.stream():
-        size += len(chunk)
-        if size > config.max_body_bytes:
-            raise HTTPException(413, _too_big(config))
-        chunks.append(chunk)
+def _image_bytes(image: Any) -> bytes | None:
+    """The encoded image of a native request (base64 text); None leaves the problem to the
+    request's own parsing, which names it."""
+    if not isinstance(image, str):
+        return None
     try:
-        body = await asyncio.to_thread(json.loads, b"".join(chunks))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPException(400, f"the body is not valid JSON ({exc})") from None
-    if not isinstance(body, dict):
-        raise HTTPException(400, "the body must be a JSON object")
-    return body
+        return base64.b64decode(image, validate=True)
+    except ValueError:
+        return None
 
 
-def _too_big(config: ServerConfig) -> str:
-    return (
-        f"request too large: images are limited to {config.max_image_bytes // (1024 * 1024)} MB "
-        "encoded; downscale or recompress the image"
-    )
+def _chat_image_bytes(messages: Any) -> bytes | None:
+    """The encoded image of an OpenAI body's first ``data:`` image URL (None: no such image;
+    the request's own parsing says what is wrong)."""
+    for message in messages if isinstance(messages, list) else []:
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else []:
+            url = part.get("image_url") if isinstance(part, dict) else None
+            url = url.get("url") if isinstance(url, dict) else url
+            if isinstance(url, str) and url.startswith("data:"):
+                return _image_bytes(url.partition(",")[2])
+    return None
 
 
-def _checked(build: Callable[[], Any], config: ServerConfig) -> Any:
+def _pixels_of(encoded: bytes | None, config: ServerConfig) -> int:
+    """The pixels decoding ``encoded`` will hold, read from its header only (413 over the
+    server's limit; 0 for what is no image: its parsing fails before any decoding)."""
+    if encoded is None:
+        return 0
     try:
-        built = build()
+        w, h = image_io.encoded_size(encoded)
+    except overlays.ImageError:
+        return 0
+    if w * h > config.max_pixels:
+        raise HTTPException(
+            413,
+            f"the image is {w}×{h} = {w * h / 1e6:.1f} MP, over the limit of "
+            f"{config.max_pixels / 1e6:g} MP: downscale it",
+        )
+    return w * h
+
+
+def _prepared(build: Callable[[], ParsedChat], config: ServerConfig) -> ParsedChat:
+    """The parsed request, checked against the server's limits, its prompts drawn: whatever
+    about it can fail, fails here (its own 4xx) and not in a batch with others."""
+    try:
+        parsed = build()
     except Exception as exc:
         raise HTTPException(_status_of(exc), _error_message(exc)) from None
-    request = built if isinstance(built, Request) else built.request
+    request = parsed.request
     if request.settings.max_new_tokens > config.max_new_tokens:
         raise HTTPException(
             422,
             f"max_new_tokens {request.settings.max_new_tokens} is over this server's limit of "
             f"{config.max_new_tokens}",
         )
-    return built
+    check_conversation(
+        request.question, [text for t in request.history for text in (t.question, t.answer)], config
+    )
+    return replace(parsed, request=_drawn(request))
 
 
-def _submit(batcher: Batcher, request: Request, stream: bool) -> Job:
-    job = Job(request=request, stream=stream, loop=asyncio.get_running_loop())
+def _drawn(request: Request) -> Request:
+    """``request`` with its prompts drawn into its image (in place: the server decoded it, and
+    nobody else holds it): what the engine draws itself, done before batching. The engine draws
+    no prompts on it again, so the model sees the same pixels."""
+    if not request.prompts:
+        return request
+    w, h = request.image.size
+    try:
+        image = overlays.render(request.image, request.prompts, inplace=True)
+    except overlays.OverlayError as exc:
+        raise HTTPException(422, str(exc)) from None
+    except MemoryError:
+        raise HTTPException(503, "out of memory drawing the visual prompts") from None
+    except Exception as exc:  # a prompt overlays cannot draw (e.g. coordinates near 1e308)
+        raise HTTPException(
+            422,
+            f"the visual prompts cannot be drawn on this {w}×{h} image "
+            f"({type(exc).__name__}: {exc}): use coordinates within the image",
+        ) from None
+    return replace(request, image=image, prompts=())
+
+
+def _submit(batcher: Batcher, request: Request, stream: bool, reservation: Reservation) -> Job:
+    job = Job(
+        request=request, stream=stream, loop=asyncio.get_running_loop(), reservation=reservation
+    )
     try:
         batcher.submit(job)
     except QueueFull:
