@@ -567,6 +567,16 @@ def _error_message(exc: BaseException) -> str:
     return f"internal error: {type(exc).__name__}: {exc}"
 
 
+def uvicorn_options(config: ServerConfig) -> dict[str, Any]:
+    """uvicorn's own limits for a server of ``config``: connections beyond what the queue and
+    the batches can use get 503 at once (each may hold a body of ``max_body_bytes``), and an idle
+    kept-alive connection is closed after 5 s. Slow bodies are cut by ``body_timeout_s`` (408)."""
+    return {
+        "limit_concurrency": config.max_queue + 2 * config.max_batch_size + 16,
+        "timeout_keep_alive": 5,
+    }
+
+
 class ServerThread:
     """Run an app with uvicorn in a background thread on ``host`` (port 0: any free port).
 
@@ -583,7 +593,9 @@ class ServerThread:
         self._socket.bind((host, port))
         self.port = self._socket.getsockname()[1]
         self.url = f"http://{host}:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="on", **uvicorn_options(app.state.config)
+        )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self._socket]}, daemon=True
