@@ -162,7 +162,7 @@ def _statuses(results: list[tuple[int, float]]) -> str:
 
 def load_pixels(code: Path, model: Path, clients: int, side: int) -> dict[str, Any]:
     buf = io.BytesIO()
-    Image.new("L", (side, side), 0).save(buf, "PNG")
+    Image.new("RGB", (side, side), 0).save(buf, "PNG")
     png = base64.b64encode(buf.getvalue()).decode()
     with server(code, model, max_batch_size=8) as s:
         s.reset_peak()

@@ -66,7 +66,10 @@ def _upright_rgb(im: Image.Image, name: str) -> Image.Image:
     """The one EXIF rule: orientation applied, so coordinates refer to what a person sees."""
     try:
         im.load()
-        return ImageOps.exif_transpose(im).convert("RGB")
+        # One full-size copy at most besides the decoded one (these images can be 100 MP).
+        if im.getexif().get(0x0112, 1) != 1:
+            ImageOps.exif_transpose(im, in_place=True)
+        return im.convert("RGB")
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageUnreadable(f"{name}: the image data is damaged ({exc})") from None
 

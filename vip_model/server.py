@@ -7,7 +7,9 @@ image as a data URL, visual prompts in the ``vip_prompts`` extension field).
 Concurrent requests are grouped into batches by :class:`Batcher` (up to ``max_batch_size``,
 waiting at most ``max_wait_ms`` for company) instead of one ``generate`` each. The queue is
 bounded: when full the server answers 503 with ``Retry-After``. Images arrive inline only: the
-server reads no file and fetches no URL. No Qt.
+server reads no file and fetches no URL. Before a request joins the queue it is read, decoded
+and checked whole (:mod:`vip_model.server_limits`: body, text, prompt and pixel limits, the
+browser guard), and its prompts are drawn, so that a bad request fails alone. No Qt.
 """
 
 from __future__ import annotations
@@ -17,13 +19,12 @@ import base64
 import hmac
 import ipaddress
 import json
-import queue
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
@@ -32,7 +33,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 import overlays
 from overlays import image_io
-from vip_model.engine import Answer, CancelToken, Engine, Request
+from vip_model.batcher import Batcher, Job, QueueFull
+from vip_model.engine import Answer, Engine, Request
 from vip_model.errors import InvalidRequest, ModelError, OutOfMemory
 from vip_model.openai_compat import (
     ParsedChat,
@@ -71,167 +73,6 @@ def check_bind(host: str, token: str | None) -> None:
             f"refusing to listen on {host} without a token: anyone on the network could use "
             "the model. Pass --token (or set VIPSTUDIO_TOKEN), or bind to 127.0.0.1"
         )
-
-
-# ------------------------------------------------------------------------------- batching
-
-
-class QueueFull(Exception):
-    """The server's queue is full; the client should retry later."""
-
-
-@dataclass(eq=False)
-class Job:
-    """One request waiting for the engine, and where its results go."""
-
-    request: Request
-    stream: bool
-    loop: asyncio.AbstractEventLoop
-    reservation: Reservation | None = None
-    cancel: CancelToken = field(default_factory=CancelToken)
-    events: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
-
-    def emit(self, kind: str, value: Any) -> None:
-        """Hand an event ("delta", "answer" or "error") to the waiting handler, thread-safely."""
-        try:
-            self.loop.call_soon_threadsafe(self.events.put_nowait, (kind, value))
-        except RuntimeError:  # the handler's loop is gone: its client left
-            self.cancel.cancel()
-
-    def finish(self, kind: str, value: Any) -> None:
-        """The last event of this job: its pixels go back to the budget."""
-        self.emit(kind, value)
-        self.release()
-
-    def release(self) -> None:
-        if self.reservation is not None:
-            self.reservation.release()
-
-
-class Batcher:
-    """A worker thread that drains the queue into batched engine calls."""
-
-    def __init__(self, engine: Engine, config: ServerConfig) -> None:
-        self.engine = engine
-        self.config = config
-        self.queue: queue.Queue[Job] = queue.Queue(maxsize=config.max_queue)
-        self.batches = 0
-        self.answered = 0
-        self.cancelled = 0
-        self.splits = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="vip-batcher", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
-
-    def submit(self, job: Job) -> None:
-        try:
-            self.queue.put_nowait(job)
-        except queue.Full:
-            raise QueueFull from None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                first = self.queue.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            jobs = [first]
-            deadline = time.monotonic() + self.config.max_wait_ms / 1000
-            while len(jobs) < self.config.max_batch_size:
-                remaining = deadline - time.monotonic()
-                try:
-                    jobs.append(
-                        self.queue.get(timeout=max(remaining, 0))
-                        if remaining > 0
-                        else self.queue.get_nowait()
-                    )
-                except queue.Empty:
-                    break
-            self._process(jobs)
-
-    def _process(self, jobs: list[Job]) -> None:
-        live = self._live(jobs)
-        plain = [j for j in live if not j.stream]
-        if plain:
-            self.batches += 1
-            self._answer_batch(plain)
-        for job in (j for j in live if j.stream):
-            self._answer_stream(job)
-
-    @staticmethod
-    def _live(jobs: list[Job]) -> list[Job]:
-        """The jobs whose clients still wait; the others' pixels go back to the budget."""
-        for job in jobs:
-            if job.cancel.cancelled:
-                job.release()
-        return [j for j in jobs if not j.cancel.cancelled]
-
-    def _answer_batch(self, jobs: list[Job]) -> None:
-        group = CancelToken()
-        watcher = _GroupCancel(group, [j.cancel for j in jobs])
-        watcher.start()
-        try:
-            answers = self.engine.batch([j.request for j in jobs], cancel=group)
-        except Exception as exc:
-            if len(jobs) == 1:
-                jobs[0].finish("error", exc)
-                return
-            # Whatever failed (a request nothing caught before the batch, or memory), it must
-            # not fail the neighbours: answer the two halves apart, down to the culprit alone.
-            self.splits += 1
-            half = len(jobs) // 2
-            for part in (jobs[:half], jobs[half:]):
-                if live := self._live(part):
-                    self._answer_batch(live)
-            return
-        finally:
-            watcher.stop()
-        for job, answer in zip(jobs, answers, strict=True):
-            self.answered += 1
-            job.finish("answer", answer)
-
-    def _answer_stream(self, job: Job) -> None:
-        try:
-            streamed = self.engine.stream(job.request, cancel=job.cancel)
-            with streamed:
-                for delta in streamed:
-                    job.emit("delta", delta)
-                answer = streamed.answer
-        except Exception as exc:
-            job.finish("error", exc)
-            return
-        self.answered += 1
-        self.cancelled += answer.finish_reason == "cancelled"
-        job.finish("answer", answer)
-
-
-class _GroupCancel:
-    """Cancels a batch once every one of its clients has gone."""
-
-    def __init__(self, group: CancelToken, members: list[CancelToken]) -> None:
-        self.group = group
-        self.members = members
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._done.set()
-
-    def _watch(self) -> None:
-        while not self._done.wait(0.05):
-            if all(m.cancelled for m in self.members):
-                self.group.cancel()
-                return
 
 
 # ------------------------------------------------------------------------------- the app
@@ -286,12 +127,14 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
         """Reserve the image's pixels, then decode and check everything in a worker thread, so
         that only a request known to be good (its prompts already drawn) reaches a batch."""
         pixels = await asyncio.to_thread(_pixels_of, encoded, config)
-        reservation = await budget.acquire(pixels)
+        # No pixels: no image to decode (its parsing is about to say so), nothing to wait for.
+        reservation = await budget.acquire(pixels) if pixels else None
         try:
             parsed = await asyncio.to_thread(_prepared, build, config)
             return _submit(batcher, parsed.request, parsed.stream, reservation), parsed
         except BaseException:
-            reservation.release()
+            if reservation is not None:
+                reservation.release()
             raise
 
     @app.exception_handler(HTTPException)
@@ -502,7 +345,9 @@ def _drawn(request: Request) -> Request:
     return replace(request, image=image, prompts=())
 
 
-def _submit(batcher: Batcher, request: Request, stream: bool, reservation: Reservation) -> Job:
+def _submit(
+    batcher: Batcher, request: Request, stream: bool, reservation: Reservation | None
+) -> Job:
     job = Job(
         request=request, stream=stream, loop=asyncio.get_running_loop(), reservation=reservation
     )

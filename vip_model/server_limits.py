@@ -44,7 +44,7 @@ class ServerConfig:
     max_image_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 50_000_000
     max_new_tokens: int = 1024
-    max_inflight_pixels: int = 200_000_000
+    max_inflight_pixels: int = 100_000_000
     pixel_wait_s: float = 10.0
     max_question_chars: int = 8_000
     max_conversation_chars: int = 32_000
