@@ -223,10 +223,10 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
         check_conversation(texts[-1] if texts else "", texts[:-1], config)
         check_prompts(body.get("vip_prompts"), config)
         encoded = await asyncio.to_thread(_chat_image_bytes, body.get("messages"))
-        job, chat = await _admit(lambda: openai_to_request(body, config.max_pixels), encoded)
+        job, parsed = await _admit(lambda: openai_to_request(body, config.max_pixels), encoded)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
-        if not chat.stream:
+        if not parsed.stream:
             answer = await _wait_answer(http, job)
             return JSONResponse(completion_body(completion_id, created, name, answer))
 
@@ -243,7 +243,7 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
                         completion_id, created, name, {}, finish=_finish(value)
                     )
                     yield f"data: {json.dumps(chunk)}\n\n"
-                    if chat.include_usage:
+                    if parsed.include_usage:
                         usage = completion_chunk(completion_id, created, name, None, usage=value)
                         yield f"data: {json.dumps(usage)}\n\n"
                     break
