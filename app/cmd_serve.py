@@ -82,7 +82,7 @@ def serve(
     import uvicorn
 
     from vip_model.loading import DEFAULT_MODEL
-    from vip_model.server import ServerConfig, check_bind, create_app
+    from vip_model.server import ServerConfig, check_bind, create_app, uvicorn_options
 
     with reported(ModelError):
         check_bind(host, token)
@@ -107,7 +107,13 @@ def serve(
         err=True,
     )
     try:
-        uvicorn.run(create_app(engine, config), host=host, port=port, log_level="warning")
+        uvicorn.run(
+            create_app(engine, config),
+            host=host,
+            port=port,
+            log_level="warning",
+            **uvicorn_options(config),
+        )
     except OSError as exc:
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 N = 8
 TOKENS = 16
 REPEAT = 3
+JSON = {"content-type": "application/json"}
 
 
 def requests() -> list[Request]:
@@ -83,7 +84,7 @@ def _client(url: str, body_file: str) -> tuple[float, float, int]:
         http.get(f"{url}/health")  # connect before the race starts
         _barrier.wait()
         t0 = time.perf_counter()
-        answer = http.post(f"{url}/v1/ask", content=body).json()["answer"]
+        answer = http.post(f"{url}/v1/ask", content=body, headers=JSON).json()["answer"]
         return t0, time.perf_counter(), int(answer["completion_tokens"])
 
 
@@ -113,7 +114,7 @@ def bench(scale: str, folder: Path) -> float:
                 path = folder / f"body{i}.json"
                 path.write_text(json.dumps({**r.to_dict(image_format="JPEG"), "stream": False}))
                 files.append(path)
-            httpx.post(f"{url}/v1/ask", content=files[0].read_bytes(), timeout=300)  # warm-up
+            httpx.post(f"{url}/v1/ask", content=files[0].read_bytes(), headers=JSON, timeout=300)
             served, served_tokens = min(eight_clients(url, files) for _ in range(REPEAT))
     print(
         f"{scale:<6} one-at-a-time {N / one:6.2f} req/s | direct batch {N / direct:6.2f} req/s "

@@ -26,7 +26,7 @@ class ServerUnavailable(ModelError):
 
 
 class AuthenticationFailed(ModelError):
-    """The server refused the token (HTTP 401)."""
+    """The server refused the token (HTTP 401) or the client's Host/Origin (HTTP 403)."""
 
 
 class ServerBusy(ModelError):
@@ -148,8 +148,8 @@ class RemoteEngine:
         raise AssertionError("unreachable")
 
     def _retry_later(self, response: httpx.Response, attempt: int) -> bool:
-        """Wait and say "retry" for a full queue (503 with Retry-After); other 503s, such as
-        running out of memory, would fail the same way again."""
+        """Wait and say "retry" for a full queue or pixel budget (503 with Retry-After); other
+        503s, such as running out of memory, would fail the same way again."""
         retry_after = response.headers.get("retry-after")
         if response.status_code != 503 or retry_after is None or attempt >= self.retries:
             return False
@@ -172,8 +172,12 @@ class RemoteEngine:
             raise AuthenticationFailed(
                 f"the server refused the token: pass --token or set {TOKEN_ENV} ({message})"
             )
-        if status in (413, 422, 400):
+        if status in (413, 415, 422, 400):
             raise InvalidRequest(message)
+        if status == 403:
+            raise AuthenticationFailed(f"the server refused this client: {message}")
+        if status == 408:
+            raise ServerUnavailable(f"{self.url} timed out reading the request: {message}")
         if status == 503:
             if "memory" in message.lower():
                 raise OutOfMemory(message)

@@ -12,15 +12,14 @@ import base64
 import io
 import math
 import threading
-import warnings
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 import overlays
-from overlays import ImageTooLarge, ImageUnreadable, Prompt
+from overlays import ImageUnreadable, Prompt, image_io
 from vip_model.errors import InvalidRequest
 from vip_model.templates import DEFAULT_TEMPLATE, TEMPLATES, Turn, get_template
 
@@ -116,30 +115,15 @@ def encode_image(image: Image.Image, format: str = "PNG") -> str:
 
 
 def decode_image(data: bytes | str, max_pixels: int = overlays.MAX_PIXELS) -> Image.Image:
-    """An RGB image from encoded bytes (or their base64 text), with the pixel limit checked
-    *before* decoding. Raises ``overlays.ImageUnreadable`` / ``overlays.ImageTooLarge``."""
+    """An RGB image from encoded bytes (or their base64 text), decoded exactly as the CLI reads a
+    file (:func:`overlays.image_io.decode_image`: pixel limit checked *before* decoding, EXIF
+    orientation applied). Raises ``overlays.ImageUnreadable`` / ``overlays.ImageTooLarge``."""
     if isinstance(data, str):
         try:
             data = base64.b64decode(data, validate=True)
         except ValueError:
             raise ImageUnreadable("the image is not valid base64 text") from None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
-            if im.width * im.height > max_pixels:
-                raise ImageTooLarge(
-                    f"the image is {im.width}×{im.height} = {im.width * im.height / 1e6:.1f} MP, "
-                    f"over the limit of {max_pixels / 1e6:g} MP: downscale it"
-                )
-            im.load()
-            return im.convert("RGB")
-    except UnidentifiedImageError:
-        raise ImageUnreadable(
-            "the data is not an image Pillow can read (PNG, JPEG, WebP, …)"
-        ) from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageUnreadable(f"the image data is damaged ({exc})") from None
+    return image_io.decode_image(data, max_pixels)
 
 
 @dataclass(frozen=True)

@@ -7,22 +7,24 @@ image as a data URL, visual prompts in the ``vip_prompts`` extension field).
 Concurrent requests are grouped into batches by :class:`Batcher` (up to ``max_batch_size``,
 waiting at most ``max_wait_ms`` for company) instead of one ``generate`` each. The queue is
 bounded: when full the server answers 503 with ``Retry-After``. Images arrive inline only: the
-server reads no file and fetches no URL. No Qt.
+server reads no file and fetches no URL. Before a request joins the queue it is read, decoded
+and checked whole (:mod:`vip_model.server_limits`: body, text, prompt and pixel limits, the
+browser guard), and its prompts are drawn, so that a bad request fails alone. No Qt.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
 import ipaddress
 import json
-import queue
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
@@ -30,32 +32,28 @@ from fastapi import Request as HTTPRequest
 from fastapi.responses import JSONResponse, StreamingResponse
 
 import overlays
-from vip_model.engine import Answer, CancelToken, Engine, Request
+from overlays import image_io
+from vip_model.batcher import Batcher, Job, QueueFull
+from vip_model.engine import Answer, Engine, Request
 from vip_model.errors import InvalidRequest, ModelError, OutOfMemory
-from vip_model.openai_compat import completion_body, completion_chunk, openai_to_request
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """Limits and batching of a server. ``token`` None means no authentication (loopback only)."""
-
-    model_name: str
-    token: str | None = None
-    max_batch_size: int = 8
-    max_wait_ms: float = 20.0
-    max_queue: int = 64
-    max_image_bytes: int = 20 * 1024 * 1024
-    max_pixels: int = 50_000_000
-    max_new_tokens: int = 1024
-
-    def __post_init__(self) -> None:
-        if self.max_batch_size < 1 or self.max_queue < 1 or self.max_wait_ms < 0:
-            raise InvalidRequest("max_batch_size and max_queue must be ≥ 1, max_wait_ms ≥ 0")
-
-    @property
-    def max_body_bytes(self) -> int:
-        # base64 grows data by 4/3; leave room for the conversation and prompts.
-        return self.max_image_bytes * 4 // 3 + 2 * 1024 * 1024
+from vip_model.openai_compat import (
+    ParsedChat,
+    completion_body,
+    completion_chunk,
+    openai_to_request,
+)
+from vip_model.server_limits import (
+    BrowserGuard,
+    PixelBudget,
+    Reservation,
+    ServerConfig,
+    chat_texts,
+    check_conversation,
+    check_prompts,
+    history_texts,
+    public_model_name,
+    read_json_body,
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -77,147 +75,6 @@ def check_bind(host: str, token: str | None) -> None:
         )
 
 
-# ------------------------------------------------------------------------------- batching
-
-
-class QueueFull(Exception):
-    """The server's queue is full; the client should retry later."""
-
-
-@dataclass(eq=False)
-class Job:
-    """One request waiting for the engine, and where its results go."""
-
-    request: Request
-    stream: bool
-    loop: asyncio.AbstractEventLoop
-    cancel: CancelToken = field(default_factory=CancelToken)
-    events: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
-
-    def emit(self, kind: str, value: Any) -> None:
-        """Hand an event ("delta", "answer" or "error") to the waiting handler, thread-safely."""
-        try:
-            self.loop.call_soon_threadsafe(self.events.put_nowait, (kind, value))
-        except RuntimeError:  # the handler's loop is gone: its client left
-            self.cancel.cancel()
-
-
-class Batcher:
-    """A worker thread that drains the queue into batched engine calls."""
-
-    def __init__(self, engine: Engine, config: ServerConfig) -> None:
-        self.engine = engine
-        self.config = config
-        self.queue: queue.Queue[Job] = queue.Queue(maxsize=config.max_queue)
-        self.batches = 0
-        self.answered = 0
-        self.cancelled = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="vip-batcher", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
-
-    def submit(self, job: Job) -> None:
-        try:
-            self.queue.put_nowait(job)
-        except queue.Full:
-            raise QueueFull from None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                first = self.queue.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            jobs = [first]
-            deadline = time.monotonic() + self.config.max_wait_ms / 1000
-            while len(jobs) < self.config.max_batch_size:
-                remaining = deadline - time.monotonic()
-                try:
-                    jobs.append(
-                        self.queue.get(timeout=max(remaining, 0))
-                        if remaining > 0
-                        else self.queue.get_nowait()
-                    )
-                except queue.Empty:
-                    break
-            self._process([j for j in jobs if not j.cancel.cancelled])
-
-    def _process(self, jobs: list[Job]) -> None:
-        plain = [j for j in jobs if not j.stream]
-        if plain:
-            self.batches += 1
-            self._answer_batch(plain)
-        for job in (j for j in jobs if j.stream):
-            self._answer_stream(job)
-
-    def _answer_batch(self, jobs: list[Job]) -> None:
-        group = CancelToken()
-        watcher = _GroupCancel(group, [j.cancel for j in jobs])
-        watcher.start()
-        try:
-            answers = self.engine.batch([j.request for j in jobs], cancel=group)
-        except (InvalidRequest, overlays.OverlayError) as exc:
-            # One bad request must not fail its neighbours: find it by answering them alone.
-            if len(jobs) == 1:
-                jobs[0].emit("error", exc)
-                return
-            for job in jobs:
-                self._answer_batch([job])
-            return
-        except Exception as exc:  # out of memory, a broken model: every job shares it
-            for job in jobs:
-                job.emit("error", exc)
-            return
-        finally:
-            watcher.stop()
-        for job, answer in zip(jobs, answers, strict=True):
-            self.answered += 1
-            job.emit("answer", answer)
-
-    def _answer_stream(self, job: Job) -> None:
-        try:
-            streamed = self.engine.stream(job.request, cancel=job.cancel)
-            with streamed:
-                for delta in streamed:
-                    job.emit("delta", delta)
-                answer = streamed.answer
-        except Exception as exc:
-            job.emit("error", exc)
-            return
-        self.answered += 1
-        self.cancelled += answer.finish_reason == "cancelled"
-        job.emit("answer", answer)
-
-
-class _GroupCancel:
-    """Cancels a batch once every one of its clients has gone."""
-
-    def __init__(self, group: CancelToken, members: list[CancelToken]) -> None:
-        self.group = group
-        self.members = members
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._done.set()
-
-    def _watch(self) -> None:
-        while not self._done.wait(0.05):
-            if all(m.cancelled for m in self.members):
-                self.group.cancel()
-                return
-
-
 # ------------------------------------------------------------------------------- the app
 
 
@@ -228,6 +85,8 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
     ``start()``, so tests can fill the queue deterministically).
     """
     batcher = Batcher(engine, config)
+    budget = PixelBudget(config.max_inflight_pixels, config.pixel_wait_s)
+    name = public_model_name(config.model_name)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -243,7 +102,9 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
         description="ViP-LLaVA region questions: native /v1/ask and OpenAI-compatible chat.",
     )
     app.state.batcher = batcher
+    app.state.budget = budget
     app.state.config = config
+    app.add_middleware(BrowserGuard, token=config.token)
 
     def authorize(http: HTTPRequest) -> None:
         if config.token is None:
@@ -260,6 +121,22 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
+    async def _admit(
+        build: Callable[[], ParsedChat], encoded: bytes | None
+    ) -> tuple[Job, ParsedChat]:
+        """Reserve the image's pixels, then decode and check everything in a worker thread, so
+        that only a request known to be good (its prompts already drawn) reaches a batch."""
+        pixels = await asyncio.to_thread(_pixels_of, encoded, config)
+        # No pixels: no image to decode (its parsing is about to say so), nothing to wait for.
+        reservation = await budget.acquire(pixels) if pixels else None
+        try:
+            parsed = await asyncio.to_thread(_prepared, build, config)
+            return _submit(batcher, parsed.request, parsed.stream, reservation), parsed
+        except BaseException:
+            if reservation is not None:
+                reservation.release()
+            raise
+
     @app.exception_handler(HTTPException)
     async def http_error(_: HTTPRequest, exc: HTTPException) -> JSONResponse:
         return JSONResponse(
@@ -273,12 +150,16 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
         info = engine.info()
         return {
             "status": "ok",
-            "model": config.model_name,
+            "model": name,
             "loaded": info.loaded,
             "queued": batcher.queue.qsize(),
             "answered": batcher.answered,
             "batches": batcher.batches,
             "cancelled": batcher.cancelled,
+            "split_batches": batcher.splits,
+            "pixels_in_use": budget.used,
+            "pixels_peak": budget.peak,
+            "pixels_refused": budget.refused,
         }
 
     @app.get("/v1/models")
@@ -289,7 +170,7 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
             "object": "list",
             "data": [
                 {
-                    "id": config.model_name,
+                    "id": name,
                     "object": "model",
                     "owned_by": "vip-studio",
                     "vip": info.to_dict(),
@@ -300,19 +181,25 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
     @app.post("/v1/ask", response_model=None)
     async def ask(http: HTTPRequest) -> JSONResponse | StreamingResponse:
         authorize(http)
-        body = await _json_body(http, config)
+        body = await read_json_body(http, config)
         stream = body.pop("stream", False)
         fmt = body.pop("format", "ndjson")
         if fmt not in ("ndjson", "sse"):
             raise HTTPException(422, "format must be 'ndjson' or 'sse'")
-        # Decoding the image is CPU work: off the event loop, so other requests keep arriving.
-        request = await asyncio.to_thread(
-            _checked, lambda: Request.from_dict(body, max_pixels=config.max_pixels), config
+        check_conversation(body.get("question"), history_texts(body.get("history")), config)
+        check_prompts(body.get("prompts"), config)
+        encoded = await asyncio.to_thread(_image_bytes, body.get("image"))
+        if encoded is not None:
+            body["image"] = encoded  # decoded from base64 once
+        job, _ = await _admit(
+            lambda: ParsedChat(
+                Request.from_dict(body, max_pixels=config.max_pixels), bool(stream), False
+            ),
+            encoded,
         )
-        job = _submit(batcher, request, bool(stream))
         if not stream:
             answer = await _wait_answer(http, job)
-            return JSONResponse({"model": config.model_name, "answer": answer.to_dict()})
+            return JSONResponse({"model": name, "answer": answer.to_dict()})
 
         async def events() -> AsyncIterator[str]:
             async for kind, value in _job_events(job):
@@ -331,36 +218,33 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat(http: HTTPRequest) -> JSONResponse | StreamingResponse:
         authorize(http)
-        body = await _json_body(http, config)
-        parsed = await asyncio.to_thread(
-            _checked, lambda: openai_to_request(body, config.max_pixels), config
-        )
-        job = _submit(batcher, parsed.request, parsed.stream)
+        body = await read_json_body(http, config)
+        texts = chat_texts(body.get("messages"))
+        check_conversation(texts[-1] if texts else "", texts[:-1], config)
+        check_prompts(body.get("vip_prompts"), config)
+        encoded = await asyncio.to_thread(_chat_image_bytes, body.get("messages"))
+        job, parsed = await _admit(lambda: openai_to_request(body, config.max_pixels), encoded)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if not parsed.stream:
             answer = await _wait_answer(http, job)
-            return JSONResponse(completion_body(completion_id, created, config.model_name, answer))
+            return JSONResponse(completion_body(completion_id, created, name, answer))
 
         async def events() -> AsyncIterator[str]:
             first = completion_chunk(
-                completion_id, created, config.model_name, {"role": "assistant", "content": ""}
+                completion_id, created, name, {"role": "assistant", "content": ""}
             )
             yield f"data: {json.dumps(first)}\n\n"
             async for kind, value in _job_events(job):
                 if kind == "delta":
-                    chunk = completion_chunk(
-                        completion_id, created, config.model_name, {"content": value}
-                    )
+                    chunk = completion_chunk(completion_id, created, name, {"content": value})
                 elif kind == "answer":
                     chunk = completion_chunk(
-                        completion_id, created, config.model_name, {}, finish=_finish(value)
+                        completion_id, created, name, {}, finish=_finish(value)
                     )
                     yield f"data: {json.dumps(chunk)}\n\n"
                     if parsed.include_usage:
-                        usage = completion_chunk(
-                            completion_id, created, config.model_name, None, usage=value
-                        )
+                        usage = completion_chunk(completion_id, created, name, None, usage=value)
                         yield f"data: {json.dumps(usage)}\n\n"
                     break
                 else:
@@ -377,50 +261,96 @@ def _finish(answer: Answer) -> str:
     return "length" if answer.finish_reason == "length" else "stop"
 
 
-async def _json_body(http: HTTPRequest, config: ServerConfig) -> dict[str, Any]:
-    declared = http.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > config.max_body_bytes:
-        raise HTTPException(413, _too_big(config))
-    chunks = []
-    size = 0
-    async for chunk in http.stream():
-        size += len(chunk)
-        if size > config.max_body_bytes:
-            raise HTTPException(413, _too_big(config))
-        chunks.append(chunk)
+def _image_bytes(image: Any) -> bytes | None:
+    """The encoded image of a native request (base64 text); None leaves the problem to the
+    request's own parsing, which names it."""
+    if not isinstance(image, str):
+        return None
     try:
-        body = await asyncio.to_thread(json.loads, b"".join(chunks))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPException(400, f"the body is not valid JSON ({exc})") from None
-    if not isinstance(body, dict):
-        raise HTTPException(400, "the body must be a JSON object")
-    return body
+        return base64.b64decode(image, validate=True)
+    except ValueError:
+        return None
 
 
-def _too_big(config: ServerConfig) -> str:
-    return (
-        f"request too large: images are limited to {config.max_image_bytes // (1024 * 1024)} MB "
-        "encoded; downscale or recompress the image"
-    )
+def _chat_image_bytes(messages: Any) -> bytes | None:
+    """The encoded image of an OpenAI body's first ``data:`` image URL (None: no such image;
+    the request's own parsing says what is wrong)."""
+    for message in messages if isinstance(messages, list) else []:
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else []:
+            url = part.get("image_url") if isinstance(part, dict) else None
+            url = url.get("url") if isinstance(url, dict) else url
+            if isinstance(url, str) and url.startswith("data:"):
+                return _image_bytes(url.partition(",")[2])
+    return None
 
 
-def _checked(build: Callable[[], Any], config: ServerConfig) -> Any:
+def _pixels_of(encoded: bytes | None, config: ServerConfig) -> int:
+    """The pixels decoding ``encoded`` will hold, read from its header only (413 over the
+    server's limit; 0 for what is no image: its parsing fails before any decoding)."""
+    if encoded is None:
+        return 0
     try:
-        built = build()
+        w, h = image_io.encoded_size(encoded)
+    except overlays.ImageError:
+        return 0
+    if w * h > config.max_pixels:
+        raise HTTPException(
+            413,
+            f"the image is {w}×{h} = {w * h / 1e6:.1f} MP, over the limit of "
+            f"{config.max_pixels / 1e6:g} MP: downscale it",
+        )
+    return w * h
+
+
+def _prepared(build: Callable[[], ParsedChat], config: ServerConfig) -> ParsedChat:
+    """The parsed request, checked against the server's limits, its prompts drawn: whatever
+    about it can fail, fails here (its own 4xx) and not in a batch with others."""
+    try:
+        parsed = build()
     except Exception as exc:
         raise HTTPException(_status_of(exc), _error_message(exc)) from None
-    request = built if isinstance(built, Request) else built.request
+    request = parsed.request
     if request.settings.max_new_tokens > config.max_new_tokens:
         raise HTTPException(
             422,
             f"max_new_tokens {request.settings.max_new_tokens} is over this server's limit of "
             f"{config.max_new_tokens}",
         )
-    return built
+    check_conversation(
+        request.question, [text for t in request.history for text in (t.question, t.answer)], config
+    )
+    return replace(parsed, request=_drawn(request))
 
 
-def _submit(batcher: Batcher, request: Request, stream: bool) -> Job:
-    job = Job(request=request, stream=stream, loop=asyncio.get_running_loop())
+def _drawn(request: Request) -> Request:
+    """``request`` with its prompts drawn into its image (in place: the server decoded it, and
+    nobody else holds it): what the engine draws itself, done before batching. The engine draws
+    no prompts on it again, so the model sees the same pixels."""
+    if not request.prompts:
+        return request
+    w, h = request.image.size
+    try:
+        image = overlays.render(request.image, request.prompts, inplace=True)
+    except overlays.OverlayError as exc:
+        raise HTTPException(422, str(exc)) from None
+    except MemoryError:
+        raise HTTPException(503, "out of memory drawing the visual prompts") from None
+    except Exception as exc:  # a prompt overlays cannot draw (e.g. coordinates near 1e308)
+        raise HTTPException(
+            422,
+            f"the visual prompts cannot be drawn on this {w}×{h} image "
+            f"({type(exc).__name__}: {exc}): use coordinates within the image",
+        ) from None
+    return replace(request, image=image, prompts=())
+
+
+def _submit(
+    batcher: Batcher, request: Request, stream: bool, reservation: Reservation | None
+) -> Job:
+    job = Job(
+        request=request, stream=stream, loop=asyncio.get_running_loop(), reservation=reservation
+    )
     try:
         batcher.submit(job)
     except QueueFull:
@@ -482,6 +412,16 @@ def _error_message(exc: BaseException) -> str:
     return f"internal error: {type(exc).__name__}: {exc}"
 
 
+def uvicorn_options(config: ServerConfig) -> dict[str, Any]:
+    """uvicorn's own limits for a server of ``config``: connections beyond what the queue and
+    the batches can use get 503 at once (each may hold a body of ``max_body_bytes``), and an idle
+    kept-alive connection is closed after 5 s. Slow bodies are cut by ``body_timeout_s`` (408)."""
+    return {
+        "limit_concurrency": config.max_queue + 2 * config.max_batch_size + 16,
+        "timeout_keep_alive": 5,
+    }
+
+
 class ServerThread:
     """Run an app with uvicorn in a background thread on ``host`` (port 0: any free port).
 
@@ -498,7 +438,9 @@ class ServerThread:
         self._socket.bind((host, port))
         self.port = self._socket.getsockname()[1]
         self.url = f"http://{host}:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="on", **uvicorn_options(app.state.config)
+        )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self._socket]}, daemon=True
