@@ -136,6 +136,7 @@ class _Pipeline:
         return RenderJob(
             source=conv.image_path,
             size=conv.image_size,
+            sha256=conv.image_sha256,
             prompts_json=prompts_json,
             dest=str(self.render_dir / name),
             fmt=fmt,

@@ -1,7 +1,8 @@
 """Images of an export: raw originals placed (copy, link or absolute path) and rendered images.
 
-Every image is checked against what the log recorded: a file that is missing, unreadable, or no
-longer of the logged size (boxes would point at the wrong pixels) is refused with a reason.
+Every image is checked against what the log recorded: a file that is missing, does not decode
+in full, or whose bytes are no longer the logged ones (sha256) is refused with a reason, and the
+export goes on without it.
 Photos with an EXIF orientation get an upright copy, because coordinates in the log refer to
 the upright image and trainers open files without applying EXIF.
 """
@@ -12,7 +13,6 @@ import hashlib
 import io
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -47,27 +47,55 @@ def safe_stem(path: str) -> str:
     return stem[:40]
 
 
-def orientation(path: str | os.PathLike[str]) -> int:
+def orientation(source: str | os.PathLike[str] | bytes) -> int:
     """The EXIF orientation tag (1 = upright) read from the header only."""
-    with Image.open(path) as im:
+    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
         return int(im.getexif().get(0x0112, 1) or 1)
 
 
-def check_image(path: str, size: tuple[int, int]) -> int:
-    """Check the file still is the logged image; returns its EXIF orientation."""
+@dataclass(frozen=True)
+class CheckedImage:
+    """An image file's bytes, verified to be the logged image, and its decoded pixels."""
+
+    data: bytes
+    image: Image.Image  # RGB, EXIF orientation applied
+    orientation: int
+
+
+def checked_image(path: str, sha256: str, size: tuple[int, int]) -> CheckedImage:
+    """Read and fully decode ``path`` and check it still is the logged image.
+
+    A damaged or oversized file is "image unreadable"; other bytes than the logged ones
+    (sha256) or another size is "image changed since it was logged". Raises
+    :class:`ImageRefused`, never anything else for a bad file.
+    """
+    source = Path(path)
+    if not source.exists():
+        raise ImageRefused("image unreadable", f"{path}: no such file")
+    if not source.is_file():  # a FIFO would block the read forever
+        raise ImageRefused("image unreadable", f"{path}: not a regular file")
     try:
-        actual = ov.image_size(path)
-        turn = orientation(path)
-    except ov.ImageError as exc:
-        raise ImageRefused("image unreadable", str(exc)) from None
+        data = source.read_bytes()
     except OSError as exc:
+        raise ImageRefused("image unreadable", f"{path}: {exc.strerror or exc}") from None
+    try:
+        image = ov.load_image(data)
+        turn = orientation(data)
+    except ov.ImageError as exc:
         raise ImageRefused("image unreadable", f"{path}: {exc}") from None
-    if actual != tuple(size):
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageRefused("image unreadable", f"{path}: {exc}") from None
+    if image.size != tuple(size):
         raise ImageRefused(
             "image changed since it was logged",
-            f"{path} is {actual[0]}×{actual[1]}, the log says {size[0]}×{size[1]}",
+            f"{path} is {image.width}×{image.height}, the log says {size[0]}×{size[1]}",
         )
-    return turn
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ImageRefused(
+            "image changed since it was logged",
+            f"{path}: its bytes are no longer the logged image's (sha256 differs)",
+        )
+    return CheckedImage(data, image, turn)
 
 
 @dataclass(frozen=True)
@@ -105,14 +133,13 @@ class RawImages:
         return placed
 
     def _place(self, path: str, sha256: str, size: tuple[int, int]) -> Placed:
-        turn = check_image(path, size)
+        checked = checked_image(path, sha256, size)
         folder = self.root / self.subdir
         folder.mkdir(parents=True, exist_ok=True)
         name = f"{safe_stem(path)}-{sha256[:12]}"
-        if turn != 1:
-            image = ov.load_image(path)
+        if checked.orientation != 1:
             target = folder / f"{name}.jpg"
-            save_jpeg(image, target)
+            save_jpeg(checked.image, target)
             return Placed(f"{self.subdir}/{target.name}", "upright copy")
         if self.mode == "absolute":
             return Placed(str(Path(path).resolve()), "absolute")
@@ -121,7 +148,7 @@ class RawImages:
             if self.mode == "link":
                 os.symlink(Path(path).resolve(), target)
             else:
-                shutil.copyfile(path, target)
+                target.write_bytes(checked.data)  # the bytes just verified, not a second read
         except OSError as exc:
             raise ImageRefused("image unreadable", f"{path}: {exc.strerror or exc}") from None
         return Placed(f"{self.subdir}/{target.name}", "linked" if self.mode == "link" else "copied")
@@ -131,14 +158,14 @@ class RawImages:
         if sha256 in self._refused:
             raise self._refused[sha256]
         try:
-            turn = check_image(path, size)
+            checked = checked_image(path, sha256, size)
         except ImageRefused as exc:
             self._refused[sha256] = exc
             raise
-        if turn == 1:
-            return Path(path).read_bytes()
+        if checked.orientation == 1:
+            return checked.data
         buffer = io.BytesIO()
-        save_jpeg(ov.load_image(path), buffer)
+        save_jpeg(checked.image, buffer)
         return buffer.getvalue()
 
 
@@ -160,6 +187,7 @@ class RenderJob:
 
     source: str
     size: tuple[int, int]
+    sha256: str
     prompts_json: str
     dest: str
     fmt: Literal["png", "jpeg"]
@@ -179,17 +207,16 @@ def render_one(job: RenderJob, decoded: dict[str, Any] | None = None) -> RenderR
     augmented variants are consecutive and share their photo.
     """
     cache = decoded if decoded is not None else {}
-    if cache.get("source") != job.source:
+    key = (job.source, job.sha256)
+    if cache.get("key") != key:
         try:
-            cache.update(source=job.source, image=ov.load_image(job.source), error=None)
-        except ov.ImageError as exc:
-            cache.update(source=job.source, image=None, error=str(exc))
+            checked = checked_image(job.source, job.sha256, job.size)
+            cache.update(key=key, image=checked.image, error=None)
+        except ImageRefused as exc:
+            cache.update(key=key, image=None, error=(exc.reason, exc.detail))
     if cache["image"] is None:
-        return RenderResult(error=("image unreadable", cache["error"]))
+        return RenderResult(error=cache["error"])
     original = cache["image"]
-    if original.size != tuple(job.size):
-        detail = f"{job.source} is {original.width}×{original.height}, the log says {job.size}"
-        return RenderResult(error=("image changed since it was logged", detail))
     image = original.copy()  # rendering draws in place; the decoded original is reused
     try:
         ov.render(image, ov.loads(job.prompts_json), inplace=True)

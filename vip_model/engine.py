@@ -133,7 +133,7 @@ def decode_image(data: bytes | str, max_pixels: int = overlays.MAX_PIXELS) -> Im
                     f"over the limit of {max_pixels / 1e6:g} MP: downscale it"
                 )
             im.load()
-            return im.convert("RGB")
+            return overlays.to_rgb(im)
     except UnidentifiedImageError:
         raise ImageUnreadable(
             "the data is not an image Pillow can read (PNG, JPEG, WebP, …)"
