@@ -106,69 +106,6 @@ class Placed:
     how: str  # "copied", "linked", "absolute", "upright copy", "rendered"
 
 
-class RawImages:
-    """Places original images into ``root/images`` once each, by content hash."""
-
-    def __init__(self, root: Path, mode: ImageMode, subdir: str = "images") -> None:
-        if mode not in IMAGE_MODES:
-            raise ValueError(f"unknown image mode {mode!r}: use {', '.join(IMAGE_MODES)}")
-        self.root = root
-        self.mode = mode
-        self.subdir = subdir
-        self._placed: dict[str, Placed] = {}
-        self._refused: dict[str, ImageRefused] = {}
-
-    def place(self, path: str, sha256: str, size: tuple[int, int]) -> Placed:
-        """The image as the dataset refers to it; raises :class:`ImageRefused`."""
-        if sha256 in self._placed:
-            return self._placed[sha256]
-        if sha256 in self._refused:
-            raise self._refused[sha256]
-        try:
-            placed = self._place(path, sha256, size)
-        except ImageRefused as exc:
-            self._refused[sha256] = exc
-            raise
-        self._placed[sha256] = placed
-        return placed
-
-    def _place(self, path: str, sha256: str, size: tuple[int, int]) -> Placed:
-        checked = checked_image(path, sha256, size)
-        folder = self.root / self.subdir
-        folder.mkdir(parents=True, exist_ok=True)
-        name = f"{safe_stem(path)}-{sha256[:12]}"
-        if checked.orientation != 1:
-            target = folder / f"{name}.jpg"
-            save_jpeg(checked.image, target)
-            return Placed(f"{self.subdir}/{target.name}", "upright copy")
-        if self.mode == "absolute":
-            return Placed(str(Path(path).resolve()), "absolute")
-        target = folder / f"{name}{Path(path).suffix.lower()}"
-        try:
-            if self.mode == "link":
-                os.symlink(Path(path).resolve(), target)
-            else:
-                target.write_bytes(checked.data)  # the bytes just verified, not a second read
-        except OSError as exc:
-            raise ImageRefused("image unreadable", f"{path}: {exc.strerror or exc}") from None
-        return Placed(f"{self.subdir}/{target.name}", "linked" if self.mode == "link" else "copied")
-
-    def read_bytes(self, path: str, sha256: str, size: tuple[int, int]) -> bytes:
-        """The image file's bytes (an upright re-encoding when it has an EXIF orientation)."""
-        if sha256 in self._refused:
-            raise self._refused[sha256]
-        try:
-            checked = checked_image(path, sha256, size)
-        except ImageRefused as exc:
-            self._refused[sha256] = exc
-            raise
-        if checked.orientation == 1:
-            return checked.data
-        buffer = io.BytesIO()
-        save_jpeg(checked.image, buffer)
-        return buffer.getvalue()
-
-
 def concrete_format(path: str, fmt: RenderedFormat) -> Literal["png", "jpeg"]:
     """``auto``: JPEG for JPEG photos (no worse than the source), PNG for everything else."""
     if fmt == "auto":
@@ -181,8 +118,12 @@ def rendered_name(path: str, sha256: str, prompts_json: str, fmt: Literal["png",
     return f"{safe_stem(path)}-{digest}.{'png' if fmt == 'png' else 'jpg'}"
 
 
+class Job:
+    """What a worker is given: an image to render, or an original to check and place."""
+
+
 @dataclass(frozen=True)
-class RenderJob:
+class RenderJob(Job):
     """Draw ``prompts_json`` on ``source`` and save it at ``dest`` (what travels to a worker)."""
 
     source: str
@@ -196,8 +137,11 @@ class RenderJob:
 
 @dataclass(frozen=True)
 class RenderResult:
+    """What a worker did with a job: an error, or the image's bytes and/or where it was put."""
+
     error: tuple[str, str] | None = None  # (reason, detail)
     data: bytes | None = None
+    placed: Placed | None = None
 
 
 def render_one(job: RenderJob, decoded: dict[str, Any] | None = None) -> RenderResult:
@@ -232,7 +176,72 @@ def render_one(job: RenderJob, decoded: dict[str, Any] | None = None) -> RenderR
     return RenderResult(data=data if job.want_bytes else None)
 
 
-def render_batch(jobs: list[RenderJob | None]) -> list[RenderResult | None]:
-    """:func:`render_one` over a chunk (the unit a worker process receives)."""
+@dataclass(frozen=True)
+class PlaceJob(Job):
+    """Check an original image and place it under ``root/subdir`` (what travels to a worker);
+    with ``want_bytes`` its bytes come back instead (formats that embed images)."""
+
+    source: str
+    size: tuple[int, int]
+    sha256: str
+    root: str
+    subdir: str
+    mode: ImageMode
+    want_bytes: bool = False
+
+
+def place_one(job: PlaceJob) -> RenderResult:
+    """Check one original image in full, then copy, link or refer to it; a photo with an EXIF
+    orientation gets an upright copy. Never raises for a bad image."""
+    try:
+        checked = checked_image(job.source, job.sha256, job.size)
+        if job.want_bytes:
+            placed = Placed(Path(job.source).name, "original embedded")
+            return RenderResult(data=_upright_bytes(checked), placed=placed)
+        return RenderResult(placed=_place(checked, job))
+    except ImageRefused as exc:
+        return RenderResult(error=(exc.reason, exc.detail))
+
+
+def _upright_bytes(checked: CheckedImage) -> bytes:
+    if checked.orientation == 1:
+        return checked.data
+    buffer = io.BytesIO()
+    save_jpeg(checked.image, buffer)
+    return buffer.getvalue()
+
+
+def _place(checked: CheckedImage, job: PlaceJob) -> Placed:
+    folder = Path(job.root) / job.subdir
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{safe_stem(job.source)}-{job.sha256[:12]}"
+    if checked.orientation != 1:
+        target = folder / f"{name}.jpg"
+        save_jpeg(checked.image, target)
+        return Placed(f"{job.subdir}/{target.name}", "upright copy")
+    if job.mode == "absolute":
+        return Placed(str(Path(job.source).resolve()), "absolute")
+    target = folder / f"{name}{Path(job.source).suffix.lower()}"
+    try:
+        if job.mode == "link":
+            os.symlink(Path(job.source).resolve(), target)
+        else:
+            target.write_bytes(checked.data)  # the bytes just verified, not a second read
+    except OSError as exc:
+        raise ImageRefused("image unreadable", f"{job.source}: {exc.strerror or exc}") from None
+    return Placed(f"{job.subdir}/{target.name}", "linked" if job.mode == "link" else "copied")
+
+
+def render_batch(jobs: list[Job | None]) -> list[RenderResult | None]:
+    """:func:`render_one` or :func:`place_one` over a chunk (the unit a worker receives)."""
     decoded: dict[str, Any] = {}
-    return [None if job is None else render_one(job, decoded) for job in jobs]
+    out: list[RenderResult | None] = []
+    for job in jobs:
+        if job is None:
+            out.append(None)
+        elif isinstance(job, PlaceJob):
+            out.append(place_one(job))
+        else:
+            assert isinstance(job, RenderJob)
+            out.append(render_one(job, decoded))
+    return out
