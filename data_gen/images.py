@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -49,25 +50,31 @@ def safe_stem(path: str) -> str:
 
 def orientation(source: str | os.PathLike[str] | bytes) -> int:
     """The EXIF orientation tag (1 = upright) read from the header only."""
-    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
-        return int(im.getexif().get(0x0112, 1) or 1)
+    with warnings.catch_warnings():  # the pixel limit is ours (overlays.MAX_PIXELS)
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
+            return int(im.getexif().get(0x0112, 1) or 1)
 
 
 @dataclass(frozen=True)
 class CheckedImage:
-    """An image file's bytes, verified to be the logged image, and its decoded pixels."""
+    """An image file's bytes, verified to be the logged image, and its pixels when asked for."""
 
     data: bytes
-    image: Image.Image  # RGB, EXIF orientation applied
+    size: tuple[int, int]  # EXIF orientation applied
     orientation: int
+    image: Image.Image | None  # RGB, upright
 
 
-def checked_image(path: str, sha256: str, size: tuple[int, int]) -> CheckedImage:
-    """Read and fully decode ``path`` and check it still is the logged image.
+def checked_image(
+    path: str, sha256: str, size: tuple[int, int], *, pixels: bool = False
+) -> CheckedImage:
+    """Read and decode ``path`` in full and check it still is the logged image.
 
-    A damaged or oversized file is "image unreadable"; other bytes than the logged ones
-    (sha256) or another size is "image changed since it was logged". Raises
-    :class:`ImageRefused`, never anything else for a bad file.
+    A damaged or oversized file is "image unreadable"; another size or other bytes than the
+    logged ones (sha256) is "image changed since it was logged". Raises :class:`ImageRefused`,
+    never anything else for a bad file. The RGB pixels are kept with ``pixels`` or when the
+    file needs an upright copy (EXIF orientation).
     """
     source = Path(path)
     if not source.exists():
@@ -79,23 +86,27 @@ def checked_image(path: str, sha256: str, size: tuple[int, int]) -> CheckedImage
     except OSError as exc:
         raise ImageRefused("image unreadable", f"{path}: {exc.strerror or exc}") from None
     try:
-        image = ov.load_image(data)
+        # One full decode when pixels are needed, else the cheaper check of every byte.
+        image = ov.load_image(data) if pixels else None
+        actual = image.size if image is not None else ov.verify_image(data)
         turn = orientation(data)
+        if image is None and turn != 1:
+            image = ov.load_image(data)
     except ov.ImageError as exc:
         raise ImageRefused("image unreadable", f"{path}: {exc}") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except Exception as exc:  # Pillow's plugins raise many kinds on hostile files
         raise ImageRefused("image unreadable", f"{path}: {exc}") from None
-    if image.size != tuple(size):
+    if actual != tuple(size):
         raise ImageRefused(
             "image changed since it was logged",
-            f"{path} is {image.width}×{image.height}, the log says {size[0]}×{size[1]}",
+            f"{path} is {actual[0]}×{actual[1]}, the log says {size[0]}×{size[1]}",
         )
     if hashlib.sha256(data).hexdigest() != sha256:
         raise ImageRefused(
             "image changed since it was logged",
             f"{path}: its bytes are no longer the logged image's (sha256 differs)",
         )
-    return CheckedImage(data, image, turn)
+    return CheckedImage(data, actual, turn, image)
 
 
 @dataclass(frozen=True)
@@ -154,7 +165,7 @@ def render_one(job: RenderJob, decoded: dict[str, Any] | None = None) -> RenderR
     key = (job.source, job.sha256)
     if cache.get("key") != key:
         try:
-            checked = checked_image(job.source, job.sha256, job.size)
+            checked = checked_image(job.source, job.sha256, job.size, pixels=True)
             cache.update(key=key, image=checked.image, error=None)
         except ImageRefused as exc:
             cache.update(key=key, image=None, error=(exc.reason, exc.detail))
@@ -204,7 +215,7 @@ def place_one(job: PlaceJob) -> RenderResult:
 
 
 def _upright_bytes(checked: CheckedImage) -> bytes:
-    if checked.orientation == 1:
+    if checked.image is None:  # upright already
         return checked.data
     buffer = io.BytesIO()
     save_jpeg(checked.image, buffer)
@@ -215,7 +226,7 @@ def _place(checked: CheckedImage, job: PlaceJob) -> Placed:
     folder = Path(job.root) / job.subdir
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{safe_stem(job.source)}-{job.sha256[:12]}"
-    if checked.orientation != 1:
+    if checked.image is not None:  # turned by its EXIF orientation: an upright copy
         target = folder / f"{name}.jpg"
         save_jpeg(checked.image, target)
         return Placed(f"{job.subdir}/{target.name}", "upright copy")

@@ -296,13 +296,7 @@ def verified_size(data: bytes, name: str) -> tuple[int, int]:
     """(W, H) after EXIF orientation of an image that decodes in full within the pixel limit:
     a truncated file or a decompression bomb is refused here, not found later by a trainer."""
     try:
-        w, h = ov.image_size(data)
-        if w * h > ov.MAX_PIXELS:
-            raise InvalidEntry(
-                f"{name}: {w}×{h} = {w * h:,} pixels is over the limit of {ov.MAX_PIXELS:,} "
-                "(a decompression bomb, or a scan too large to train on): downscale it"
-            )
-        return ov.load_image(data).size
+        return ov.verify_image(data)
     except ov.ImageError as exc:
         raise InvalidEntry(str(exc).replace("the embedded image", name)) from None
 

@@ -12,7 +12,7 @@ from overlays.errors import (
     PromptOutsideImage,
 )
 from overlays.generate import generate, generate_sampled
-from overlays.image_io import MAX_PIXELS, image_size, load_image, to_rgb
+from overlays.image_io import MAX_PIXELS, image_size, load_image, to_rgb, verify_image
 from overlays.phrases import (
     SHAPE_WORDS,
     RegionRef,
@@ -122,4 +122,5 @@ __all__ = [
     "sample_style",
     "scale_of",
     "to_rgb",
+    "verify_image",
 ]

@@ -24,7 +24,33 @@ def image_size(path: ImageSource) -> tuple[int, int]:
     """(W, H) of an image after EXIF orientation, reading only its header."""
     with _open(path) as im:
         w, h = im.size
-        orientation = im.getexif().get(0x0112, 1)
+        try:
+            orientation = im.getexif().get(0x0112, 1)  # a PNG's EXIF may follow its pixels
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageUnreadable(f"{_name(path)}: the image data is damaged ({exc})") from None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def verify_image(path: ImageSource, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """Decode the whole image at the least cost; returns (W, H) after EXIF orientation.
+
+    A truncated or damaged file raises :class:`ImageUnreadable`, one over ``max_pixels``
+    :class:`ImageTooLarge` (checked on the header, before any decoding). JPEGs decode at 1/8
+    scale: every coded block is still read (truncation is found), full-size pixels are not built.
+    """
+    with _open(path) as im:
+        w, h = im.size
+        if w * h > max_pixels:
+            raise ImageTooLarge(
+                f"{_name(path)}: {w}×{h} = {w * h:,} pixels is over the limit of {max_pixels:,}: "
+                "downscale it"
+            )
+        try:
+            orientation = im.getexif().get(0x0112, 1)
+            im.draft(im.mode, (max(w // 8, 1), max(h // 8, 1)))
+            im.load()
+        except Exception as exc:  # Pillow's plugins raise many kinds on hostile files
+            raise ImageUnreadable(f"{_name(path)}: the image data is damaged ({exc})") from None
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from dg_fixtures import ask, copy_photos
 from images_bad import bomb_png, grey16_png, truncated_jpeg
@@ -62,6 +63,19 @@ def test_an_image_whose_bytes_changed_is_left_out(tmp_path: Path, fmt: str) -> N
     assert "sha256" in summary.examples["image changed since it was logged"][0]
     saved = json.loads((tmp_path / "ds" / "summary.json").read_text())
     assert saved["skipped"] == {"image changed since it was logged": 1}
+
+
+GREY = ((127, 127, 127), (128, 128, 128))
+
+
+def test_16_bit_png_is_grey_through_every_decoder(tmp_path: Path) -> None:
+    from vip_model.engine import decode_image
+
+    path = grey16_png(tmp_path / "grey16.png")
+    assert decode_image(path.read_bytes()).getpixel((3, 3)) in GREY  # server and client
+    assert ov.load_image(path.read_bytes()).getpixel((3, 3)) in GREY
+    wide = Image.fromarray(np.full((4, 4), 40000, dtype=np.int32))  # mode I, 16-bit values
+    assert ov.to_rgb(wide).getpixel((0, 0)) == (155, 155, 155)
 
 
 def test_16_bit_png_is_scaled_not_clipped(tmp_path: Path) -> None:
