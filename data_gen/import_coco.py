@@ -16,9 +16,9 @@ from data_gen.import_plan import (
     checked_region,
     flat_rings,
     fmt,
-    key,
     load_json,
     numbers,
+    ref_id,
 )
 
 
@@ -35,7 +35,7 @@ def plan_coco(plan: ImportPlan, images_dir: Path) -> None:
         try:
             if not isinstance(cat, dict):
                 raise InvalidEntry("not a JSON object")
-            cid = key(cat.get("id"), "'id'")
+            cid = ref_id(cat.get("id"), "'id'")
         except InvalidEntry as exc:
             plan.invalid.append((f"category entry {i}", str(exc)))
             continue
@@ -51,7 +51,7 @@ def plan_coco(plan: ImportPlan, images_dir: Path) -> None:
                 raise InvalidEntry("needs 'id' and 'file_name'")
             if not isinstance(entry["file_name"], str) or not entry["file_name"]:
                 raise InvalidEntry(f"'file_name' must be a path, got {entry['file_name']!r}")
-            entries[key(entry["id"], "'id'")] = entry
+            entries[ref_id(entry["id"], "'id'")] = entry
         except InvalidEntry as exc:
             plan.invalid.append((f"image entry {i}", str(exc)))
     files = ImageFiles(plan, images_dir)
@@ -63,7 +63,7 @@ def plan_coco(plan: ImportPlan, images_dir: Path) -> None:
                 raise InvalidEntry("not a JSON object")
             if ann.get("iscrowd"):
                 raise InvalidEntry("crowd annotation (iscrowd=1): a group, not one region")
-            entry = entries.get(key(ann.get("image_id"), "image_id"))
+            entry = entries.get(ref_id(ann.get("image_id"), "image_id"))
             if entry is None:
                 raise InvalidEntry(f"unknown image_id {ann.get('image_id')!r}")
             image = files.get(
@@ -84,7 +84,7 @@ def plan_coco(plan: ImportPlan, images_dir: Path) -> None:
                 rings = flat_rings(segmentation, "segmentation")
             label = None
             if ann.get("category_id") is not None:
-                category = key(ann["category_id"], "category_id")
+                category = ref_id(ann["category_id"], "category_id")
                 if category in unnamed:
                     raise InvalidEntry(
                         f"category_id {category!r} has no name in 'categories': name it there"

@@ -27,8 +27,8 @@ from data_gen.import_plan import (
     PlannedRegion,
     checked_region,
     flat_rings,
-    key,
     numbers,
+    ref_id,
 )
 
 #: LabelMe's label for what should not become a class (labelme2coco leaves it out).
@@ -95,7 +95,7 @@ def plan_labelme_file(plan: ImportPlan, path: Path, images_dir: Path | None) -> 
                 group = shape.get("group_id")
                 if group is not None and label is not None:
                     # LabelMe's way of drawing one object in several parts.
-                    groups.setdefault((label, key(group, "group_id")), []).extend(rings)
+                    groups.setdefault((label, ref_id(group, "group_id")), []).extend(rings)
                     continue
                 region = checked_region(None, rings, image.size, notes)
             else:

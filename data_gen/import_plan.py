@@ -21,6 +21,7 @@ from PIL import Image
 from shapely.geometry import Polygon
 
 import overlays as ov
+from app.log import file_sha256
 from data_gen.errors import ImportFailed
 from overlays import Prompt, Region, RegionRef
 
@@ -138,7 +139,7 @@ def number(value: Any, what: str) -> float:
     return float(value)
 
 
-def key(value: Any, what: str) -> int | str:
+def ref_id(value: Any, what: str) -> int | str:
     """An id that other entries refer to: a number or a string (not a list, not an object)."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise InvalidEntry(f"{what} must be a number or a string, got {value!r}")
@@ -253,15 +254,15 @@ class ImageFiles:
                 if not path.is_file():
                     what = "no such file" if not path.exists() else "not a regular file"
                     raise InvalidEntry(f"{path}: {what}")
-                data = path.read_bytes()
-                size = verified_size(data, path.name)
+                size = verified_size(path, path.name)
+                sha = file_sha256(path)
             except OSError as exc:
                 self.refused[path] = f"{path}: {exc.strerror or exc}"
                 raise InvalidEntry(self.refused[path]) from None
             except InvalidEntry as exc:
                 self.refused[path] = str(exc)
                 raise
-            image = PlannedImage(path, size, hashlib.sha256(data).hexdigest())
+            image = PlannedImage(path, size, sha)
             self.plan.images[key] = image
         _check_declared(image, declared)
         return image
@@ -292,7 +293,7 @@ class ImageFiles:
             self.plan.warnings.append((str(written), why))
 
 
-def verified_size(data: bytes, name: str) -> tuple[int, int]:
+def verified_size(data: Path | bytes, name: str) -> tuple[int, int]:
     """(W, H) after EXIF orientation of an image that decodes in full within the pixel limit:
     a truncated file or a decompression bomb is refused here, not found later by a trainer."""
     try:
