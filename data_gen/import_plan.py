@@ -283,12 +283,10 @@ class ImageFiles:
     def _outside(self, written: Path) -> None:
         if written.is_relative_to(self.root):
             return
-        why = (
-            f"{written} is outside {self.root}, the folder of the annotations: "
-            "check the path (refused with --strict)"
-        )
+        where = f"outside {self.root}, the folder of the annotations"
         if self.plan.strict:
-            raise InvalidEntry(why.replace(" (refused with --strict)", ""))
+            raise InvalidEntry(f"{written} is {where} (refused with --strict)")
+        why = f"{where}: check the path (refused with --strict)"
         if (str(written), why) not in self.plan.warnings:
             self.plan.warnings.append((str(written), why))
 
