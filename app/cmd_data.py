@@ -106,7 +106,7 @@ def _filters(fn: Any) -> Any:
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Processes rendering images (0: every core).",
+    help="Processes checking and rendering images (0: every core).",
 )
 @click.option(
     "--overwrite", is_flag=True, help="Replace an existing --out once the new one is complete."

@@ -1,10 +1,11 @@
 """`export`: the Q&A log → a dataset folder in one trainer's format, safely and in a stream.
 
 Conversations come from :func:`data_gen.records.iter_conversations` (selection, grouping,
-dedup, split); each becomes a sample, plus K redrawn ones with ``augment``; images are placed
-(raw formats) or rendered in worker processes (rendered formats), in order and with a bounded
-number in flight; the format writer appends each record to its files. Everything is built in a
-hidden folder next to ``out`` and moved there only when complete (:func:`staged_dir`).
+dedup, split); each becomes a sample, plus K redrawn ones with ``augment``; images are checked
+in full and placed (originals) or rendered (prompts burned in) in worker processes, in order
+and with a bounded number in flight; the format writer appends each record to its files.
+Everything is built in a hidden folder next to ``out`` and moved there only when complete
+(:func:`staged_dir`).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from data_gen.export_llama_factory import LlamaFactoryWriter
 from data_gen.export_llava import LlavaRenderedWriter
 from data_gen.export_vip import VipLlavaWriter
 from data_gen.images import (
-    ImageRefused,
-    RawImages,
+    Job,
+    PlaceJob,
     RenderJob,
     RenderResult,
     concrete_format,
@@ -89,16 +90,19 @@ class ExportSummary:
 
 
 class _Pipeline:
-    """Samples → (render job | nothing) → the image each record refers to."""
+    """Samples → (render job | place job | nothing) → the image each record refers to."""
 
     def __init__(self, root: Path, options: ExportOptions, writer: FormatWriter, tally: Tally):
         self.options = options
         self.writer = writer
         self.tally = tally
-        self.raw = RawImages(root, options.images)
+        self.root = root
+        self.originals: dict[str, RenderResult] = {}  # by sha256: placed, or why not
+        self.last_original: tuple[str, bytes | None] = ("", None)
         self.render_dir = root / (".render" if writer.embeds_images else "images")
         self.render_dir.mkdir(exist_ok=True)
-        self.submitted: set[str] = set()
+        self.submitted: set[str] = set()  # rendered names and original sha256s
+        self._last = ""
         self.failed: dict[str, tuple[str, str]] = {}
         self.names: dict[str, str] = {}
         self.images: Counter[str] = Counter()
@@ -123,10 +127,26 @@ class _Pipeline:
     def _rendered(self, sample: Sample) -> bool:
         return self.writer.rendered and bool(sample.prompts)
 
-    def job_of(self, sample: Sample) -> RenderJob | None:
-        if not self._rendered(sample):
-            return None
+    def job_of(self, sample: Sample) -> Job | None:
         conv = sample.conversation
+        if not self._rendered(sample):
+            # Each original is checked (decoded in full) once, in a worker. Formats that embed
+            # the bytes get them again unless the previous sample had the same image: holding
+            # every image's bytes would grow with the dataset.
+            sha = conv.image_sha256
+            if sha in self.submitted and not (self.writer.embeds_images and sha != self._last):
+                return None
+            self.submitted.add(sha)
+            self._last = sha
+            return PlaceJob(
+                source=conv.image_path,
+                size=conv.image_size,
+                sha256=sha,
+                root=str(self.root),
+                subdir="images",
+                mode=self.options.images,
+                want_bytes=self.writer.embeds_images,
+            )
         prompts_json = ov.dumps(sample.prompts)
         fmt = concrete_format(conv.image_path, self.options.rendered_format)
         name = _rendered_name(conv.image_path, conv.image_sha256, prompts_json, fmt)
@@ -137,6 +157,7 @@ class _Pipeline:
         return RenderJob(
             source=conv.image_path,
             size=conv.image_size,
+            sha256=conv.image_sha256,
             prompts_json=prompts_json,
             dest=str(self.render_dir / name),
             fmt=fmt,
@@ -146,17 +167,20 @@ class _Pipeline:
     def resolve(self, sample: Sample, result: RenderResult | None) -> SampleImage | None:
         conv = sample.conversation
         if not self._rendered(sample):
-            try:
-                if self.writer.embeds_images:
-                    data = self.raw.read_bytes(conv.image_path, conv.image_sha256, conv.image_size)
-                    self._count(conv.image_sha256, "original embedded")
-                    return SampleImage(Path(conv.image_path).name, data)
-                placed = self.raw.place(conv.image_path, conv.image_sha256, conv.image_size)
-            except ImageRefused as exc:
-                self._fail(sample, exc.reason, exc.detail)
+            sha = conv.image_sha256
+            if result is not None:  # the first sample of this image (results come in order)
+                self.originals[sha] = RenderResult(result.error, None, result.placed)
+                self.last_original = (sha, result.data)
+            done = self.originals[sha]
+            if done.error is not None:
+                self._fail(sample, *done.error)
                 return None
-            self._count(conv.image_sha256, placed.how)
-            return SampleImage(placed.path)
+            assert done.placed is not None
+            self._count(sha, done.placed.how)
+            if self.writer.embeds_images:
+                assert self.last_original[0] == sha  # see job_of
+                return SampleImage(done.placed.path, self.last_original[1])
+            return SampleImage(done.placed.path)
         name = self.names.pop(sample.id)
         if result is not None:
             if result.error is not None:
@@ -201,7 +225,7 @@ def export(log: QALog, options: ExportOptions) -> ExportSummary:
     started = time.perf_counter()
     tally = Tally(strict=options.strict)
     writer_type = WRITERS[options.format]
-    workers = (options.workers or default_workers()) if writer_type.rendered else 1
+    workers = options.workers or default_workers()  # originals are decoded in full too
     bar = tqdm(
         unit="turn",
         desc=f"export {options.format}",

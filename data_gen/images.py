@@ -1,7 +1,8 @@
 """Images of an export: raw originals placed (copy, link or absolute path) and rendered images.
 
-Every image is checked against what the log recorded: a file that is missing, unreadable, or no
-longer of the logged size (boxes would point at the wrong pixels) is refused with a reason.
+Every image is checked against what the log recorded: a file that is missing, does not decode
+in full, or whose bytes are no longer the logged ones (sha256) is refused with a reason, and the
+export goes on without it.
 Photos with an EXIF orientation get an upright copy, because coordinates in the log refer to
 the upright image and trainers open files without applying EXIF.
 """
@@ -12,7 +13,7 @@ import hashlib
 import io
 import os
 import re
-import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -47,27 +48,65 @@ def safe_stem(path: str) -> str:
     return stem[:40]
 
 
-def orientation(path: str | os.PathLike[str]) -> int:
+def orientation(source: str | os.PathLike[str] | bytes) -> int:
     """The EXIF orientation tag (1 = upright) read from the header only."""
-    with Image.open(path) as im:
-        return int(im.getexif().get(0x0112, 1) or 1)
+    with warnings.catch_warnings():  # the pixel limit is ours (overlays.MAX_PIXELS)
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
+            return int(im.getexif().get(0x0112, 1) or 1)
 
 
-def check_image(path: str, size: tuple[int, int]) -> int:
-    """Check the file still is the logged image; returns its EXIF orientation."""
+@dataclass(frozen=True)
+class CheckedImage:
+    """An image file's bytes, verified to be the logged image, and its pixels when asked for."""
+
+    data: bytes
+    size: tuple[int, int]  # EXIF orientation applied
+    orientation: int
+    image: Image.Image | None  # RGB, upright
+
+
+def checked_image(
+    path: str, sha256: str, size: tuple[int, int], *, pixels: bool = False
+) -> CheckedImage:
+    """Read and decode ``path`` in full and check it still is the logged image.
+
+    A damaged or oversized file is "image unreadable"; another size or other bytes than the
+    logged ones (sha256) is "image changed since it was logged". Raises :class:`ImageRefused`,
+    never anything else for a bad file. The RGB pixels are kept with ``pixels`` or when the
+    file needs an upright copy (EXIF orientation).
+    """
+    source = Path(path)
+    if not source.exists():
+        raise ImageRefused("image unreadable", f"{path}: no such file")
+    if not source.is_file():  # a FIFO would block the read forever
+        raise ImageRefused("image unreadable", f"{path}: not a regular file")
     try:
-        actual = ov.image_size(path)
-        turn = orientation(path)
-    except ov.ImageError as exc:
-        raise ImageRefused("image unreadable", str(exc)) from None
+        data = source.read_bytes()
     except OSError as exc:
+        raise ImageRefused("image unreadable", f"{path}: {exc.strerror or exc}") from None
+    try:
+        # One full decode when pixels are needed, else the cheaper check of every byte.
+        image = ov.load_image(data) if pixels else None
+        actual = image.size if image is not None else ov.verify_image(data)
+        turn = orientation(data)
+        if image is None and turn != 1:
+            image = ov.load_image(data)
+    except ov.ImageError as exc:
+        raise ImageRefused("image unreadable", f"{path}: {exc}") from None
+    except Exception as exc:  # Pillow's plugins raise many kinds on hostile files
         raise ImageRefused("image unreadable", f"{path}: {exc}") from None
     if actual != tuple(size):
         raise ImageRefused(
             "image changed since it was logged",
             f"{path} is {actual[0]}×{actual[1]}, the log says {size[0]}×{size[1]}",
         )
-    return turn
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ImageRefused(
+            "image changed since it was logged",
+            f"{path}: its bytes are no longer the logged image's (sha256 differs)",
+        )
+    return CheckedImage(data, actual, turn, image)
 
 
 @dataclass(frozen=True)
@@ -76,70 +115,6 @@ class Placed:
 
     path: str
     how: str  # "copied", "linked", "absolute", "upright copy", "rendered"
-
-
-class RawImages:
-    """Places original images into ``root/images`` once each, by content hash."""
-
-    def __init__(self, root: Path, mode: ImageMode, subdir: str = "images") -> None:
-        if mode not in IMAGE_MODES:
-            raise ValueError(f"unknown image mode {mode!r}: use {', '.join(IMAGE_MODES)}")
-        self.root = root
-        self.mode = mode
-        self.subdir = subdir
-        self._placed: dict[str, Placed] = {}
-        self._refused: dict[str, ImageRefused] = {}
-
-    def place(self, path: str, sha256: str, size: tuple[int, int]) -> Placed:
-        """The image as the dataset refers to it; raises :class:`ImageRefused`."""
-        if sha256 in self._placed:
-            return self._placed[sha256]
-        if sha256 in self._refused:
-            raise self._refused[sha256]
-        try:
-            placed = self._place(path, sha256, size)
-        except ImageRefused as exc:
-            self._refused[sha256] = exc
-            raise
-        self._placed[sha256] = placed
-        return placed
-
-    def _place(self, path: str, sha256: str, size: tuple[int, int]) -> Placed:
-        turn = check_image(path, size)
-        folder = self.root / self.subdir
-        folder.mkdir(parents=True, exist_ok=True)
-        name = f"{safe_stem(path)}-{sha256[:12]}"
-        if turn != 1:
-            image = ov.load_image(path)
-            target = folder / f"{name}.jpg"
-            save_jpeg(image, target)
-            return Placed(f"{self.subdir}/{target.name}", "upright copy")
-        if self.mode == "absolute":
-            return Placed(str(Path(path).resolve()), "absolute")
-        target = folder / f"{name}{Path(path).suffix.lower()}"
-        try:
-            if self.mode == "link":
-                os.symlink(Path(path).resolve(), target)
-            else:
-                shutil.copyfile(path, target)
-        except OSError as exc:
-            raise ImageRefused("image unreadable", f"{path}: {exc.strerror or exc}") from None
-        return Placed(f"{self.subdir}/{target.name}", "linked" if self.mode == "link" else "copied")
-
-    def read_bytes(self, path: str, sha256: str, size: tuple[int, int]) -> bytes:
-        """The image file's bytes (an upright re-encoding when it has an EXIF orientation)."""
-        if sha256 in self._refused:
-            raise self._refused[sha256]
-        try:
-            turn = check_image(path, size)
-        except ImageRefused as exc:
-            self._refused[sha256] = exc
-            raise
-        if turn == 1:
-            return Path(path).read_bytes()
-        buffer = io.BytesIO()
-        save_jpeg(ov.load_image(path), buffer)
-        return buffer.getvalue()
 
 
 def concrete_format(path: str, fmt: RenderedFormat) -> Literal["png", "jpeg"]:
@@ -154,12 +129,17 @@ def rendered_name(path: str, sha256: str, prompts_json: str, fmt: Literal["png",
     return f"{safe_stem(path)}-{digest}.{'png' if fmt == 'png' else 'jpg'}"
 
 
+class Job:
+    """What a worker is given: an image to render, or an original to check and place."""
+
+
 @dataclass(frozen=True)
-class RenderJob:
+class RenderJob(Job):
     """Draw ``prompts_json`` on ``source`` and save it at ``dest`` (what travels to a worker)."""
 
     source: str
     size: tuple[int, int]
+    sha256: str
     prompts_json: str
     dest: str
     fmt: Literal["png", "jpeg"]
@@ -168,8 +148,11 @@ class RenderJob:
 
 @dataclass(frozen=True)
 class RenderResult:
+    """What a worker did with a job: an error, or the image's bytes and/or where it was put."""
+
     error: tuple[str, str] | None = None  # (reason, detail)
     data: bytes | None = None
+    placed: Placed | None = None
 
 
 def render_one(job: RenderJob, decoded: dict[str, Any] | None = None) -> RenderResult:
@@ -179,17 +162,16 @@ def render_one(job: RenderJob, decoded: dict[str, Any] | None = None) -> RenderR
     augmented variants are consecutive and share their photo.
     """
     cache = decoded if decoded is not None else {}
-    if cache.get("source") != job.source:
+    key = (job.source, job.sha256)
+    if cache.get("key") != key:
         try:
-            cache.update(source=job.source, image=ov.load_image(job.source), error=None)
-        except ov.ImageError as exc:
-            cache.update(source=job.source, image=None, error=str(exc))
+            checked = checked_image(job.source, job.sha256, job.size, pixels=True)
+            cache.update(key=key, image=checked.image, error=None)
+        except ImageRefused as exc:
+            cache.update(key=key, image=None, error=(exc.reason, exc.detail))
     if cache["image"] is None:
-        return RenderResult(error=("image unreadable", cache["error"]))
+        return RenderResult(error=cache["error"])
     original = cache["image"]
-    if original.size != tuple(job.size):
-        detail = f"{job.source} is {original.width}×{original.height}, the log says {job.size}"
-        return RenderResult(error=("image changed since it was logged", detail))
     image = original.copy()  # rendering draws in place; the decoded original is reused
     try:
         ov.render(image, ov.loads(job.prompts_json), inplace=True)
@@ -205,7 +187,72 @@ def render_one(job: RenderJob, decoded: dict[str, Any] | None = None) -> RenderR
     return RenderResult(data=data if job.want_bytes else None)
 
 
-def render_batch(jobs: list[RenderJob | None]) -> list[RenderResult | None]:
-    """:func:`render_one` over a chunk (the unit a worker process receives)."""
+@dataclass(frozen=True)
+class PlaceJob(Job):
+    """Check an original image and place it under ``root/subdir`` (what travels to a worker);
+    with ``want_bytes`` its bytes come back instead (formats that embed images)."""
+
+    source: str
+    size: tuple[int, int]
+    sha256: str
+    root: str
+    subdir: str
+    mode: ImageMode
+    want_bytes: bool = False
+
+
+def place_one(job: PlaceJob) -> RenderResult:
+    """Check one original image in full, then copy, link or refer to it; a photo with an EXIF
+    orientation gets an upright copy. Never raises for a bad image."""
+    try:
+        checked = checked_image(job.source, job.sha256, job.size)
+        if job.want_bytes:
+            placed = Placed(Path(job.source).name, "original embedded")
+            return RenderResult(data=_upright_bytes(checked), placed=placed)
+        return RenderResult(placed=_place(checked, job))
+    except ImageRefused as exc:
+        return RenderResult(error=(exc.reason, exc.detail))
+
+
+def _upright_bytes(checked: CheckedImage) -> bytes:
+    if checked.image is None:  # upright already
+        return checked.data
+    buffer = io.BytesIO()
+    save_jpeg(checked.image, buffer)
+    return buffer.getvalue()
+
+
+def _place(checked: CheckedImage, job: PlaceJob) -> Placed:
+    folder = Path(job.root) / job.subdir
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{safe_stem(job.source)}-{job.sha256[:12]}"
+    if checked.image is not None:  # turned by its EXIF orientation: an upright copy
+        target = folder / f"{name}.jpg"
+        save_jpeg(checked.image, target)
+        return Placed(f"{job.subdir}/{target.name}", "upright copy")
+    if job.mode == "absolute":
+        return Placed(str(Path(job.source).resolve()), "absolute")
+    target = folder / f"{name}{Path(job.source).suffix.lower()}"
+    try:
+        if job.mode == "link":
+            os.symlink(Path(job.source).resolve(), target)
+        else:
+            target.write_bytes(checked.data)  # the bytes just verified, not a second read
+    except OSError as exc:
+        raise ImageRefused("image unreadable", f"{job.source}: {exc.strerror or exc}") from None
+    return Placed(f"{job.subdir}/{target.name}", "linked" if job.mode == "link" else "copied")
+
+
+def render_batch(jobs: list[Job | None]) -> list[RenderResult | None]:
+    """:func:`render_one` or :func:`place_one` over a chunk (the unit a worker receives)."""
     decoded: dict[str, Any] = {}
-    return [None if job is None else render_one(job, decoded) for job in jobs]
+    out: list[RenderResult | None] = []
+    for job in jobs:
+        if job is None:
+            out.append(None)
+        elif isinstance(job, PlaceJob):
+            out.append(place_one(job))
+        else:
+            assert isinstance(job, RenderJob)
+            out.append(render_one(job, decoded))
+    return out

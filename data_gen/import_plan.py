@@ -6,14 +6,18 @@ An entry that fails a check raises :class:`InvalidEntry`; the format parser reco
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import shapely
+from PIL import Image
 from shapely.geometry import Polygon
 
 import overlays as ov
@@ -46,11 +50,16 @@ class PlannedConversation:
 
 @dataclass
 class PlannedImage:
+    """An image to register. ``data``: the bytes of an image embedded in the annotation file
+    (LabelMe ``imageData``), written to the log's ``imported-images`` folder on commit."""
+
     path: Path
     size: tuple[int, int]
     sha256: str
     regions: list[PlannedRegion] = field(default_factory=list)
     conversations: list[PlannedConversation] = field(default_factory=list)
+    data: bytes | None = None
+    extension: str = ""
 
 
 @dataclass
@@ -63,6 +72,9 @@ class ImportPlan:
     images: dict[str, PlannedImage] = field(default_factory=dict)
     invalid: list[tuple[str, str]] = field(default_factory=list)  # (where, why)
     notes: list[tuple[str, str]] = field(default_factory=list)  # imported, with a change
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # imported, worth a look
+    ignored: int = 0  # LabelMe shapes labelled __ignore__, left out as labelme2coco does
+    strict: bool = False  # what would be a warning is an invalid entry
 
     @property
     def region_count(self) -> int:
@@ -88,6 +100,8 @@ class ImportReport:
     invalid: list[tuple[str, str]]
     notes: list[tuple[str, str]]
     dry_run: bool = False
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    ignored: int = 0
 
     def lines(self, limit: int = 20) -> list[str]:
         verb = "would import" if self.dry_run else "imported"
@@ -106,6 +120,11 @@ class ImportReport:
         if self.notes:
             out.append(f"  {len(self.notes)} entries imported with a change:")
             out += [f"    {where}: {why}" for where, why in self.notes[:limit]]
+        if self.warnings:
+            out.append(f"  warning: {len(self.warnings)} images imported from outside the folder:")
+            out += [f"    {where}: {why}" for where, why in self.warnings[:limit]]
+        if self.ignored:
+            out.append(f"  {self.ignored} shapes labelled __ignore__ left out (as labelme2coco)")
         return out
 
 
@@ -120,6 +139,13 @@ def number(value: Any, what: str) -> float:
     return float(value)
 
 
+def ref_id(value: Any, what: str) -> int | str:
+    """An id that other entries refer to: a number or a string (not a list, not an object)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InvalidEntry(f"{what} must be a number or a string, got {value!r}")
+    return value
+
+
 def numbers(value: Any, count: int | None, what: str) -> list[float]:
     """A list of finite numbers (of length ``count`` when given)."""
     if not isinstance(value, list) or (count is not None and len(value) != count):
@@ -130,8 +156,14 @@ def numbers(value: Any, count: int | None, what: str) -> list[float]:
 
 def flat_rings(flat_polygons: Sequence[Sequence[float]], what: str) -> list[tuple[ov.Pt, ...]]:
     """Flat ``[x0, y0, x1, y1, …]`` polygons to point rings (3+ points each)."""
+    if not isinstance(flat_polygons, list | tuple):
+        raise InvalidEntry(f"{what} must be a list of flat polygons [[x0, y0, x1, y1, …]]")
     rings = []
     for i, flat in enumerate(flat_polygons):
+        if not isinstance(flat, list | tuple):
+            raise InvalidEntry(
+                f"{what} polygon {i} must be a list [x0, y0, x1, y1, …], got {flat!r}"
+            )
         values = numbers(list(flat), None, f"{what} polygon {i}")
         if len(values) < 6 or len(values) % 2:
             raise InvalidEntry(f"{what} polygon {i} needs an even count of 6+ numbers (3+ points)")
@@ -199,13 +231,17 @@ def fmt(values: Iterable[float]) -> str:
 
 
 class ImageFiles:
-    """Image files checked once each: exists, readable, size; hashed for the log."""
+    """Image files checked once each: exists, decodes in full, within the pixel limit, of the
+    declared size; hashed for the log. ``root`` is the annotation's folder: a path that leads
+    out of it (absolute, or through ``..``) is a warning, or invalid with ``strict``."""
 
-    def __init__(self, plan: ImportPlan) -> None:
+    def __init__(self, plan: ImportPlan, root: Path) -> None:
         self.plan = plan
+        self.root = Path(os.path.abspath(root))
         self.refused: dict[Path, str] = {}
 
     def get(self, path: Path, declared: tuple[Any, Any] | None = None) -> PlannedImage:
+        written = Path(os.path.normpath(os.path.abspath(path)))  # as written: no symlinks followed
         path = path.resolve()
         key = str(path)
         if key in self.plan.images:
@@ -214,22 +250,68 @@ class ImageFiles:
             raise InvalidEntry(self.refused[path])
         else:
             try:
-                size = ov.image_size(path)
+                self._outside(written)
+                if not path.is_file():
+                    what = "no such file" if not path.exists() else "not a regular file"
+                    raise InvalidEntry(f"{path}: {what}")
+                size = verified_size(path, path.name)
                 sha = file_sha256(path)
-            except ov.ImageError as exc:
-                self.refused[path] = str(exc)
-                raise InvalidEntry(str(exc)) from None
             except OSError as exc:
                 self.refused[path] = f"{path}: {exc.strerror or exc}"
                 raise InvalidEntry(self.refused[path]) from None
+            except InvalidEntry as exc:
+                self.refused[path] = str(exc)
+                raise
             image = PlannedImage(path, size, sha)
             self.plan.images[key] = image
-        if declared is not None and None not in declared and tuple(declared) != image.size:
-            raise InvalidEntry(
-                f"{path.name} is {image.size[0]}×{image.size[1]} (EXIF orientation applied) but "
-                f"the file says {declared[0]}×{declared[1]}: its coordinates would not match"
-            )
+        _check_declared(image, declared)
         return image
+
+    def embedded(self, data: bytes, name: str, declared: tuple[Any, Any] | None) -> PlannedImage:
+        """An image whose bytes are in the annotation file itself (LabelMe ``imageData``)."""
+        sha = hashlib.sha256(data).hexdigest()
+        key = f"embedded:{sha}"
+        image = self.plan.images.get(key)
+        if image is None:
+            size = verified_size(data, f"{name} (imageData)")
+            suffix = _suffix(data)
+            image = PlannedImage(Path(name), size, sha, data=data, extension=suffix)
+            self.plan.images[key] = image
+        _check_declared(image, declared)
+        return image
+
+    def _outside(self, written: Path) -> None:
+        if written.is_relative_to(self.root):
+            return
+        where = f"outside {self.root}, the folder of the annotations"
+        if self.plan.strict:
+            raise InvalidEntry(f"{written} is {where} (refused with --strict)")
+        why = f"{where}: check the path (refused with --strict)"
+        if (str(written), why) not in self.plan.warnings:
+            self.plan.warnings.append((str(written), why))
+
+
+def verified_size(data: Path | bytes, name: str) -> tuple[int, int]:
+    """(W, H) after EXIF orientation of an image that decodes in full within the pixel limit:
+    a truncated file or a decompression bomb is refused here, not found later by a trainer."""
+    try:
+        return ov.verify_image(data)
+    except ov.ImageError as exc:
+        raise InvalidEntry(str(exc).replace("the embedded image", name)) from None
+
+
+def _suffix(data: bytes) -> str:
+    with Image.open(io.BytesIO(data)) as im:
+        kind = (im.format or "png").lower()
+    return {"jpeg": ".jpg", "mpo": ".jpg", "tiff": ".tif"}.get(kind, f".{kind}")
+
+
+def _check_declared(image: PlannedImage, declared: tuple[Any, Any] | None) -> None:
+    if declared is not None and None not in declared and tuple(declared) != image.size:
+        raise InvalidEntry(
+            f"{image.path.name} is {image.size[0]}×{image.size[1]} (EXIF orientation applied) "
+            f"but the file says {declared[0]}×{declared[1]}: its coordinates would not match"
+        )
 
 
 def load_json(path: Path) -> Any:

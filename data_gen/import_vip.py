@@ -72,7 +72,7 @@ def plan_vip(plan: ImportPlan, images_dir: Path) -> None:
         doc = [doc]
     if not isinstance(doc, list):
         raise ImportFailed(f"{plan.file}: a ViP-LLaVA file is a JSON list of entries")
-    files = ImageFiles(plan)
+    files = ImageFiles(plan, images_dir)
     for i, entry in enumerate(doc):
         ident = entry.get("id", i) if isinstance(entry, dict) else i
         where = f"entry {i} (id {ident})"

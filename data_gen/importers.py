@@ -18,7 +18,9 @@ import hashlib
 from pathlib import Path
 
 from app.log import LogError, NewTurn, QALog, file_sha256
+from app.safe_write import atomic_write
 from data_gen.errors import ImportFailed
+from data_gen.images import safe_stem
 from data_gen.import_coco import plan_coco
 from data_gen.import_labelme import labelme_files, plan_labelme_file
 from data_gen.import_plan import (
@@ -34,6 +36,8 @@ from data_gen.import_vip import plan_vip
 IMPORT_FORMATS: tuple[str, ...] = ("coco", "labelme", "vip-llava")
 IMPORT_MODEL = "import:{format}"
 IMPORT_TEMPLATE = "llava_v1"
+#: Beside the log: images that came inside annotation files (LabelMe ``imageData``).
+EMBEDDED_DIR = "imported-images"
 
 __all__ = [
     "IMPORT_FORMATS",
@@ -49,8 +53,14 @@ __all__ = [
 ]
 
 
-def plan_import(format: str, file: str | Path, images_dir: str | Path | None = None) -> ImportPlan:
-    """Read and check ``file`` without touching the log. Raises :class:`ImportFailed`."""
+def plan_import(
+    format: str, file: str | Path, images_dir: str | Path | None = None, *, strict: bool = False
+) -> ImportPlan:
+    """Read and check ``file`` without touching the log. Raises :class:`ImportFailed`.
+
+    ``strict``: an image path leading out of the annotations' folder makes its entries invalid
+    (else it is imported with a warning).
+    """
     if format not in IMPORT_FORMATS:
         raise ImportFailed(f"unknown import format {format!r}: use {', '.join(IMPORT_FORMATS)}")
     path = Path(file)
@@ -62,13 +72,13 @@ def plan_import(format: str, file: str | Path, images_dir: str | Path | None = N
     if format == "labelme":
         files = labelme_files(path)
         digest = hashlib.sha256(b"".join(file_sha256(f).encode() for f in files)).hexdigest()
-        plan = ImportPlan(format, path, digest)
+        plan = ImportPlan(format, path, digest, strict=strict)
         for f in files:
             plan_labelme_file(plan, f, folder)
         return plan
     if path.is_dir():
         raise ImportFailed(f"{path} is a folder: give the {format} JSON file")
-    plan = ImportPlan(format, path, file_sha256(path))
+    plan = ImportPlan(format, path, file_sha256(path), strict=strict)
     base = folder if folder is not None else path.parent
     if format == "coco":
         plan_coco(plan, base)
@@ -78,10 +88,24 @@ def plan_import(format: str, file: str | Path, images_dir: str | Path | None = N
 
 
 def commit_plan(log: QALog, plan: ImportPlan) -> ImportReport:
-    """Write a plan in one transaction (all or nothing); returns what was written."""
+    """Write a plan in one transaction (all or nothing); returns what was written.
+
+    A plan with nothing to write records no import either (``import_id`` None): the file may be
+    fixed and imported again without ``again``.
+    """
     sessions = 0
     model = IMPORT_MODEL.format(format=plan.format)
     images = [i for i in plan.images.values() if i.regions or i.conversations]
+    if not images:
+        return _report(plan, None, 0, 0, dry_run=False)
+    try:
+        for image in images:
+            if image.data is not None:
+                image.path = _keep_embedded(log, image)
+    except OSError as exc:
+        raise ImportFailed(
+            f"nothing was imported: cannot write an embedded image ({exc})"
+        ) from None
     try:
         with log.batch() as batch:
             import_id = batch.add_import(plan.format, plan.file, plan.sha256)
@@ -129,7 +153,23 @@ def commit_plan(log: QALog, plan: ImportPlan) -> ImportReport:
     return _report(plan, import_id, len(images), sessions)
 
 
-def _report(plan: ImportPlan, import_id: int | None, images: int, sessions: int) -> ImportReport:
+def _keep_embedded(log: QALog, image: PlannedImage) -> Path:
+    """Where an image embedded in an annotation file is kept: the log's ``imported-images``
+    folder, named by content (importing the same picture twice writes it once)."""
+    target = (
+        Path(log.path).parent
+        / EMBEDDED_DIR
+        / (f"{safe_stem(str(image.path))}-{image.sha256[:12]}{image.extension}")
+    )
+    if not (target.is_file() and file_sha256(target) == image.sha256):
+        with atomic_write(target, "wb") as fh:
+            fh.write(image.data or b"")
+    return target
+
+
+def _report(
+    plan: ImportPlan, import_id: int | None, images: int, sessions: int, dry_run: bool | None = None
+) -> ImportReport:
     return ImportReport(
         format=plan.format,
         file=str(plan.file),
@@ -140,7 +180,9 @@ def _report(plan: ImportPlan, import_id: int | None, images: int, sessions: int)
         turns=plan.turn_count,
         invalid=list(plan.invalid),
         notes=list(plan.notes),
-        dry_run=import_id is None,
+        dry_run=import_id is None if dry_run is None else dry_run,
+        warnings=list(plan.warnings),
+        ignored=plan.ignored,
     )
 
 
@@ -159,7 +201,7 @@ def import_file(
     ``strict``: any invalid entry aborts the whole import. ``again``: import a file whose
     content was imported before (refused by default, to avoid duplicate regions).
     """
-    plan = plan_import(format, file, images_dir)
+    plan = plan_import(format, file, images_dir, strict=strict)
     if strict and plan.invalid:
         where, why = plan.invalid[0]
         raise ImportFailed(

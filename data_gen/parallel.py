@@ -7,9 +7,14 @@ the caller's items stay in this process and only the jobs (small picklable descr
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import select
+import signal
 import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -35,7 +40,59 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     context = multiprocessing.get_context(method)
     if method == "forkserver":
         context.set_forkserver_preload(["overlays", "data_gen.images"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    )
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this worker exit as soon as process ``parent`` is gone, even after ``kill -9``.
+
+    A pool's workers wait on a queue whose write end they hold themselves, so nothing would
+    ever end them: each would keep its decoded images (hundreds of MB) forever.
+    """
+    if sys.platform.startswith("linux"):
+        # The kernel kills us when our parent exits; under forkserver that parent is the
+        # server, which exits when the process that started it is gone.
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if not _alive(parent):
+        os._exit(1)
+    threading.Thread(target=_exit_when_gone, args=(parent,), daemon=True).start()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _exit_when_gone(parent: int) -> None:
+    # A pidfd becomes readable when the process ends (zombie included); elsewhere, poll.
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is not None:
+        try:
+            fd = pidfd_open(parent)
+        except ProcessLookupError:
+            os._exit(1)
+        except OSError:  # no pidfd support in this kernel
+            fd = None
+        if fd is not None:
+            select.select([fd], [], [])
+            os._exit(1)
+    while _alive(parent):
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def ordered_map(

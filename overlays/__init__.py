@@ -12,7 +12,7 @@ from overlays.errors import (
     PromptOutsideImage,
 )
 from overlays.generate import generate, generate_sampled
-from overlays.image_io import MAX_PIXELS, image_size, load_image
+from overlays.image_io import MAX_PIXELS, image_size, load_image, to_rgb, verify_image
 from overlays.phrases import (
     SHAPE_WORDS,
     RegionRef,
@@ -121,4 +121,6 @@ __all__ = [
     "rewrite_question",
     "sample_style",
     "scale_of",
+    "to_rgb",
+    "verify_image",
 ]

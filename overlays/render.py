@@ -24,6 +24,7 @@ from shapely.geometry import LineString, Polygon
 from shapely.geometry import box as shapely_box
 
 from overlays.errors import InvalidPrompt
+from overlays.image_io import to_rgb
 from overlays.prompts import (
     Arrow,
     Contour,
@@ -273,7 +274,7 @@ def render(image: Image.Image, prompts: Iterable[Prompt], *, inplace: bool = Fal
     Prompts are first fitted to the image (:func:`overlays.fit_to_image`: an error if one lies
     entirely outside). Only the tiles each prompt touches are processed. The result is RGB.
     """
-    out = image.convert("RGB") if image.mode != "RGB" else (image if inplace else image.copy())
+    out = to_rgb(image) if image.mode != "RGB" else (image if inplace else image.copy())
     for prompt in prompts:
         prompt = fit_to_image(prompt, out.size)
         ops = compile_prompt(prompt, out.size)

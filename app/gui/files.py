@@ -26,6 +26,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QIcon, QImage, QPixmap
 
+import overlays as ov
 from app.gui.threads import run_in_thread, serial_pool
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
@@ -65,7 +66,7 @@ def load_thumbnail(path: Path, size: int = THUMB) -> QImage:
     """A small RGB thumbnail (JPEGs decode at reduced size); raises OSError when unreadable."""
     with Image.open(path) as source:
         source.draft("RGB", (size * 2, size * 2))
-        im = ImageOps.exif_transpose(source).convert("RGB")
+        im = ov.to_rgb(ImageOps.exif_transpose(source))
     im.thumbnail((size, size), Image.Resampling.BILINEAR)
     data = im.tobytes()
     return QImage(data, im.width, im.height, 3 * im.width, QImage.Format.Format_RGB888).copy()
