@@ -90,9 +90,11 @@ def _filters(fn: Any) -> Any:
 )
 @click.option(
     "--id-prefix",
-    default="vipstudio",
-    show_default=True,
-    help="Record ids are PREFIX-SESSION-TURN (also the dataset name).",
+    default=None,
+    help="Record ids are PREFIX-SESSION-TURN (also the dataset name; default vipstudio). "
+    "vip-llava: chosen per record by region count (refcocog-gpt4v: one region, vg_rel-gpt4v: "
+    "two or more, vipstudio: none); a prefix given here is used for all and records it "
+    "cannot carry are skipped.",
 )
 @click.option(
     "--shard-mb",
@@ -137,7 +139,7 @@ def export_cmd(
     augment: int,
     images_mode: str,
     rendered_format: str,
-    id_prefix: str,
+    id_prefix: str | None,
     shard_mb: int,
     workers: int,
     overwrite: bool,

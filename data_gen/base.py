@@ -10,9 +10,10 @@ from data_gen.errors import InvalidSelection
 from data_gen.images import IMAGE_MODES, RENDERED_FORMATS, ImageMode, RenderedFormat
 from data_gen.output import JsonListWriter
 from data_gen.records import SPLITS, Conversation, Selection
+from data_gen.vip_trainer import NO_REGION, override_path
 from overlays import Prompt
 
-FORMATS: tuple[str, ...] = ("vip-llava", "llava-rendered", "llama-factory", "hf")
+FORMATS: tuple[str, ...] = ("vip-llava", "llava-rendered", "llama-factory", "hf", "swift")
 IMAGE_TOKEN = "<image>"
 
 
@@ -32,7 +33,7 @@ class ExportOptions:
     workers: int = 0  # 0: every core
     progress: bool = False
     rendered_format: RenderedFormat = "auto"
-    id_prefix: str = "vipstudio"
+    id_prefix: str | None = None  # None: vip-llava chooses per record, the others "vipstudio"
     shard_mb: int = 500
 
     def __post_init__(self) -> None:
@@ -50,12 +51,19 @@ class ExportOptions:
             raise InvalidSelection(f"--images {self.images!r}: use {', '.join(IMAGE_MODES)}")
         if self.rendered_format not in RENDERED_FORMATS:
             raise InvalidSelection(f"--rendered-format: use {', '.join(RENDERED_FORMATS)}")
-        if not self.id_prefix or "/" in self.id_prefix:
+        if self.id_prefix is not None and (not self.id_prefix or "/" in self.id_prefix):
             raise InvalidSelection("--id-prefix must be a non-empty name without '/'")
+        if self.id_prefix is not None and self.format == "vip-llava":
+            override_path(self.id_prefix)  # fails early on a prefix the trainer would misread
         if self.shard_mb < 1:
             raise InvalidSelection("--shard-mb must be at least 1")
         if self.workers < 0:
             raise InvalidSelection("--workers must be 0 (every core) or more")
+
+    @property
+    def name_prefix(self) -> str:
+        """The prefix of record ids and dataset names when no format rule chooses one."""
+        return self.id_prefix or NO_REGION
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class Sample:
     prompts: tuple[Prompt, ...]
     texts: tuple[tuple[str, str], ...]  # (question, answer), phrases naming ``prompts``
     variant: int = 0
+    id_prefix: str = ""  # the prefix of ``id`` (vip-llava: the trainer path it takes)
 
     @property
     def split(self) -> str:
@@ -94,6 +103,13 @@ class FormatWriter:
         self.root = root
         self.options = options
         self.counts: dict[str, int] = dict.fromkeys(SPLITS, 0)
+
+    def id_prefix(self, conversation: Conversation) -> str:
+        """The prefix of the ids of ``conversation``'s records.
+
+        Raises :class:`~data_gen.errors.RecordRefused` when this format cannot carry it.
+        """
+        return self.options.name_prefix
 
     def write(self, sample: Sample, image: SampleImage) -> None:
         raise NotImplementedError
