@@ -39,9 +39,10 @@ def _filters(fn: Any) -> Any:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["vip-llava", "llava-rendered", "llama-factory", "hf"]),
+    type=click.Choice(["vip-llava", "llava-rendered", "llama-factory", "hf", "swift"]),
     required=True,
-    help="vip-llava: raw images + bboxes (the trainer draws); the others: prompts drawn in.",
+    help="vip-llava: raw images + bboxes (the trainer draws); the others: prompts drawn in "
+    "(swift: ms-swift JSON Lines with grounding objects).",
 )
 @click.option(
     "--out",

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from data_gen.errors import InvalidSelection
 from data_gen.images import IMAGE_MODES, RENDERED_FORMATS, ImageMode, RenderedFormat
-from data_gen.output import JsonListWriter
+from data_gen.output import JsonLinesWriter, JsonListWriter
 from data_gen.records import SPLITS, Conversation, Selection
 from data_gen.vip_trainer import NO_REGION, override_path
 from overlays import Prompt
@@ -119,11 +119,19 @@ class FormatWriter:
 
 
 class JsonSplitWriter(FormatWriter):
-    """A JSON list per split (``train.json``, ``val.json``), written incrementally."""
+    """A JSON list per split (``train.json``, ``val.json``), written incrementally; with
+    ``json_lines``, JSON Lines (``train.jsonl``)."""
+
+    json_lines: ClassVar[bool] = False
 
     def __init__(self, root: Path, options: ExportOptions) -> None:
         super().__init__(root, options)
-        self._files: dict[str, JsonListWriter] = {}
+        self._files: dict[str, JsonListWriter | JsonLinesWriter] = {}
+
+    def _open(self, split: str) -> JsonListWriter | JsonLinesWriter:
+        if self.json_lines:
+            return JsonLinesWriter(self.root / f"{split}.jsonl")
+        return JsonListWriter(self.root / f"{split}.json")
 
     def record(self, sample: Sample, image: SampleImage) -> dict[str, object]:
         raise NotImplementedError
@@ -131,13 +139,13 @@ class JsonSplitWriter(FormatWriter):
     def write(self, sample: Sample, image: SampleImage) -> None:
         writer = self._files.get(sample.split)
         if writer is None:
-            writer = self._files[sample.split] = JsonListWriter(self.root / f"{sample.split}.json")
+            writer = self._files[sample.split] = self._open(sample.split)
         writer.add(self.record(sample, image))
         self.counts[sample.split] += 1
 
     def close(self) -> list[str]:
         if "train" not in self._files:
-            self._files["train"] = JsonListWriter(self.root / "train.json")
+            self._files["train"] = self._open("train")
         for writer in self._files.values():
             writer.close()
         return sorted(w.path.name for w in self._files.values())

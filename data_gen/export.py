@@ -27,6 +27,7 @@ from data_gen.errors import RecordRefused
 from data_gen.export_hf import HfWriter
 from data_gen.export_llama_factory import LlamaFactoryWriter
 from data_gen.export_llava import LlavaRenderedWriter
+from data_gen.export_swift import SwiftWriter
 from data_gen.export_vip import VipLlavaWriter
 from data_gen.images import (
     ImageRefused,
@@ -43,7 +44,8 @@ from data_gen.records import Conversation, Tally, iter_conversations
 from data_gen.vip_trainer import describe
 
 WRITERS: dict[str, type[FormatWriter]] = {
-    w.name: w for w in (VipLlavaWriter, LlavaRenderedWriter, LlamaFactoryWriter, HfWriter)
+    w.name: w
+    for w in (VipLlavaWriter, LlavaRenderedWriter, LlamaFactoryWriter, HfWriter, SwiftWriter)
 }
 
 
