@@ -55,7 +55,7 @@ from vip_model.errors import ModelError
     type=click.IntRange(min=1),
     default=20,
     show_default=True,
-    help="Larger encoded images get 413.",
+    help="Image files larger than this many MiB (2**20 bytes, after base64 decoding) get 413.",
 )
 def serve(
     model: str | None,
@@ -82,6 +82,7 @@ def serve(
     import uvicorn
 
     from vip_model.loading import DEFAULT_MODEL
+    from vip_model.openai_compat import model_id
     from vip_model.server import ServerConfig, check_bind, create_app
 
     with reported(ModelError):
@@ -91,7 +92,7 @@ def serve(
         )
         info = engine.info()
         config = ServerConfig(
-            model_name=model or DEFAULT_MODEL,
+            model_name=model_id(model or DEFAULT_MODEL),
             token=token,
             max_batch_size=max_batch_size,
             max_wait_ms=max_wait_ms,

@@ -28,11 +28,18 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 from fastapi import Request as HTTPRequest
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import overlays
 from vip_model.engine import Answer, CancelToken, Engine, Request
 from vip_model.errors import InvalidRequest, ModelError, OutOfMemory
-from vip_model.openai_compat import completion_body, completion_chunk, openai_to_request
+from vip_model.openai_compat import (
+    check_image_bytes,
+    completion_body,
+    completion_chunk,
+    error_body,
+    openai_to_request,
+)
 
 
 @dataclass(frozen=True)
@@ -260,10 +267,14 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_: HTTPRequest, exc: HTTPException) -> JSONResponse:
+    # Every error, unknown routes included, in OpenAI's shape {"error": {message, type, ...}}.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(http: HTTPRequest, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
+        if not isinstance(exc, HTTPException):  # routing: no such path or method
+            detail = {"message": f"{exc.detail}: {http.method} {http.url.path} (see /docs)"}
         return JSONResponse(
-            {"error": {"message": exc.detail, "code": exc.status_code}},
+            error_body(exc.status_code, **detail),
             status_code=exc.status_code,
             headers=exc.headers,
         )
@@ -281,21 +292,34 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
             "cancelled": batcher.cancelled,
         }
 
+    def model_object() -> dict[str, Any]:
+        return {
+            "id": config.model_name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "vip-studio",
+            "vip": engine.info().to_dict(),
+        }
+
     @app.get("/v1/models")
     async def models(http: HTTPRequest) -> dict[str, Any]:
         authorize(http)
-        info = engine.info()
-        return {
-            "object": "list",
-            "data": [
+        return {"object": "list", "data": [model_object()]}
+
+    @app.get("/v1/models/{model_id:path}")
+    async def model(model_id: str, http: HTTPRequest) -> dict[str, Any]:
+        authorize(http)
+        if model_id != config.model_name:
+            raise HTTPException(
+                404,
                 {
-                    "id": config.model_name,
-                    "object": "model",
-                    "owned_by": "vip-studio",
-                    "vip": info.to_dict(),
-                }
-            ],
-        }
+                    "message": f"model {model_id!r} not found: this server serves "
+                    f"{config.model_name!r}",
+                    "param": "model",
+                    "code": "model_not_found",
+                },
+            )
+        return model_object()
 
     @app.post("/v1/ask", response_model=None)
     async def ask(http: HTTPRequest) -> JSONResponse | StreamingResponse:
@@ -305,6 +329,8 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
         fmt = body.pop("format", "ndjson")
         if fmt not in ("ndjson", "sse"):
             raise HTTPException(422, "format must be 'ndjson' or 'sse'")
+        if isinstance(body.get("image"), str):  # the same byte limit as chat's data URLs
+            _checked(lambda: check_image_bytes(_b64_size(body["image"]), config.max_image_bytes))
         # Decoding the image is CPU work: off the event loop, so other requests keep arriving.
         request = await asyncio.to_thread(
             _checked, lambda: Request.from_dict(body, max_pixels=config.max_pixels), config
@@ -333,7 +359,9 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
         authorize(http)
         body = await _json_body(http, config)
         parsed = await asyncio.to_thread(
-            _checked, lambda: openai_to_request(body, config.max_pixels), config
+            _checked,
+            lambda: openai_to_request(body, config.max_pixels, config.max_image_bytes),
+            config,
         )
         job = _submit(batcher, parsed.request, parsed.stream)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
@@ -341,13 +369,16 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
         if not parsed.stream:
             answer = await _wait_answer(http, job)
             return JSONResponse(completion_body(completion_id, created, config.model_name, answer))
+        # Errors found while preparing (prompt outside the image, conversation too long) come
+        # before the first token: wait for it, so they answer with a status, not a 200 stream.
+        head = await _wait_answer(http, job, first=True)
 
         async def events() -> AsyncIterator[str]:
             first = completion_chunk(
                 completion_id, created, config.model_name, {"role": "assistant", "content": ""}
             )
             yield f"data: {json.dumps(first)}\n\n"
-            async for kind, value in _job_events(job):
+            async for kind, value in _job_events(job, head):
                 if kind == "delta":
                     chunk = completion_chunk(
                         completion_id, created, config.model_name, {"content": value}
@@ -364,7 +395,7 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
                         yield f"data: {json.dumps(usage)}\n\n"
                     break
                 else:
-                    chunk = {"error": {"message": _error_message(value), "code": _status_of(value)}}
+                    chunk = error_body(_status_of(value), _error_message(value))
                 yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
             yield "data: [DONE]\n\n"
 
@@ -399,16 +430,26 @@ async def _json_body(http: HTTPRequest, config: ServerConfig) -> dict[str, Any]:
 
 def _too_big(config: ServerConfig) -> str:
     return (
-        f"request too large: images are limited to {config.max_image_bytes // (1024 * 1024)} MB "
-        "encoded; downscale or recompress the image"
+        f"request too large: images are limited to {config.max_image_bytes} bytes "
+        f"({config.max_image_bytes / 2**20:g} MiB) as a file; downscale or recompress the image"
     )
 
 
-def _checked(build: Callable[[], Any], config: ServerConfig) -> Any:
+def _b64_size(text: str) -> int:
+    """The number of bytes base64 ``text`` decodes to (without decoding it)."""
+    n = len(text.strip())
+    return n * 3 // 4 - text.strip()[-2:].count("=") if n else 0
+
+
+def _checked(build: Callable[[], Any], config: ServerConfig | None = None) -> Any:
     try:
         built = build()
     except Exception as exc:
-        raise HTTPException(_status_of(exc), _error_message(exc)) from None
+        param = getattr(exc, "param", None)
+        detail = {"message": _error_message(exc), "param": param} if param else _error_message(exc)
+        raise HTTPException(_status_of(exc), detail) from None
+    if config is None:
+        return built
     request = built if isinstance(built, Request) else built.request
     if request.settings.max_new_tokens > config.max_new_tokens:
         raise HTTPException(
@@ -430,9 +471,11 @@ def _submit(batcher: Batcher, request: Request, stream: bool) -> Job:
     return job
 
 
-async def _wait_answer(http: HTTPRequest, job: Job) -> Answer:
-    # One pending get, polled: asyncio.wait_for on Python 3.11 can drop an item that arrives
-    # just as its timeout fires.
+async def _wait_answer(http: HTTPRequest, job: Job, first: bool = False) -> Any:
+    """The job's answer (``first``: its first event, a delta or the answer); errors raise.
+
+    One pending get, polled: asyncio.wait_for on Python 3.11 can drop an item that arrives
+    just as its timeout fires."""
     pending = asyncio.ensure_future(job.events.get())
     while True:
         done, _ = await asyncio.wait({pending}, timeout=0.25)
@@ -443,6 +486,8 @@ async def _wait_answer(http: HTTPRequest, job: Job) -> Answer:
                 raise HTTPException(499, "client closed the request")
             continue
         kind, value = pending.result()
+        if first and kind != "error":
+            return kind, value
         if kind == "answer":
             return value
         if kind == "error":
@@ -450,8 +495,14 @@ async def _wait_answer(http: HTTPRequest, job: Job) -> Answer:
         pending = asyncio.ensure_future(job.events.get())
 
 
-async def _job_events(job: Job) -> AsyncIterator[tuple[str, Any]]:
+async def _job_events(
+    job: Job, head: tuple[str, Any] | None = None
+) -> AsyncIterator[tuple[str, Any]]:
     try:
+        if head is not None:  # already taken from the queue
+            yield head
+            if head[0] in ("answer", "error"):
+                return
         while True:
             kind, value = await job.events.get()
             yield kind, value
