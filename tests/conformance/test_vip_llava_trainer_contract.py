@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,11 @@ def test_every_record_is_drawn_and_replaced_by_the_trainer(sample: Sample, tmp_p
     summary, records = run(sample, tmp_path / "vip")
     for record in records:
         check_contract(record)
+        # every region of this sample's records is named in its text, by the path's placeholder
+        named = set(PLACEHOLDER.findall(json.dumps(record["conversations"])))
+        regions = len(record["bboxes"])
+        expected = {"<bbox>"} if regions == 1 else {f"<bbox{i}>" for i in range(regions)}
+        assert named == (expected if regions else set()), record["id"]
     assert summary.id_paths == {"refcocog-gpt4v": 3, "vg_rel-gpt4v": 2, "vipstudio": 1}
     lines = "\n".join(summary.lines())
     assert "ids refcocog-gpt4v-…: 3 records (one region" in lines
@@ -114,3 +121,18 @@ def test_explicit_prefixes(sample: Sample, tmp_path: Path) -> None:
         with pytest.raises(InvalidSelection, match="--id-prefix"):
             ExportOptions(format="vip-llava", out=tmp_path / "x", id_prefix=bad)
     ExportOptions(format="hf", out=tmp_path / "x", id_prefix="vcr")  # other formats: any name
+
+
+def test_cli_says_which_way_records_went(sample: Sample, tmp_path: Path) -> None:
+    vipstudio = Path(sys.executable).parent / "vipstudio"
+    args = [str(vipstudio), "export", "--db", str(sample.path), "--format", "vip-llava"]
+    done = subprocess.run(
+        [*args, "--out", str(tmp_path / "a"), "--workers", "1"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ids refcocog-gpt4v-…: 3 records" in done.stderr
+    assert "ids vg_rel-gpt4v-…: 1 records" in done.stderr
+    bad = subprocess.run(
+        [*args, "--out", str(tmp_path / "b"), "--id-prefix", "vcr"], capture_output=True, text=True
+    )
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "--id-prefix" in bad.stderr
