@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -103,6 +104,8 @@ class FormatWriter:
         self.root = root
         self.options = options
         self.counts: dict[str, int] = dict.fromkeys(SPLITS, 0)
+        #: What the consumer will do differently from what the records hold, for the summary.
+        self.notes: Counter[str] = Counter()
 
     def id_prefix(self, conversation: Conversation) -> str:
         """The prefix of the ids of ``conversation``'s records.

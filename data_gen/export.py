@@ -68,6 +68,8 @@ class ExportSummary:
     options: dict[str, Any] = field(default_factory=dict)
     #: Records per id prefix (vip-llava: per path through the ViP-LLaVA trainer).
     id_paths: dict[str, int] = field(default_factory=dict)
+    #: What the consumer will do differently from what the records hold (writer notes).
+    notes: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,6 +88,8 @@ class ExportSummary:
         if self.format == "vip-llava":
             for prefix, count in sorted(self.id_paths.items()):
                 out.append(f"  ids {prefix}-…: {count} records ({describe(prefix)})")
+        for note, count in sorted(self.notes.items()):
+            out.append(f"  note: {count} × {note}")
         for reason, count in sorted(self.skipped.items(), key=lambda kv: -kv[1]):
             shown = self.examples.get(reason, [])
             example = f" (e.g. {shown[0]})" if shown else ""
@@ -276,6 +280,7 @@ def export(log: QALog, options: ExportOptions) -> ExportSummary:
                 seconds=round(time.perf_counter() - started, 3),
                 options=_options_dict(options),
                 id_paths=dict(pipeline.id_paths),
+                notes=dict(writer.notes),
             )
             write_json(root / "summary.json", summary.to_dict())
     finally:

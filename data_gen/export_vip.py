@@ -23,8 +23,13 @@ from data_gen.base import IMAGE_TOKEN, ExportOptions, JsonSplitWriter, Sample, S
 from data_gen.errors import RecordRefused
 from data_gen.records import Conversation
 from data_gen.refs import answer_refs, to_bbox_tokens
-from data_gen.vip_trainer import TrainerPath, override_path, path_for
+from data_gen.vip_trainer import REGIONS, TrainerPath, override_path, path_for
 from overlays import Region, flat_from_points
+
+VG_REL_NOTE = (
+    "region outlines kept in segmentations but not drawn: vg_rel-gpt4v draws each box as a "
+    "rectangle or an ellipse"
+)
 
 
 def segmentation(region: Region) -> list[list[float]] | None:
@@ -66,6 +71,10 @@ class VipLlavaWriter(JsonSplitWriter):
                 question = f"{IMAGE_TOKEN}\n{question}"
             turns.append({"from": "human", "value": question})
             turns.append({"from": "gpt", "value": answer})
+        if path.prefix == REGIONS:
+            outlined = sum(1 for region in conv.regions if region.polygons)
+            if outlined:
+                self.notes[VG_REL_NOTE] += outlined
         return {
             "id": sample.id,
             "image": image.path,

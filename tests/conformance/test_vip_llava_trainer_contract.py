@@ -24,6 +24,7 @@ import overlays as ov
 from data_gen.base import ExportOptions
 from data_gen.errors import ExportFailed, InvalidSelection
 from data_gen.export import ExportSummary, export
+from data_gen.export_vip import VG_REL_NOTE
 
 PLACEHOLDER = re.compile(r"<bbox\d*>")
 
@@ -40,7 +41,13 @@ def add_three_regions(sample: Sample) -> None:
         [
             ov.Rectangle((180, 20, 420, 230), label="cup"),
             ov.Ellipse((150, 180, 460, 300), label="saucer"),
-            ov.Rectangle((480, 280, 520, 320), label="spoon"),
+            ov.generate(  # an outline: kept in segmentations, not drawn by vg_rel
+                "contour",
+                ov.Region.from_polygons([((480, 280), (520, 280), (520, 320))]),
+                (600, 400),
+                rng=1,
+                label="spoon",
+            ),
         ]
     )
     ask(sample.log, session, prompts, "Is <region0> on <region1> near <region2>?", "Yes.")
@@ -84,6 +91,8 @@ def test_every_record_is_drawn_and_replaced_by_the_trainer(sample: Sample, tmp_p
     lines = "\n".join(summary.lines())
     assert "ids refcocog-gpt4v-…: 3 records (one region" in lines
     assert "ids vg_rel-gpt4v-…: 2 records (2+ regions" in lines
+    assert summary.notes == {VG_REL_NOTE: 1}
+    assert f"note: 1 × {VG_REL_NOTE}" in lines
     cup = next(r for r in records if r["id"].endswith(f"-{sample.turns['cup1']}"))
     assert [t["value"] for t in cup["conversations"]][:3] == [
         "What is the cup <bbox>?",  # the trainer prepends <image>\n itself
