@@ -39,9 +39,10 @@ def _filters(fn: Any) -> Any:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["vip-llava", "llava-rendered", "llama-factory", "hf"]),
+    type=click.Choice(["vip-llava", "llava-rendered", "llama-factory", "hf", "swift"]),
     required=True,
-    help="vip-llava: raw images + bboxes (the trainer draws); the others: prompts drawn in.",
+    help="vip-llava: raw images + bboxes (the trainer draws); the others: prompts drawn in "
+    "(swift: ms-swift JSON Lines with grounding objects).",
 )
 @click.option(
     "--out",
@@ -90,9 +91,11 @@ def _filters(fn: Any) -> Any:
 )
 @click.option(
     "--id-prefix",
-    default="vipstudio",
-    show_default=True,
-    help="Record ids are PREFIX-SESSION-TURN (also the dataset name).",
+    default=None,
+    help="Record ids are PREFIX-SESSION-TURN (also the dataset name; default vipstudio). "
+    "vip-llava: chosen per record by region count (refcocog-gpt4v: one region, vg_rel-gpt4v: "
+    "two or more, vipstudio: none); a prefix given here is used for all and records it "
+    "cannot carry are skipped.",
 )
 @click.option(
     "--shard-mb",
@@ -137,7 +140,7 @@ def export_cmd(
     augment: int,
     images_mode: str,
     rendered_format: str,
-    id_prefix: str,
+    id_prefix: str | None,
     shard_mb: int,
     workers: int,
     overwrite: bool,

@@ -55,7 +55,7 @@ from vip_model.errors import ModelError
     type=click.IntRange(min=1),
     default=20,
     show_default=True,
-    help="Larger encoded images get 413.",
+    help="Image files larger than this many MiB (2**20 bytes, after base64 decoding) get 413.",
 )
 def serve(
     model: str | None,

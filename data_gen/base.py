@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 from data_gen.errors import InvalidSelection
 from data_gen.images import IMAGE_MODES, RENDERED_FORMATS, ImageMode, RenderedFormat
-from data_gen.output import JsonListWriter
+from data_gen.output import JsonLinesWriter, JsonListWriter
 from data_gen.records import SPLITS, Conversation, Selection
+from data_gen.vip_trainer import NO_REGION, override_path
 from overlays import Prompt
 
-FORMATS: tuple[str, ...] = ("vip-llava", "llava-rendered", "llama-factory", "hf")
+FORMATS: tuple[str, ...] = ("vip-llava", "llava-rendered", "llama-factory", "hf", "swift")
 IMAGE_TOKEN = "<image>"
 
 
@@ -32,7 +34,7 @@ class ExportOptions:
     workers: int = 0  # 0: every core
     progress: bool = False
     rendered_format: RenderedFormat = "auto"
-    id_prefix: str = "vipstudio"
+    id_prefix: str | None = None  # None: vip-llava chooses per record, the others "vipstudio"
     shard_mb: int = 500
 
     def __post_init__(self) -> None:
@@ -50,12 +52,19 @@ class ExportOptions:
             raise InvalidSelection(f"--images {self.images!r}: use {', '.join(IMAGE_MODES)}")
         if self.rendered_format not in RENDERED_FORMATS:
             raise InvalidSelection(f"--rendered-format: use {', '.join(RENDERED_FORMATS)}")
-        if not self.id_prefix or "/" in self.id_prefix:
+        if self.id_prefix is not None and (not self.id_prefix or "/" in self.id_prefix):
             raise InvalidSelection("--id-prefix must be a non-empty name without '/'")
+        if self.id_prefix is not None and self.format == "vip-llava":
+            override_path(self.id_prefix)  # fails early on a prefix the trainer would misread
         if self.shard_mb < 1:
             raise InvalidSelection("--shard-mb must be at least 1")
         if self.workers < 0:
             raise InvalidSelection("--workers must be 0 (every core) or more")
+
+    @property
+    def name_prefix(self) -> str:
+        """The prefix of record ids and dataset names when no format rule chooses one."""
+        return self.id_prefix or NO_REGION
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,7 @@ class Sample:
     prompts: tuple[Prompt, ...]
     texts: tuple[tuple[str, str], ...]  # (question, answer), phrases naming ``prompts``
     variant: int = 0
+    id_prefix: str = ""  # the prefix of ``id`` (vip-llava: the trainer path it takes)
 
     @property
     def split(self) -> str:
@@ -94,6 +104,15 @@ class FormatWriter:
         self.root = root
         self.options = options
         self.counts: dict[str, int] = dict.fromkeys(SPLITS, 0)
+        #: What the consumer will do differently from what the records hold, for the summary.
+        self.notes: Counter[str] = Counter()
+
+    def id_prefix(self, conversation: Conversation) -> str:
+        """The prefix of the ids of ``conversation``'s records.
+
+        Raises :class:`~data_gen.errors.RecordRefused` when this format cannot carry it.
+        """
+        return self.options.name_prefix
 
     def write(self, sample: Sample, image: SampleImage) -> None:
         raise NotImplementedError
@@ -103,11 +122,19 @@ class FormatWriter:
 
 
 class JsonSplitWriter(FormatWriter):
-    """A JSON list per split (``train.json``, ``val.json``), written incrementally."""
+    """A JSON list per split (``train.json``, ``val.json``), written incrementally; with
+    ``json_lines``, JSON Lines (``train.jsonl``)."""
+
+    json_lines: ClassVar[bool] = False
 
     def __init__(self, root: Path, options: ExportOptions) -> None:
         super().__init__(root, options)
-        self._files: dict[str, JsonListWriter] = {}
+        self._files: dict[str, JsonListWriter | JsonLinesWriter] = {}
+
+    def _open(self, split: str) -> JsonListWriter | JsonLinesWriter:
+        if self.json_lines:
+            return JsonLinesWriter(self.root / f"{split}.jsonl")
+        return JsonListWriter(self.root / f"{split}.json")
 
     def record(self, sample: Sample, image: SampleImage) -> dict[str, object]:
         raise NotImplementedError
@@ -115,13 +142,13 @@ class JsonSplitWriter(FormatWriter):
     def write(self, sample: Sample, image: SampleImage) -> None:
         writer = self._files.get(sample.split)
         if writer is None:
-            writer = self._files[sample.split] = JsonListWriter(self.root / f"{sample.split}.json")
+            writer = self._files[sample.split] = self._open(sample.split)
         writer.add(self.record(sample, image))
         self.counts[sample.split] += 1
 
     def close(self) -> list[str]:
         if "train" not in self._files:
-            self._files["train"] = JsonListWriter(self.root / "train.json")
+            self._files["train"] = self._open("train")
         for writer in self._files.values():
             writer.close()
         return sorted(w.path.name for w in self._files.values())

@@ -26,3 +26,12 @@ class ExportFailed(DataGenError):
 
 class ImportFailed(DataGenError):
     """An import file cannot be imported at all (unreadable, wrong format, already imported)."""
+
+
+class RecordRefused(DataGenError):
+    """A format cannot carry one record (skipped with ``reason`` in the summary, or --strict)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail

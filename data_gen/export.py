@@ -24,10 +24,11 @@ import overlays as ov
 from app.log import QALog
 from data_gen.augment import redrawn_prompts, redrawn_texts
 from data_gen.base import ExportOptions, FormatWriter, Sample, SampleImage
-from data_gen.errors import ExportFailed
+from data_gen.errors import ExportFailed, RecordRefused
 from data_gen.export_hf import HfWriter
 from data_gen.export_llama_factory import LlamaFactoryWriter
 from data_gen.export_llava import LlavaRenderedWriter
+from data_gen.export_swift import SwiftWriter
 from data_gen.export_vip import VipLlavaWriter
 from data_gen.images import (
     Job,
@@ -41,9 +42,11 @@ from data_gen.images import rendered_name as _rendered_name
 from data_gen.output import staged_dir, write_json
 from data_gen.parallel import default_workers, ordered_map
 from data_gen.records import Conversation, Tally, iter_conversations
+from data_gen.vip_trainer import describe
 
 WRITERS: dict[str, type[FormatWriter]] = {
-    w.name: w for w in (VipLlavaWriter, LlavaRenderedWriter, LlamaFactoryWriter, HfWriter)
+    w.name: w
+    for w in (VipLlavaWriter, LlavaRenderedWriter, LlamaFactoryWriter, HfWriter, SwiftWriter)
 }
 
 
@@ -64,6 +67,10 @@ class ExportSummary:
     files: list[str]
     seconds: float
     options: dict[str, Any] = field(default_factory=dict)
+    #: Records per id prefix (vip-llava: per path through the ViP-LLaVA trainer).
+    id_paths: dict[str, int] = field(default_factory=dict)
+    #: What the consumer will do differently from what the records hold (writer notes).
+    notes: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,6 +86,11 @@ class ExportSummary:
         ]
         if self.augmented:
             out.append(f"  augmented samples: {self.augmented}")
+        if self.format == "vip-llava":
+            for prefix, count in sorted(self.id_paths.items()):
+                out.append(f"  ids {prefix}-…: {count} records ({describe(prefix)})")
+        for note, count in sorted(self.notes.items()):
+            out.append(f"  note: {count} × {note}")
         for reason, count in sorted(self.skipped.items(), key=lambda kv: -kv[1]):
             shown = self.examples.get(reason, [])
             example = f" (e.g. {shown[0]})" if shown else ""
@@ -108,21 +120,26 @@ class _Pipeline:
         self.images: Counter[str] = Counter()
         self.placed: set[str] = set()
         self.augmented = 0
+        self.id_paths: Counter[str] = Counter()
         self.conversations = 0
         self.turns = 0
 
     def samples(self, conversations: Iterator[Conversation]) -> Iterator[Sample]:
-        prefix = self.options.id_prefix
         for conv in conversations:
+            try:
+                prefix = self.writer.id_prefix(conv)
+            except RecordRefused as exc:
+                self.tally.problem(exc.reason, len(conv.exchanges), exc.detail or conv.key)
+                continue
             sample_id = f"{prefix}-{conv.key}"
             texts = tuple((e.question, e.answer) for e in conv.exchanges)
-            yield Sample(sample_id, conv, conv.prompts, texts)
+            yield Sample(sample_id, conv, conv.prompts, texts, id_prefix=prefix)
             if not conv.prompts:
                 continue
             for variant in range(1, self.options.augment + 1):
                 prompts = redrawn_prompts(conv, variant, self.options.seed)
                 texts = redrawn_texts(conv, prompts)
-                yield Sample(f"{sample_id}-aug{variant}", conv, prompts, texts, variant)
+                yield Sample(f"{sample_id}-aug{variant}", conv, prompts, texts, variant, prefix)
 
     def _rendered(self, sample: Sample) -> bool:
         return self.writer.rendered and bool(sample.prompts)
@@ -272,6 +289,7 @@ def export(log: QALog, options: ExportOptions) -> ExportSummary:
                     pipeline.conversations += 1
                     pipeline.turns += len(sample.conversation.exchanges)
                 writer.write(sample, image)
+                pipeline.id_paths[sample.id_prefix] += 1
             files = writer.close()
             pipeline.finish()
             summary = ExportSummary(
@@ -288,6 +306,8 @@ def export(log: QALog, options: ExportOptions) -> ExportSummary:
                 files=[*files, "summary.json"],
                 seconds=round(time.perf_counter() - started, 3),
                 options=_options_dict(options),
+                id_paths=dict(pipeline.id_paths),
+                notes=dict(writer.notes),
             )
             write_json(root / "summary.json", summary.to_dict())
     except OSError as exc:  # a full disk, a folder that cannot be written: nothing left at --out

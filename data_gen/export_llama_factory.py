@@ -43,5 +43,5 @@ class LlamaFactoryWriter(JsonSplitWriter):
 
     def close(self) -> list[str]:
         files = super().close()
-        write_json(self.root / "dataset_info.json", dataset_info(self.options.id_prefix, files))
+        write_json(self.root / "dataset_info.json", dataset_info(self.options.name_prefix, files))
         return [*files, "dataset_info.json"]

@@ -187,6 +187,26 @@ class JsonListWriter:
         self._fh.close()
 
 
+class JsonLinesWriter:
+    """JSON Lines: one element per line (the same interface as :class:`JsonListWriter`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._fh: IO[str] = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def add(self, item: Any) -> None:
+        self._fh.write(json.dumps(item, ensure_ascii=False) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self._fh.closed:
+            return
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+
+
 def write_json(path: Path, data: Any) -> None:
     """A small JSON file, flushed to disk."""
     with open(path, "w", encoding="utf-8") as fh:

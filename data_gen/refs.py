@@ -107,19 +107,21 @@ def _rewrite(text: str, spans: Sequence[_Span], fill: Callable[[_Span], str]) ->
     return "".join(parts)
 
 
-def to_bbox_tokens(text: str, refs: Sequence[RegionRef], prompts: Sequence[Prompt]) -> str:
+def to_bbox_tokens(
+    text: str, refs: Sequence[RegionRef], prompts: Sequence[Prompt], token: str = "<bbox{n}>"
+) -> str:
     """``text`` with each region reference as ViP-LLaVA's ``<bboxN>`` (N = the prompt's index).
 
     "the cup within the red rectangle" → "the cup <bbox0>"; "the cup in the red rectangle" →
     "the cup <bbox0>"; a bare "the red rectangle" → "the object <bbox0>" (the trainer puts
-    "within the … rectangle" in place of the token).
+    "within the … rectangle" in place of the token). ``token="<bbox>"``: the one-region form.
     """
 
     def fill(span: _Span) -> str:
-        token = f"<bbox{span.prompt}>"
+        token_n = token.format(n=span.prompt)
         if span.noun is not None:
-            return f"{span.noun} {token}"
-        return token if span.preposition else f"the object {token}"
+            return f"{span.noun} {token_n}"
+        return token_n if span.preposition else f"the object {token_n}"
 
     return _rewrite(text, _spans(text, usable_refs(text, refs, prompts), prompts), fill)
 

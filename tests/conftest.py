@@ -6,6 +6,7 @@ huggingface_hub, and every model is a tiny random ViP-LLaVA built on the spot.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 from pathlib import Path
 
@@ -13,6 +14,23 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+#: What tests/conformance/ loads our outputs with; their versions head every test report.
+CONSUMERS = ("openai", "datasets", "trl", "transformers", "torch")
+
+
+def pytest_report_header() -> list[str]:
+    versions = []
+    for name in CONSUMERS:
+        try:
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{name} (not installed: its conformance tests skip)")
+    return [
+        "consumers: " + ", ".join(versions),
+        "mirrored consumers: mu-cai/ViP-LLaVA ab4e364, hiyouga/LLaMA-Factory ff6d4d1, "
+        "modelscope/ms-swift 3602360 (tests/conformance/)",
+    ]
 
 
 @pytest.fixture(scope="session")

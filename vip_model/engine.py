@@ -21,7 +21,7 @@ from PIL import Image
 import overlays
 from overlays import ImageUnreadable, Prompt, image_io
 from vip_model.errors import InvalidRequest
-from vip_model.templates import DEFAULT_TEMPLATE, TEMPLATES, Turn, get_template
+from vip_model.templates import DEFAULT_TEMPLATE, IMAGE_TOKEN, TEMPLATES, Turn, get_template
 
 FinishReason = Literal["stop", "length", "cancelled"]
 FINISH_REASONS: tuple[str, ...] = ("stop", "length", "cancelled")
@@ -140,6 +140,8 @@ class Request:
     history: tuple[Turn, ...] = ()
     settings: GenerationSettings = field(default_factory=GenerationSettings)
     template: str = DEFAULT_TEMPLATE
+    #: Replaces the template's system text (an OpenAI ``system`` message); None keeps it.
+    system: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.image, Image.Image):
@@ -156,12 +158,19 @@ class Request:
                 raise InvalidRequest(f"history must hold Turn objects, got {type(t).__name__}")
         if not isinstance(self.settings, GenerationSettings):
             raise InvalidRequest("settings must be a GenerationSettings")
+        if self.system is not None and not isinstance(self.system, str):
+            raise InvalidRequest("system must be text")
+        if self.system is not None and IMAGE_TOKEN in self.system:
+            raise InvalidRequest(f"the system text must not contain {IMAGE_TOKEN!r}")
         # Renders the conversation once: an empty question or an unknown template fails here.
-        get_template(self.template).prompt(self.history, self.question)
+        self.text()
 
     def text(self) -> str:
         """The conversation text the model reads (with one ``<image>`` placeholder)."""
-        return get_template(self.template).prompt(self.history, self.question)
+        template = get_template(self.template)
+        if self.system is not None:
+            template = replace(template, system=self.system)
+        return template.prompt(self.history, self.question)
 
     def follow_up(self, answer: str, question: str) -> Request:
         """The next request of this conversation: this turn answered, a new question."""
@@ -177,12 +186,13 @@ class Request:
             "history": [t.to_dict() for t in self.history],
             "settings": self.settings.to_dict(),
             "template": self.template,
+            **({"system": self.system} if self.system is not None else {}),
         }
 
     @classmethod
     def from_dict(cls, data: Any, max_pixels: int = overlays.MAX_PIXELS) -> Request:
         """The inverse of :meth:`to_dict`; the image is base64 text of an encoded image file."""
-        keys = {"image", "question", "prompts", "history", "settings", "template"}
+        keys = {"image", "question", "prompts", "history", "settings", "template", "system"}
         _expect_dict(data, keys, "request", required={"image", "question"})
         prompts = data.get("prompts") or []
         if not isinstance(prompts, list):
@@ -199,6 +209,7 @@ class Request:
             history=tuple(Turn.from_dict(t) for t in history),
             settings=GenerationSettings.from_dict(data.get("settings") or {}),
             template=data.get("template", DEFAULT_TEMPLATE),
+            system=data.get("system"),
         )
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 from fastapi import Request as HTTPRequest
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import overlays
 from overlays import image_io
@@ -38,8 +39,10 @@ from vip_model.engine import Answer, Engine, Request
 from vip_model.errors import InvalidRequest, ModelError, OutOfMemory
 from vip_model.openai_compat import (
     ParsedChat,
+    check_image_bytes,
     completion_body,
     completion_chunk,
+    error_body,
     openai_to_request,
 )
 from vip_model.server_limits import (
@@ -137,10 +140,14 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
                 reservation.release()
             raise
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_: HTTPRequest, exc: HTTPException) -> JSONResponse:
+    # Every error, unknown routes included, in OpenAI's shape {"error": {message, type, ...}}.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(http: HTTPRequest, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
+        if not isinstance(exc, HTTPException):  # routing: no such path or method
+            detail = {"message": f"{exc.detail}: {http.method} {http.url.path} (see /docs)"}
         return JSONResponse(
-            {"error": {"message": exc.detail, "code": exc.status_code}},
+            error_body(exc.status_code, **detail),
             status_code=exc.status_code,
             headers=exc.headers,
         )
@@ -162,21 +169,33 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
             "pixels_refused": budget.refused,
         }
 
+    def model_object() -> dict[str, Any]:
+        return {
+            "id": name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "vip-studio",
+            "vip": engine.info().to_dict(),
+        }
+
     @app.get("/v1/models")
     async def models(http: HTTPRequest) -> dict[str, Any]:
         authorize(http)
-        info = engine.info()
-        return {
-            "object": "list",
-            "data": [
+        return {"object": "list", "data": [model_object()]}
+
+    @app.get("/v1/models/{model_id:path}")
+    async def model(model_id: str, http: HTTPRequest) -> dict[str, Any]:
+        authorize(http)
+        if model_id != name:
+            raise HTTPException(
+                404,
                 {
-                    "id": name,
-                    "object": "model",
-                    "owned_by": "vip-studio",
-                    "vip": info.to_dict(),
-                }
-            ],
-        }
+                    "message": f"model {model_id!r} not found: this server serves {name!r}",
+                    "param": "model",
+                    "code": "model_not_found",
+                },
+            )
+        return model_object()
 
     @app.post("/v1/ask", response_model=None)
     async def ask(http: HTTPRequest) -> JSONResponse | StreamingResponse:
@@ -190,6 +209,8 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
         check_prompts(body.get("prompts"), config)
         encoded = await asyncio.to_thread(_image_bytes, body.get("image"))
         if encoded is not None:
+            # The same byte limit as chat's data URLs (the file, not its base64 text).
+            _checked(lambda: check_image_bytes(len(encoded), config.max_image_bytes))
             body["image"] = encoded  # decoded from base64 once
         job, _ = await _admit(
             lambda: ParsedChat(
@@ -223,19 +244,24 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
         check_conversation(texts[-1] if texts else "", texts[:-1], config)
         check_prompts(body.get("vip_prompts"), config)
         encoded = await asyncio.to_thread(_chat_image_bytes, body.get("messages"))
-        job, parsed = await _admit(lambda: openai_to_request(body, config.max_pixels), encoded)
+        job, parsed = await _admit(
+            lambda: openai_to_request(body, config.max_pixels, config.max_image_bytes), encoded
+        )
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if not parsed.stream:
             answer = await _wait_answer(http, job)
             return JSONResponse(completion_body(completion_id, created, name, answer))
+        # Errors found while generating starts (a conversation too long for the model) come
+        # before the first token: wait for it, so they answer with a status, not a 200 stream.
+        head = await _wait_answer(http, job, first=True)
 
         async def events() -> AsyncIterator[str]:
             first = completion_chunk(
                 completion_id, created, name, {"role": "assistant", "content": ""}
             )
             yield f"data: {json.dumps(first)}\n\n"
-            async for kind, value in _job_events(job):
+            async for kind, value in _job_events(job, head):
                 if kind == "delta":
                     chunk = completion_chunk(completion_id, created, name, {"content": value})
                 elif kind == "answer":
@@ -248,7 +274,7 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
                         yield f"data: {json.dumps(usage)}\n\n"
                     break
                 else:
-                    chunk = {"error": {"message": _error_message(value), "code": _status_of(value)}}
+                    chunk = error_body(_status_of(value), _error_message(value))
                 yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
             yield "data: [DONE]\n\n"
 
@@ -306,10 +332,7 @@ def _pixels_of(encoded: bytes | None, config: ServerConfig) -> int:
 def _prepared(build: Callable[[], ParsedChat], config: ServerConfig) -> ParsedChat:
     """The parsed request, checked against the server's limits, its prompts drawn: whatever
     about it can fail, fails here (its own 4xx) and not in a batch with others."""
-    try:
-        parsed = build()
-    except Exception as exc:
-        raise HTTPException(_status_of(exc), _error_message(exc)) from None
+    parsed = _checked(build)
     request = parsed.request
     if request.settings.max_new_tokens > config.max_new_tokens:
         raise HTTPException(
@@ -321,6 +344,16 @@ def _prepared(build: Callable[[], ParsedChat], config: ServerConfig) -> ParsedCh
         request.question, [text for t in request.history for text in (t.question, t.answer)], config
     )
     return replace(parsed, request=_drawn(request))
+
+
+def _checked(build: Callable[[], Any]) -> Any:
+    """``build()``, its errors as HTTP errors (with OpenAI's ``param`` when the error names one)."""
+    try:
+        return build()
+    except Exception as exc:
+        param = getattr(exc, "param", None)
+        detail = {"message": _error_message(exc), "param": param} if param else _error_message(exc)
+        raise HTTPException(_status_of(exc), detail) from None
 
 
 def _drawn(request: Request) -> Request:
@@ -360,9 +393,11 @@ def _submit(
     return job
 
 
-async def _wait_answer(http: HTTPRequest, job: Job) -> Answer:
-    # One pending get, polled: asyncio.wait_for on Python 3.11 can drop an item that arrives
-    # just as its timeout fires.
+async def _wait_answer(http: HTTPRequest, job: Job, first: bool = False) -> Any:
+    """The job's answer (``first``: its first event, a delta or the answer); errors raise.
+
+    One pending get, polled: asyncio.wait_for on Python 3.11 can drop an item that arrives
+    just as its timeout fires."""
     pending = asyncio.ensure_future(job.events.get())
     while True:
         done, _ = await asyncio.wait({pending}, timeout=0.25)
@@ -373,6 +408,8 @@ async def _wait_answer(http: HTTPRequest, job: Job) -> Answer:
                 raise HTTPException(499, "client closed the request")
             continue
         kind, value = pending.result()
+        if first and kind != "error":
+            return kind, value
         if kind == "answer":
             return value
         if kind == "error":
@@ -380,8 +417,14 @@ async def _wait_answer(http: HTTPRequest, job: Job) -> Answer:
         pending = asyncio.ensure_future(job.events.get())
 
 
-async def _job_events(job: Job) -> AsyncIterator[tuple[str, Any]]:
+async def _job_events(
+    job: Job, head: tuple[str, Any] | None = None
+) -> AsyncIterator[tuple[str, Any]]:
     try:
+        if head is not None:  # already taken from the queue
+            yield head
+            if head[0] in ("answer", "error"):
+                return
         while True:
             kind, value = await job.events.get()
             yield kind, value

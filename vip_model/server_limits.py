@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vip_model.errors import InvalidRequest
+from vip_model.openai_compat import error_body
 
 #: Host names a token-less (loopback) server answers to, besides the address it is bound to.
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
@@ -155,8 +156,8 @@ def _check_unicode(value: Any, where: str) -> None:
 
 def too_big(config: ServerConfig) -> str:
     return (
-        f"request too large: images are limited to {config.max_image_bytes // (1024 * 1024)} MB "
-        "encoded; downscale or recompress the image"
+        f"request too large: images are limited to {config.max_image_bytes} bytes "
+        f"({config.max_image_bytes / 2**20:g} MiB) as a file; downscale or recompress the image"
     )
 
 
@@ -349,7 +350,7 @@ class BrowserGuard:
         if scope["type"] == "http":
             problem = self.problem(scope)
             if problem:
-                response = JSONResponse({"error": {"message": problem, "code": 403}}, 403)
+                response = JSONResponse(error_body(403, problem), 403)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

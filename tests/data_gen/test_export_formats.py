@@ -65,7 +65,13 @@ def test_vip_llava_as_the_trainer_reads_it(sample: Sample, tmp_path: Path) -> No
         with Image.open(image) as im:
             w, h = im.size
         assert (w, h) in sizes.values()
-        check_llava_conversations(rec["conversations"])
+        one_region = rec["id"].startswith("refcocog-gpt4v-")  # the trainer adds "<image>\n"
+        turns = rec["conversations"]
+        check_llava_conversations(
+            [{**turns[0], "value": "<image>\n" + turns[0]["value"]}, *turns[1:]]
+            if one_region
+            else turns
+        )
         assert len(rec["segmentations"]) == len(rec["bboxes"])
         for x1, y1, x2, y2 in rec["bboxes"]:
             assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
@@ -77,23 +83,24 @@ def test_vip_llava_as_the_trainer_reads_it(sample: Sample, tmp_path: Path) -> No
                     assert all(0 <= y <= h for y in flat[1::2])
         for turn in rec["conversations"]:
             assert all(int(n) < len(rec["bboxes"]) for n in BBOX.findall(turn["value"]))
+            assert ("<bbox>" in turn["value"]) <= one_region
             assert "red rectangle" not in turn["value"]  # the trainer draws its own marks
     by_id = {r["id"]: r for r in records}
-    cup = by_id[f"vipstudio-{sample.sessions['coffee']}-{sample.turns['cup1']}"]
+    cup = by_id[f"refcocog-gpt4v-{sample.sessions['coffee']}-{sample.turns['cup1']}"]
     assert [t["value"] for t in cup["conversations"]] == [
-        "<image>\nWhat is the cup <bbox0>?",
+        "What is the cup <bbox>?",
         "A cup of coffee.",
-        "Is the object <bbox0> hot?",
+        "Is the object <bbox> hot?",
         "It looks hot: there is steam.",  # the corrected answer
     ]
     assert cup["bboxes"] == [[180.0, 20.0, 420.0, 230.0]] and cup["segmentations"] == [None]
-    cat = by_id[f"vipstudio-{sample.sessions['chelsea']}-{sample.turns['cat']}"]
+    cat = by_id[f"vg_rel-gpt4v-{sample.sessions['chelsea']}-{sample.turns['cat']}"]
     assert cat["conversations"][0]["value"] == (
         "<image>\nIs the cat <bbox0> looking at the object <bbox1>?"
     )
     assert cat["conversations"][1]["value"] == "No, the object <bbox0> holds a cat looking away."
     assert cat["bboxes"][0] == [100.0, 50.0, 451.0, 300.0]  # clipped to the 451×300 photo
-    rocket = by_id[f"vipstudio-{sample.sessions['rocket']}-{sample.turns['rocket']}"]
+    rocket = by_id[f"refcocog-gpt4v-{sample.sessions['rocket']}-{sample.turns['rocket']}"]
     assert rocket["segmentations"] == [[[200.0, 50.0, 260.0, 50.0, 270.0, 300.0, 190.0, 300.0]]]
     whole = by_id[f"vipstudio-{sample.sessions['astronaut']}-{sample.turns['whole']}"]
     assert whole["bboxes"] == [] and whole["segmentations"] == []

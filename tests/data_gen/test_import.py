@@ -275,7 +275,7 @@ def test_vip_llava_bbox_and_bboxes_and_round_trip(
     assert chelsea["bboxes"] == entries[0]["bboxes"]
     assert chelsea["segmentations"] == [None, [[320, 60, 440, 60, 440, 200]]]
     coffee = by_image["coffee"]
-    assert coffee["conversations"][0]["value"] == "<image>\nWhat is in <bbox0>?"
+    assert coffee["conversations"][0]["value"] == "What is in <bbox>?"  # refcocog-gpt4v
     assert coffee["bboxes"] == [[180, 20, 420, 230]]
 
 

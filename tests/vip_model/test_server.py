@@ -206,7 +206,6 @@ def test_openai_multi_turn_matches_native_history(
         "max_tokens": 12,
         "vip_prompts": [ov.prompt_to_dict(BOX)],
         "messages": [
-            {"role": "system", "content": "ignored: the template has its own"},
             {
                 "role": "user",
                 "content": [
