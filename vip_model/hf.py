@@ -41,7 +41,8 @@ from vip_model.errors import InvalidRequest, ModelError
 from vip_model.kv_cache import DigestMemo, PrefixCache
 from vip_model.loading import DEFAULT_MODEL, Loaded, LoadOptions, load, map_oom
 from vip_model.streaming import CancelCriteria, Detokenizer, TokenClock, TokenQueue
-from vip_model.templates import IMAGE_TOKEN, get_template
+from vip_model.templates import get_template
+from vip_model.tokens import encode_pieces
 
 
 def model_input_image(image: Image.Image, prompts: Sequence[Prompt] = ()) -> Image.Image:
@@ -245,11 +246,12 @@ class HFEngine:
             )
         lo = self.loaded
         tokenizer = lo.processor.tokenizer
-        # The processor's own expansion (one <image> -> image_tokens copies, then tokenize),
-        # done here so that a prefix-cache hit needs no image processing at all.
-        text = request.text().replace(IMAGE_TOKEN, IMAGE_TOKEN * lo.image_tokens)
-        ids: list[int] = tokenizer(text, add_special_tokens=True)["input_ids"]
+        # Built here rather than by the processor: the original token layout whatever the
+        # tokenizer's legacy flag, user text never read as control tokens (vip_model.tokens),
+        # and a prefix-cache hit needs no image processing at all.
         image_id = lo.model.config.image_token_id
+        pieces = get_template(request.template).pieces(request.history, request.question)
+        ids = encode_pieces(tokenizer, pieces, image_id, lo.image_tokens)
         limit = lo.model.config.text_config.max_position_embeddings
         if len(ids) + request.settings.max_new_tokens > limit:
             raise InvalidRequest(
