@@ -15,6 +15,7 @@ Two named forms (VIP_FACTS.md §4):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -155,6 +156,38 @@ TEMPLATES: dict[str, Template] = {t.name: t for t in (LLAVA_V1, HF_CARD)}
 DEFAULT_TEMPLATE = LLAVA_V1.name
 
 
+#: A Jinja chat template rendering :data:`LLAVA_V1` (for ``apply_chat_template``, TRL and other
+#: tools that read a model folder's ``chat_template.json``): the same text as
+#: ``LLAVA_V1.prompt`` for a conversation whose first user message holds the image; each answer
+#: ends with ``</s>`` and is marked for assistant-only training (``{% generation %}``). A system
+#: message replaces the default system text.
+LLAVA_V1_CHAT_TEMPLATE = (
+    "{%- set ns = namespace(system=" + json.dumps(SYSTEM_TEXT) + ") -%}"
+    "{%- macro text(content) -%}"
+    "{%- if content is string -%}{{- content | trim -}}"
+    "{%- else -%}{{- content | selectattr('type', 'equalto', 'text') | map(attribute='text')"
+    " | join(' ') | trim -}}{%- endif -%}"
+    "{%- endmacro -%}"
+    "{%- for message in messages if message['role'] == 'system' -%}"
+    "{%- set ns.system = text(message['content']) -%}"
+    "{%- endfor -%}"
+    "{{- ns.system + ' ' -}}"
+    "{%- for message in messages if message['role'] != 'system' -%}"
+    "{%- if message['role'] == 'user' -%}"
+    "{{- 'USER: ' -}}"
+    "{%- if message['content'] is not string -%}"
+    "{%- for part in message['content'] if part['type'] == 'image' -%}{{- '<image>\n' -}}"
+    "{%- endfor -%}{%- endif -%}"
+    "{{- text(message['content']) + ' ' -}}"
+    "{%- else -%}"
+    "{{- 'ASSISTANT: ' -}}{%- generation -%}{{- text(message['content']) + '</s>' -}}"
+    "{%- endgeneration -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- 'ASSISTANT:' -}}{%- endif -%}"
+)
+
+
 def get_template(name: str) -> Template:
     """The template called ``name``; :class:`InvalidRequest` lists the known names otherwise."""
     try:
@@ -176,6 +209,7 @@ __all__ = [
     "HF_CARD",
     "IMAGE_TOKEN",
     "LLAVA_V1",
+    "LLAVA_V1_CHAT_TEMPLATE",
     "SYSTEM_TEXT",
     "TEMPLATES",
     "Piece",
