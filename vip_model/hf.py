@@ -87,6 +87,7 @@ class HFEngine:
         prefix_cache: bool = True,
         max_batch_size: int = 8,
         max_pixels: int = overlays.MAX_PIXELS,
+        static_cache: bool = False,
         lazy: bool = False,
     ) -> None:
         self.options = LoadOptions(
@@ -103,7 +104,11 @@ class HFEngine:
             raise InvalidRequest("max_batch_size must be at least 1")
         self.max_batch_size = max_batch_size
         self.max_pixels = max_pixels
-        self.prefix_cache = PrefixCache(1 if prefix_cache else 0)
+        # A static KV cache has fixed shapes, so that on CUDA ``generate`` compiles the decoding
+        # step (torch.compile). It is allocated per call and cannot be carried to the next turn:
+        # the prefix cache is off with it.
+        self.static_cache = static_cache
+        self.prefix_cache = PrefixCache(1 if prefix_cache and not static_cache else 0)
         self._digests = DigestMemo()
         self._loaded: Loaded | None = None
         self._closed = False
@@ -288,6 +293,8 @@ class HFEngine:
             eos_token_id=tokenizer.eos_token_id,
             stop_strings=list(stop_strings) or None,
         )
+        if self.static_cache:
+            config.update(cache_implementation="static")
         if settings.greedy:
             # Neutral sampling values: transformers warns about them when do_sample is off.
             config.update(do_sample=False, temperature=1.0, top_p=1.0)
