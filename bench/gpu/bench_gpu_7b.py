@@ -286,58 +286,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "tokens/s",
     )
 
-    sdpa_rate = 0.0
-    dynamic_out: torch.Tensor | None = None
+    state: dict[str, Any] = {"sdpa_rate": 0.0, "dynamic_out": None}
     for batch in BATCHES:
         if not budget.allows(30 if cuda else 5):
             r.add(f"batch {batch}", "skipped (time budget)")
             continue
-        if cuda:
-            torch.cuda.reset_peak_memory_stats()
-        first, rate, out = ttft_and_rate(model, batch, args.tokens, device)
-        if batch == 1:
-            sdpa_rate, dynamic_out = rate, out
-            r.add("time to first token, batch 1 (625 tokens)", first, "s")
-            r.add("ratio to the bandwidth floor, batch 1", rate / floor_rate)
-        else:
-            r.add(f"prefill + first token, batch {batch}", first, "s")
-        r.add(f"decode, batch {batch}", rate, "tokens/s")
-        if cuda:
-            r.add(f"peak memory, batch {batch}", gib(torch.cuda.max_memory_allocated()), "GiB")
+        guarded(
+            r, f"batch {batch}", lambda b=batch: _batch(r, model, b, args.tokens, floor_rate, state)
+        )
 
     if budget.allows(40 if cuda else 5):
-        model.set_attn_implementation("eager")
-        first, rate, _ = ttft_and_rate(model, 1, args.tokens, device)
-        r.add("eager: time to first token, batch 1", first, "s")
-        r.add("eager: decode, batch 1", rate, "tokens/s")
-        r.add("sdpa / eager decode, batch 1", sdpa_rate / rate)
-        model.set_attn_implementation("sdpa")
+        guarded(r, "eager attention", lambda: _eager(r, model, args.tokens, state))
     else:
         r.add("eager attention", "skipped (time budget)")
-
-    # Static KV cache: on CUDA generate compiles the decoding step (torch.compile).
     if budget.allows(150 if cuda else 10):
-        warm, _ = timed(lambda: generate(model, 1, args.tokens, static=True), device)
-        r.add("static cache: first call (compiles on CUDA)", warm, "s")
-        first, rate, static_out = ttft_and_rate(model, 1, args.tokens, device, static=True)
-        r.add("static cache: time to first token, batch 1", first, "s")
-        r.add("static cache: decode, batch 1", rate, "tokens/s")
-        r.add("static cache / dynamic decode, batch 1", rate / max(sdpa_rate, 1e-9))
-        if dynamic_out is not None:
-            same = torch.equal(static_out.cpu(), dynamic_out.cpu())
-            where = (
-                ""
-                if same
-                else f" (first difference at token {_first_diff(static_out, dynamic_out)})"
-            )
-            r.add("static cache: same greedy output", f"{'yes' if same else 'no'}{where}")
+        guarded(r, "static cache + compile", lambda: _static(r, model, args.tokens, state))
     else:
         r.add("static cache + compile", "skipped (time budget)")
 
     model = None  # before 4-bit: its memory figure must not include the fp16 weights
     free()
     if folder is not None and budget.allows(90 if cuda else 10):
-        _four_bit(r, folder, config, device, dtype, args.tokens, sdpa_rate)
+        four_bit = lambda: _four_bit(r, folder, config, device, dtype, args.tokens, state)  # noqa: E731
+        guarded(r, "4-bit", four_bit)
     else:
         r.add("4-bit", "skipped (" + ("--no-disk" if folder is None else "time budget") + ")")
     if folder is not None:
@@ -345,8 +316,72 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return r.rows
 
 
+def guarded(r: Report, name: str, step: Callable[[], None]) -> None:
+    """Run one step; a failure (out of memory, a compile error) is reported and the run goes on."""
+    try:
+        step()
+    except Exception as exc:
+        first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+        r.add(name, f"failed: {type(exc).__name__}: {first_line}")
+        free()
+
+
+def _batch(
+    r: Report, model: Any, batch: int, tokens: int, floor_rate: float, state: dict[str, Any]
+) -> None:
+    device = str(model.device)
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    first, rate, out = ttft_and_rate(model, batch, tokens, device)
+    if batch == 1:
+        state["sdpa_rate"], state["dynamic_out"] = rate, out
+        r.add("time to first token, batch 1 (625 tokens)", first, "s")
+        r.add("ratio to the bandwidth floor, batch 1", rate / floor_rate)
+    else:
+        r.add(f"prefill + first token, batch {batch}", first, "s")
+    r.add(f"decode, batch {batch}", rate, "tokens/s")
+    if cuda:
+        r.add(f"peak memory, batch {batch}", gib(torch.cuda.max_memory_allocated()), "GiB")
+
+
+def _eager(r: Report, model: Any, tokens: int, state: dict[str, Any]) -> None:
+    model.set_attn_implementation("eager")
+    try:
+        first, rate, _ = ttft_and_rate(model, 1, tokens, str(model.device))
+    finally:
+        model.set_attn_implementation("sdpa")
+    r.add("eager: time to first token, batch 1", first, "s")
+    r.add("eager: decode, batch 1", rate, "tokens/s")
+    r.add("sdpa / eager decode, batch 1", state["sdpa_rate"] / rate)
+
+
+def _static(r: Report, model: Any, tokens: int, state: dict[str, Any]) -> None:
+    """Static KV cache: on CUDA, generate compiles the decoding step (torch.compile)."""
+    device = str(model.device)
+    warm, _ = timed(lambda: generate(model, 1, tokens, static=True), device)
+    r.add("static cache: first call (compiles on CUDA)", warm, "s")
+    first, rate, static_out = ttft_and_rate(model, 1, tokens, device, static=True)
+    r.add("static cache: time to first token, batch 1", first, "s")
+    r.add("static cache: decode, batch 1", rate, "tokens/s")
+    r.add("static cache / dynamic decode, batch 1", rate / max(state["sdpa_rate"], 1e-9))
+    dynamic_out = state["dynamic_out"]
+    if dynamic_out is not None:
+        same = torch.equal(static_out.cpu(), dynamic_out.cpu())
+        where = (
+            "" if same else f" (first difference at token {_first_diff(static_out, dynamic_out)})"
+        )
+        r.add("static cache: same greedy output", f"{'yes' if same else 'no'}{where}")
+
+
 def _four_bit(
-    r: Report, folder: Path, config: Any, device: str, dtype: Any, tokens: int, fp: float
+    r: Report,
+    folder: Path,
+    config: Any,
+    device: str,
+    dtype: Any,
+    tokens: int,
+    state: dict[str, Any],
 ) -> None:
     if importlib.util.find_spec("bitsandbytes") is None:
         r.add("4-bit", "skipped (bitsandbytes is not installed)")
@@ -377,7 +412,7 @@ def _four_bit(
     first, rate, _ = ttft_and_rate(q, 1, tokens, device)
     r.add("4-bit: time to first token, batch 1", first, "s")
     r.add("4-bit: decode, batch 1", rate, "tokens/s")
-    r.add("4-bit / fp16 decode, batch 1", rate / max(fp, 1e-9))
+    r.add("4-bit / fp16 decode, batch 1", rate / max(state["sdpa_rate"], 1e-9))
     q = None
     free()
 
