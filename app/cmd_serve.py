@@ -63,6 +63,7 @@ def serve(
     dtype: str,
     load_4bit: bool,
     load_8bit: bool,
+    static_cache: bool,
     host: str,
     port: int,
     token: str | None,
@@ -87,7 +88,13 @@ def serve(
     with reported(ModelError):
         check_bind(host, token)
         engine = build_engine(
-            model, device, dtype, load_4bit, load_8bit, max_batch_size=max_batch_size
+            model,
+            device,
+            dtype,
+            load_4bit,
+            load_8bit,
+            max_batch_size=max_batch_size,
+            static_cache=static_cache,
         )
         info = engine.info()
         config = ServerConfig(

@@ -20,7 +20,7 @@ def _apply(fn: FC, options: list[Callable[[FC], FC]]) -> FC:
 
 
 def load_options(fn: FC) -> FC:
-    """--model, --device, --dtype, --load-4bit/--load-8bit."""
+    """--model, --device, --dtype, --load-4bit/--load-8bit, --compile."""
     return _apply(
         fn,
         [
@@ -47,6 +47,13 @@ def load_options(fn: FC) -> FC:
             ),
             click.option("--load-4bit", is_flag=True, help="4-bit NF4 weights (bitsandbytes)."),
             click.option("--load-8bit", is_flag=True, help="8-bit weights (bitsandbytes)."),
+            click.option(
+                "--compile",
+                "static_cache",
+                is_flag=True,
+                help="Static KV cache; on CUDA the decoding step is compiled (torch.compile): "
+                "a slow first answer, faster decoding after. Turns off the follow-up cache.",
+            ),
         ],
     )
 
@@ -124,6 +131,7 @@ def engine_from_options(kw: dict[str, Any], max_batch_size: int = 8) -> tuple[An
         server,
         kw.get("token"),
         max_batch_size=max_batch_size,
+        static_cache=kw.get("static_cache", False),
     )
     return engine, server or kw["model"] or DEFAULT_MODEL
 
@@ -137,11 +145,14 @@ def build_engine(
     server: str | None = None,
     token: str | None = None,
     max_batch_size: int = 8,
+    static_cache: bool = False,
 ) -> Any:
     """The engine the options describe: a client of ``server``, else a local HFEngine."""
     if server is not None:
         if model is not None:
             raise click.UsageError("give --model or --server, not both")
+        if static_cache:
+            raise click.UsageError("--compile applies to a local model: the server has its own")
         from vip_model.client import RemoteEngine
 
         # The server batches what arrives together: send as many requests at once as a batch.
@@ -156,4 +167,5 @@ def build_engine(
         load_4bit=load_4bit,
         load_8bit=load_8bit,
         max_batch_size=max_batch_size,
+        static_cache=static_cache,
     )

@@ -22,6 +22,9 @@ from app.log import REVIEW_STATES, QALog, TurnRow
 from data_gen.errors import ExportFailed, InvalidSelection
 from overlays import Prompt, Region, RegionRef
 
+#: The image placeholder of every export format; never part of a person's text (issue 9 §5).
+IMAGE_MARKER = "<image>"
+
 #: Exported by default: everything but rejected turns.
 DEFAULT_REVIEW: tuple[str, ...] = ("unreviewed", "accepted", "edited")
 SPLITS: tuple[str, ...] = ("train", "val")
@@ -232,6 +235,10 @@ def _session_conversations(
             answer = turn.final_answer
             if not answer.strip():
                 tally.skip("empty answer", example=f"turn {turn.id}")
+                continue
+            if IMAGE_MARKER in turn.question or IMAGE_MARKER in answer:
+                # Trainers split the text at every <image>: one image would get two positions.
+                tally.skip("'<image>' typed in the text", example=f"turn {turn.id}")
                 continue
             if (turn.question, answer) in pairs:
                 tally.skip("duplicate turn", example=f"turn {turn.id}")

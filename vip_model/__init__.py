@@ -24,6 +24,7 @@ from vip_model.engine import (
     encode_image,
 )
 from vip_model.errors import (
+    CheckpointMismatch,
     DeviceUnavailable,
     InvalidRequest,
     ModelError,
@@ -72,6 +73,7 @@ __all__ = [
     "Answer",
     "CancelToken",
     "Check",
+    "CheckpointMismatch",
     "DeviceUnavailable",
     "Engine",
     "EngineInfo",

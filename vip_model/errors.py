@@ -34,12 +34,17 @@ class QuantizationUnavailable(ModelError):
     """A 4-bit/8-bit load was asked for, but bitsandbytes is missing or cannot run here."""
 
 
+class CheckpointMismatch(ModelError):
+    """The saved weights do not fit the model: some would be missing (left random) or unused."""
+
+
 class InvalidRequest(ModelError, ValueError):
     """A request or its settings are malformed: empty question, unknown key, value out of range."""
 
 
 __all__ = [
     "DOWNLOAD_HINT",
+    "CheckpointMismatch",
     "DeviceUnavailable",
     "InvalidRequest",
     "ModelError",

@@ -41,7 +41,8 @@ from vip_model.errors import InvalidRequest, ModelError
 from vip_model.kv_cache import DigestMemo, PrefixCache
 from vip_model.loading import DEFAULT_MODEL, Loaded, LoadOptions, load, map_oom
 from vip_model.streaming import CancelCriteria, Detokenizer, TokenClock, TokenQueue
-from vip_model.templates import IMAGE_TOKEN, get_template
+from vip_model.templates import get_template
+from vip_model.tokens import encode_pieces
 
 
 def model_input_image(image: Image.Image, prompts: Sequence[Prompt] = ()) -> Image.Image:
@@ -86,6 +87,7 @@ class HFEngine:
         prefix_cache: bool = True,
         max_batch_size: int = 8,
         max_pixels: int = overlays.MAX_PIXELS,
+        static_cache: bool = False,
         lazy: bool = False,
     ) -> None:
         self.options = LoadOptions(
@@ -102,7 +104,11 @@ class HFEngine:
             raise InvalidRequest("max_batch_size must be at least 1")
         self.max_batch_size = max_batch_size
         self.max_pixels = max_pixels
-        self.prefix_cache = PrefixCache(1 if prefix_cache else 0)
+        # A static KV cache has fixed shapes, so that on CUDA ``generate`` compiles the decoding
+        # step (torch.compile). It is allocated per call and cannot be carried to the next turn:
+        # the prefix cache is off with it.
+        self.static_cache = static_cache
+        self.prefix_cache = PrefixCache(1 if prefix_cache and not static_cache else 0)
         self._digests = DigestMemo()
         self._loaded: Loaded | None = None
         self._closed = False
@@ -245,11 +251,12 @@ class HFEngine:
             )
         lo = self.loaded
         tokenizer = lo.processor.tokenizer
-        # The processor's own expansion (one <image> -> image_tokens copies, then tokenize),
-        # done here so that a prefix-cache hit needs no image processing at all.
-        text = request.text().replace(IMAGE_TOKEN, IMAGE_TOKEN * lo.image_tokens)
-        ids: list[int] = tokenizer(text, add_special_tokens=True)["input_ids"]
+        # Built here rather than by the processor: the original token layout whatever the
+        # tokenizer's legacy flag, user text never read as control tokens (vip_model.tokens),
+        # and a prefix-cache hit needs no image processing at all.
         image_id = lo.model.config.image_token_id
+        pieces = get_template(request.template).pieces(request.history, request.question)
+        ids = encode_pieces(tokenizer, pieces, image_id, lo.image_tokens)
         limit = lo.model.config.text_config.max_position_embeddings
         if len(ids) + request.settings.max_new_tokens > limit:
             raise InvalidRequest(
@@ -286,6 +293,8 @@ class HFEngine:
             eos_token_id=tokenizer.eos_token_id,
             stop_strings=list(stop_strings) or None,
         )
+        if self.static_cache:
+            config.update(cache_implementation="static")
         if settings.greedy:
             # Neutral sampling values: transformers warns about them when do_sample is off.
             config.update(do_sample=False, temperature=1.0, top_p=1.0)

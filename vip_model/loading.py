@@ -7,7 +7,14 @@ The choices (VIP_FACTS.md §5):
 - device ``auto``: cuda, then mps, then cpu. dtype ``auto``: float16 on an accelerator (the
   checkpoints' dtype), float32 on cpu; bfloat16 on request.
 - 4/8-bit through ``BitsAndBytesConfig`` (nf4 + double quantisation, fp16 compute on a GPU as the
-  original code did; fp32 compute on cpu, where fp16 matmuls are slow or missing).
+  original code did; fp32 compute on cpu, where fp16 matmuls are slow or missing). As in the
+  original, only the language model and the projector are quantised: the CLIP vision tower and
+  ``lm_head`` keep the model's dtype (VIP_FACTS.md §8).
+- the image processor is always the PIL one the checkpoints were trained with: transformers 5.x
+  otherwise picks its torchvision backend whenever torchvision is installed, and that resizes
+  differently (1-6 levels on photos).
+- every saved weight must land in the model: a key transformers cannot map would silently stay
+  random, so missing or unexpected keys are a :class:`CheckpointMismatch`.
 - attention ``flash_attention_2`` only on cuda with ``flash_attn`` importable, else ``sdpa``.
 - The 7b-hf ``config.json`` holds a stale scalar ``vision_feature_layer: -2`` while its projector
   was trained on 5 concatenated layers: see :func:`correct_vision_feature_layer`.
@@ -28,6 +35,7 @@ from typing import Any
 
 from vip_model.errors import (
     DOWNLOAD_HINT,
+    CheckpointMismatch,
     DeviceUnavailable,
     InvalidRequest,
     ModelError,
@@ -43,6 +51,8 @@ DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _PROJECTOR_NORM = "multi_modal_projector.projector_layernorm.weight"
+#: Modules the original kept in half precision under 4/8-bit (module names of transformers 5.x).
+QUANTIZATION_SKIP = ("model.vision_tower", "lm_head")
 OOM_HINT = "try --load-4bit (or --load-8bit), a smaller max_new_tokens, or a shorter conversation"
 
 
@@ -181,10 +191,11 @@ def quantization_config(options: LoadOptions, device: str, dtype: str) -> Any:
     if options.load_8bit:
         # On cpu bitsandbytes casts 8-bit matmul inputs to fp16 and warns on every call.
         warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
-        return BitsAndBytesConfig(load_in_8bit=True)
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=list(QUANTIZATION_SKIP))
     compute = getattr(torch, dtype) if dtype != "float32" else torch.float32
     return BitsAndBytesConfig(
         load_in_4bit=True,
+        llm_int8_skip_modules=list(QUANTIZATION_SKIP),
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=compute,
@@ -344,7 +355,7 @@ def load(options: LoadOptions) -> Loaded:
                 f"{options.model}: is a {getattr(config, 'model_type', '?')!r} model, not "
                 f"ViP-LLaVA (model_type 'vipllava'); {DOWNLOAD_HINT}"
             )
-        processor = AutoProcessor.from_pretrained(source, **hub)
+        processor = AutoProcessor.from_pretrained(source, backend="pil", **hub)
     except (OSError, ValueError) as exc:
         raise _unavailable(options, source, local_only, exc) from None
     corrected = correct_vision_feature_layer(config, _model_files(source, options.cache_dir))
@@ -360,7 +371,11 @@ def load(options: LoadOptions) -> Loaded:
         kwargs["quantization_config"] = quant
     try:
         with quiet_transformers():
-            model = VipLlavaForConditionalGeneration.from_pretrained(source, **kwargs)
+            # output_loading_info: the (model, report) pair, which transformers' types omit.
+            loaded: Any = VipLlavaForConditionalGeneration.from_pretrained(
+                source, output_loading_info=True, **kwargs
+            )
+            model, report = loaded
     except OSError as exc:
         raise _unavailable(options, source, local_only, exc) from None
     except Exception as exc:
@@ -368,6 +383,7 @@ def load(options: LoadOptions) -> Loaded:
         if oom is not None:
             raise oom from None
         raise
+    check_loading_report(report, options.model)
     model.eval()
     layers = config.vision_feature_layer
     return Loaded(
@@ -383,6 +399,30 @@ def load(options: LoadOptions) -> Loaded:
         image_size=config.vision_config.image_size,
         image_tokens=image_tokens,
         load_s=time.perf_counter() - started,
+    )
+
+
+def check_loading_report(report: dict[str, Any], model: str) -> None:
+    """:class:`CheckpointMismatch` if transformers left a weight unloaded or a saved one unused."""
+    problems = {
+        what: sorted(report.get(key) or ())
+        for key, what in (
+            ("missing_keys", "missing (left random)"),
+            ("unexpected_keys", "not used"),
+            ("mismatched_keys", "of another shape"),
+        )
+    }
+    found = {what: keys for what, keys in problems.items() if keys}
+    if not found:
+        return
+    parts = [
+        f"{len(keys)} {what}: {', '.join(map(str, keys[:3]))}{', …' if len(keys) > 3 else ''}"
+        for what, keys in found.items()
+    ]
+    raise CheckpointMismatch(
+        f"{model}: the saved weights do not fit the model ({'; '.join(parts)}); the folder is "
+        "incomplete or not a ViP-LLaVA checkpoint of this layout: download it again, or use "
+        "llava-hf/vip-llava-7b-hf / -13b-hf"
     )
 
 
@@ -407,9 +447,11 @@ __all__ = [
     "DEVICES",
     "DTYPES",
     "KNOWN_MODELS",
+    "QUANTIZATION_SKIP",
     "LoadOptions",
     "Loaded",
     "bitsandbytes_status",
+    "check_loading_report",
     "correct_vision_feature_layer",
     "fix_processor",
     "load",

@@ -15,6 +15,7 @@ Two named forms (VIP_FACTS.md §4):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -22,6 +23,13 @@ from typing import Any, Literal
 from vip_model.errors import InvalidRequest
 
 IMAGE_TOKEN = "<image>"
+#: The answer end of ``llava_v1`` (the Llama eos token).
+EOS_TOKEN = "</s>"
+#: Tokens a template places itself; the same strings in user text are tokenised as text.
+CONTROL_TOKENS = (IMAGE_TOKEN, EOS_TOKEN)
+
+#: A stretch of prompt: ``(text, is_control)``.
+Piece = tuple[str, bool]
 
 #: The system text of LLaVA v1 (and of the model card).
 SYSTEM_TEXT = (
@@ -74,6 +82,17 @@ class Template:
 
     def prompt(self, history: Sequence[Turn], question: str) -> str:
         """The text for ``question`` after the ``history`` turns, ending where the answer begins."""
+        return "".join(text for text, _ in self.pieces(history, question))
+
+    def pieces(self, history: Sequence[Turn], question: str) -> list[Piece]:
+        """The prompt as ``(text, is_control)`` pieces, in order.
+
+        Control pieces are the tokens the template itself places (``<image>`` and the answer
+        end ``</s>``); every other piece is text, template words and user text together, to be
+        tokenised as text even where it spells a control token. This is what the original
+        ``tokenizer_image_token`` fed its legacy tokenizer: each stretch between two control
+        tokens tokenised on its own (VIP_FACTS.md §8).
+        """
         question = question.strip()
         if not question:
             raise InvalidRequest("the question is empty: type a question about the marked image")
@@ -86,16 +105,30 @@ class Template:
         for turn in history:
             messages += [(user, turn.question.strip()), (assistant, turn.answer.strip())]
         messages += [(user, question), (assistant, None)]
-        messages[0] = (user, f"{IMAGE_TOKEN}\n{messages[0][1]}")
-        # The loops below are LLaVA's ``Conversation.get_prompt`` for the two separator styles.
-        out = self.system + self.sep
+        # The loops below are LLaVA's ``Conversation.get_prompt`` for the two separator styles,
+        # with the control tokens kept apart from the text around them.
+        out: list[Piece] = [(self.system + self.sep, False)]
+
+        def text(value: str) -> None:
+            if out[-1][1]:
+                out.append((value, False))
+            else:
+                out[-1] = (out[-1][0] + value, False)
+
         for i, (role, message) in enumerate(messages):
             if message is None:
-                out += role + ":"
-            elif self.style == "two":
-                out += role + ": " + message + (self.sep, self.sep2)[i % 2]
+                text(role + ":")
+                continue
+            text(role + ": ")
+            if i == 0:
+                out.append((IMAGE_TOKEN, True))
+                text("\n")
+            text(message)
+            sep = (self.sep, self.sep2)[i % 2] if self.style == "two" else self.sep
+            if sep in CONTROL_TOKENS:
+                out.append((sep, True))
             else:
-                out += role + ": " + message + self.sep
+                text(sep)
         return out
 
 
@@ -106,7 +139,7 @@ LLAVA_V1 = Template(
     roles=("USER", "ASSISTANT"),
     style="two",
     sep=" ",
-    sep2="</s>",
+    sep2=EOS_TOKEN,
 )
 
 HF_CARD = Template(
@@ -121,6 +154,38 @@ HF_CARD = Template(
 
 TEMPLATES: dict[str, Template] = {t.name: t for t in (LLAVA_V1, HF_CARD)}
 DEFAULT_TEMPLATE = LLAVA_V1.name
+
+
+#: A Jinja chat template rendering :data:`LLAVA_V1` (for ``apply_chat_template``, TRL and other
+#: tools that read a model folder's ``chat_template.json``): the same text as
+#: ``LLAVA_V1.prompt`` for a conversation whose first user message holds the image; each answer
+#: ends with ``</s>`` and is marked for assistant-only training (``{% generation %}``). A system
+#: message replaces the default system text.
+LLAVA_V1_CHAT_TEMPLATE = (
+    "{%- set ns = namespace(system=" + json.dumps(SYSTEM_TEXT) + ") -%}"
+    "{%- macro text(content) -%}"
+    "{%- if content is string -%}{{- content | trim -}}"
+    "{%- else -%}{{- content | selectattr('type', 'equalto', 'text') | map(attribute='text')"
+    " | join(' ') | trim -}}{%- endif -%}"
+    "{%- endmacro -%}"
+    "{%- for message in messages if message['role'] == 'system' -%}"
+    "{%- set ns.system = text(message['content']) -%}"
+    "{%- endfor -%}"
+    "{{- ns.system + ' ' -}}"
+    "{%- for message in messages if message['role'] != 'system' -%}"
+    "{%- if message['role'] == 'user' -%}"
+    "{{- 'USER: ' -}}"
+    "{%- if message['content'] is not string -%}"
+    "{%- for part in message['content'] if part['type'] == 'image' -%}{{- '<image>\n' -}}"
+    "{%- endfor -%}{%- endif -%}"
+    "{{- text(message['content']) + ' ' -}}"
+    "{%- else -%}"
+    "{{- 'ASSISTANT: ' -}}{%- generation -%}{{- text(message['content']) + '</s>' -}}"
+    "{%- endgeneration -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- 'ASSISTANT:' -}}{%- endif -%}"
+)
 
 
 def get_template(name: str) -> Template:
@@ -138,12 +203,16 @@ def build_prompt(history: Sequence[Turn], question: str, template: str = DEFAULT
 
 
 __all__ = [
+    "CONTROL_TOKENS",
     "DEFAULT_TEMPLATE",
+    "EOS_TOKEN",
     "HF_CARD",
     "IMAGE_TOKEN",
     "LLAVA_V1",
+    "LLAVA_V1_CHAT_TEMPLATE",
     "SYSTEM_TEXT",
     "TEMPLATES",
+    "Piece",
     "Template",
     "Turn",
     "build_prompt",

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vip_model.errors import ModelError
-from vip_model.templates import IMAGE_TOKEN, SYSTEM_TEXT
+from vip_model.templates import IMAGE_TOKEN, LLAVA_V1_CHAT_TEMPLATE, SYSTEM_TEXT
 
 Scale = Literal["tiny", "small"]
 
@@ -258,6 +258,7 @@ def make_tiny_model(
         with quiet_transformers():
             model.save_pretrained(staging)
             processor.save_pretrained(staging)
+        write_hub_files(staging, processor)
         # mkdtemp makes the folder private; a model folder is as shareable as any other.
         umask = os.umask(0)
         os.umask(umask)
@@ -277,6 +278,31 @@ def make_tiny_model(
         vocab_size=len(processor.tokenizer),
         build_s=time.perf_counter() - started,
     )
+
+
+def write_hub_files(folder: Path, processor: Any) -> None:
+    """The files of the published folders that ``save_pretrained`` (5.x) does not write:
+    ``preprocessor_config.json``, ``chat_template.json`` (the llava_v1 conversation, see
+    :data:`~vip_model.templates.LLAVA_V1_CHAT_TEMPLATE`), ``added_tokens.json`` and
+    ``special_tokens_map.json`` — so that tools expecting a hub folder (TRL,
+    ``apply_chat_template``, older transformers) work on it as on the real one."""
+    tokenizer = processor.tokenizer
+    processor.image_processor.save_pretrained(folder)
+    files = {
+        "chat_template.json": {"chat_template": LLAVA_V1_CHAT_TEMPLATE},
+        "added_tokens.json": {
+            token: tokenizer.convert_tokens_to_ids(token) for token in (IMAGE_TOKEN, "<pad>")
+        },
+        "special_tokens_map.json": {
+            "bos_token": tokenizer.bos_token,
+            "eos_token": tokenizer.eos_token,
+            "unk_token": tokenizer.unk_token,
+            "pad_token": tokenizer.pad_token,
+            "image_token": IMAGE_TOKEN,
+        },
+    }
+    for name, content in files.items():
+        (folder / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
 
 
 def make_config_stale(directory: str | os.PathLike[str]) -> None:
@@ -308,4 +334,5 @@ __all__ = [
     "make_config_stale",
     "make_tiny_model",
     "quiet_transformers",
+    "write_hub_files",
 ]

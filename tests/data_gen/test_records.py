@@ -112,3 +112,24 @@ def test_choose_val_images_edge_cases() -> None:
     assert choose_val_images({1: "a"}, 0.5, 0) == set()
     with pytest.raises(InvalidSelection):
         choose_val_images(images, 1.0, 0)
+
+
+def test_an_image_marker_typed_in_the_text_is_skipped_with_its_reason(tmp_path: Path) -> None:
+    """An export never holds more ``<image>`` markers than images: a question or a corrected
+    answer that spells one is left out, and the summary says why."""
+    photos = copy_photos(tmp_path / "photos")
+    with QALog.open(tmp_path / "log.sqlite") as log:
+        image = log.add_image(photos["coffee"])
+        sid = log.start_session(image.id, source="gui")
+        cup = [ov.Rectangle((180, 20, 420, 230))]
+        kept = ask(log, sid, cup, "What is <region>?", "A cup.")
+        in_question = ask(log, sid, cup, "Is <image> a cup?", "Yes.")
+        corrected = ask(log, sid, cup, "Is it hot?", "No.")
+        log.review(corrected, "edited", "See <image>: it steams.")
+        convs, tally = _convs(log)
+    assert [e.turn_id for c in convs for e in c.exchanges] == [kept]
+    assert tally.skipped["'<image>' typed in the text"] == 2
+    assert tally.examples["'<image>' typed in the text"] == [
+        f"turn {in_question}",
+        f"turn {corrected}",
+    ]

@@ -41,3 +41,19 @@ def noise() -> Callable[..., Image.Image]:
         return Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), "RGB")
 
     return make
+
+
+@pytest.fixture(scope="session")
+def hub_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small model shaped like ``llava-hf/vip-llava-7b-hf`` (published config quirks, real
+    Llama-2 tokenizer, 4.36 weight names), built once per session (~1 s)."""
+    from hub_shaped import make_hub_shaped
+
+    return make_hub_shaped(tmp_path_factory.mktemp("models") / "hub-7b", "7b")
+
+
+@pytest.fixture(scope="session")
+def hub_engine(hub_model_dir: Path) -> Iterator[HFEngine]:
+    """An engine on :func:`hub_model_dir`."""
+    with HFEngine(str(hub_model_dir)) as e:
+        yield e

@@ -218,3 +218,33 @@ def test_quantised_load_on_cpu(bits: int, tiny_model_dir: Path, noise: Noise) ->
         assert answer.completion_tokens > 0 and answer.finish_reason in ("stop", "length")
         stream = e.stream(_request(noise))
         assert "".join(stream) == stream.answer.text
+
+
+@pytest.mark.skipif(not BNB_USABLE, reason=f"bitsandbytes {BNB_WHY}")
+@pytest.mark.parametrize("bits", [4, 8])
+def test_quantisation_keeps_the_vision_tower_and_lm_head(
+    bits: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # "small": hidden sizes >= 64 everywhere, so the vision tower could be quantised (4-bit
+    # refuses narrower layers); the original quantised only the language model and projector.
+    import bitsandbytes as bnb
+
+    folder = tmp_path_factory.getbasetemp() / "small-for-bnb"
+    if not folder.exists():
+        make_tiny_model(folder, "small", seed=0)
+    layer_type = bnb.nn.Linear4bit if bits == 4 else bnb.nn.Linear8bitLt
+    with HFEngine(str(folder), load_4bit=bits == 4, load_8bit=bits == 8) as e:
+        model = e.loaded.model
+        kinds: dict[str, set[str]] = {}
+        for name, module in model.named_modules():
+            if isinstance(module, torch.nn.Linear):
+                part = name.split(".")[1] if name.startswith("model.") else name
+                kinds.setdefault(part, set()).add(
+                    "quantised" if isinstance(module, layer_type) else type(module).__name__
+                )
+    assert kinds == {
+        "vision_tower": {"Linear"},
+        "multi_modal_projector": {"quantised"},
+        "language_model": {"quantised"},
+        "lm_head": {"Linear"},
+    }
