@@ -21,7 +21,14 @@ from PIL import Image
 import overlays
 from overlays import ImageUnreadable, Prompt, image_io
 from vip_model.errors import InvalidRequest
-from vip_model.templates import DEFAULT_TEMPLATE, IMAGE_TOKEN, TEMPLATES, Turn, get_template
+from vip_model.templates import (
+    DEFAULT_TEMPLATE,
+    IMAGE_TOKEN,
+    TEMPLATES,
+    Template,
+    Turn,
+    get_template,
+)
 
 FinishReason = Literal["stop", "length", "cancelled"]
 FINISH_REASONS: tuple[str, ...] = ("stop", "length", "cancelled")
@@ -165,12 +172,14 @@ class Request:
         # Renders the conversation once: an empty question or an unknown template fails here.
         self.text()
 
+    def conversation_template(self) -> Template:
+        """The named template, its system text replaced when the request carries one."""
+        template = get_template(self.template)
+        return template if self.system is None else replace(template, system=self.system)
+
     def text(self) -> str:
         """The conversation text the model reads (with one ``<image>`` placeholder)."""
-        template = get_template(self.template)
-        if self.system is not None:
-            template = replace(template, system=self.system)
-        return template.prompt(self.history, self.question)
+        return self.conversation_template().prompt(self.history, self.question)
 
     def follow_up(self, answer: str, question: str) -> Request:
         """The next request of this conversation: this turn answered, a new question."""

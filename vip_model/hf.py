@@ -255,7 +255,7 @@ class HFEngine:
         # tokenizer's legacy flag, user text never read as control tokens (vip_model.tokens),
         # and a prefix-cache hit needs no image processing at all.
         image_id = lo.model.config.image_token_id
-        pieces = get_template(request.template).pieces(request.history, request.question)
+        pieces = request.conversation_template().pieces(request.history, request.question)
         ids = encode_pieces(tokenizer, pieces, image_id, lo.image_tokens)
         limit = lo.model.config.text_config.max_position_embeddings
         if len(ids) + request.settings.max_new_tokens > limit:
