@@ -25,7 +25,9 @@ from app.log import NewTurn, QALog
 
 SAMPLES = Path(__file__).resolve().parent.parent / "assets" / "samples"
 VIPSTUDIO = Path(sys.executable).parent / "vipstudio"
-H9E = "fixed in h9e-data"
+#: An import whose every entry is invalid prints its report (what was skipped and why) first.
+REPORT = {"report": True}
+INVALID = ["every entry is invalid"]
 
 
 @pytest.fixture
@@ -144,27 +146,9 @@ CASES: list[Any] = [
     ("import --db {log} --format coco {binary}", DATA, ["binary.json"], {}),
     ("import --db {log} --format coco {root}/missing.json", USAGE, ["missing.json"], {}),
     ("import --db {log} --format vip-llava {work}/vip.json --queries {log}", DATA, ["input"], {}),
-    pytest.param(
-        "import --db {log} --format coco {work}/coco-list-id.json",
-        DATA,
-        [],
-        {},
-        marks=pytest.mark.xfail(strict=False, reason=H9E),
-    ),
-    pytest.param(
-        "import --db {log} --format coco {work}/coco-int-seg.json",
-        DATA,
-        [],
-        {},
-        marks=pytest.mark.xfail(strict=False, reason=H9E),
-    ),
-    pytest.param(
-        "import --db {log} --format labelme {work}/labelme.json",
-        DATA,
-        [],
-        {},
-        marks=pytest.mark.xfail(strict=False, reason=H9E),
-    ),
+    ("import --db {log} --format coco {work}/coco-list-id.json", DATA, INVALID, REPORT),
+    ("import --db {log} --format coco {work}/coco-int-seg.json", DATA, INVALID, REPORT),
+    ("import --db {log} --format labelme {work}/labelme.json", DATA, INVALID, REPORT),
     # log
     ("log show 99999999999999999999999 --db {log}", USAGE, ["TURN_ID"], {}),
     ("log show 0 --db {log}", USAGE, ["TURN_ID"], {}),
@@ -218,8 +202,11 @@ def _snapshot(place: dict[str, Path]) -> dict[str, bytes]:
 def test_bad_arguments_give_one_line_and_change_nothing(
     place: dict[str, Path], line: str, code: int, words: list[str], env: Any
 ) -> None:
+    report = env == REPORT
     if env == "HOME":
         env = {"HOME": str(place["home"])}
+    elif report:
+        env = {}
     args = [a.format(**{k: str(v) for k, v in place.items()}) for a in line.split()]
     before = _snapshot(place)
     turns_before = _turns(place["log"])
@@ -233,7 +220,9 @@ def test_bad_arguments_give_one_line_and_change_nothing(
     lines = [x for x in result.stderr.splitlines() if x.strip()]
     errors = [x for x in lines if x.startswith("Error:")]
     assert len(errors) == 1, result.stderr
-    if code == DATA:
+    if code == DATA and report:
+        assert lines[-1] == errors[0] and "invalid entries skipped" in result.stderr
+    elif code == DATA:
         assert lines == errors, f"a data error is one line, got {result.stderr!r}"
     for word in words:
         assert word in errors[0], f"{word!r} not in {errors[0]!r}"
