@@ -2,11 +2,13 @@
 
 Coordinates are absolute pixels of the original image (after EXIF orientation), ``x`` to the
 right and ``y`` down, as floats. Construction validates the shape itself (finite, not
-degenerate); :func:`fit_to_image` validates it against an image and clips what may be clipped.
+degenerate); :func:`fit_to_image` validates it against an image and clips its region (the data),
+never the drawn shape.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 from collections.abc import Iterable, Sequence
@@ -21,7 +23,7 @@ from shapely.geometry import box as shapely_box
 from shapely.validation import explain_validity
 
 from overlays.errors import InvalidPrompt, PromptOutsideImage
-from overlays.style import Style
+from overlays.style import MODEL_SIDE, Style
 
 Pt: TypeAlias = tuple[float, float]
 Box: TypeAlias = tuple[float, float, float, float]
@@ -38,6 +40,29 @@ KINDS: tuple[str, ...] = (
     "mask",
     "contour",
 )
+
+
+#: Most points one prompt may have over all its polygons (mask, contour) or along its stroke
+#: (scribble), and one region over its polygons. Validating and drawing cost grows with them;
+#: a hand-drawn or COCO outline has a few hundred. Over it: :class:`InvalidPrompt`.
+MAX_PROMPT_VERTICES = 10_000
+#: Most points all the prompts of one request may have together (:func:`check_vertex_budget`).
+MAX_REQUEST_VERTICES = 50_000
+
+
+def _check_vertex_count(count: int, what: str) -> None:
+    if count > MAX_PROMPT_VERTICES:
+        raise InvalidPrompt(
+            f"{what} has {count} points, more than the {MAX_PROMPT_VERTICES} one prompt may have: "
+            "simplify the outline (e.g. Douglas-Peucker with a 1-pixel tolerance) or split it"
+        )
+
+
+def _count_ring_points(value: Any) -> int:
+    try:
+        return sum(len(ring) for ring in value)
+    except TypeError:
+        return 0  # not a list of lists: the ring checks say what is wrong
 
 
 def _num(value: Any, what: str) -> float:
@@ -111,6 +136,7 @@ class Region:
     def __post_init__(self) -> None:
         object.__setattr__(self, "box", _box(self.box, "region box"))
         if self.polygons is not None:
+            _check_vertex_count(_count_ring_points(self.polygons), "region")
             try:
                 rings = tuple(_ring(r, f"region polygon {i}") for i, r in enumerate(self.polygons))
             except TypeError:
@@ -121,6 +147,7 @@ class Region:
 
     @classmethod
     def from_polygons(cls, polygons: Sequence[Sequence[Pt]]) -> Region:
+        _check_vertex_count(_count_ring_points(polygons), "region")
         rings = tuple(_ring(r, f"polygon {i}") for i, r in enumerate(polygons))
         if not rings:
             raise InvalidPrompt("a region needs at least one polygon")
@@ -336,6 +363,8 @@ class Scribble(PromptBase):
     bezier: bool = False
 
     def __post_init__(self) -> None:
+        with contextlib.suppress(TypeError):  # not a list: said below
+            _check_vertex_count(len(self.points), "scribble")
         try:
             pts = tuple(_pt(p, f"scribble point {i}") for i, p in enumerate(self.points))
         except TypeError:
@@ -392,6 +421,7 @@ class Contour(PromptBase):
 
 
 def _polygons(value: Any, kind: str) -> tuple[Ring, ...]:
+    _check_vertex_count(_count_ring_points(value), kind)
     try:
         rings = tuple(_ring(r, f"{kind} polygon {i}") for i, r in enumerate(value))
     except TypeError:
@@ -407,16 +437,52 @@ PROMPT_TYPES: dict[str, type[Prompt]] = {
 }
 
 
+def prompt_vertices(prompt: Prompt) -> int:
+    """The number of points ``prompt`` holds: its polygons or stroke, and its region's polygons."""
+    if isinstance(prompt, Mask | Contour):
+        count = sum(len(r) for r in prompt.polygons)
+    elif isinstance(prompt, Scribble | Triangle):
+        count = len(prompt.points)
+    else:
+        count = 4
+    if prompt.region is not None and prompt.region.polygons:
+        count += sum(len(r) for r in prompt.region.polygons)
+    return count
+
+
+def check_vertex_budget(prompts: Iterable[Prompt], limit: int = MAX_REQUEST_VERTICES) -> int:
+    """The points of all ``prompts`` together; :class:`InvalidPrompt` when over ``limit``.
+
+    For servers and batch readers: one prompt is bounded by :data:`MAX_PROMPT_VERTICES` at
+    construction, this bounds a request of many.
+    """
+    total = sum(prompt_vertices(p) for p in prompts)
+    if total > limit:
+        raise InvalidPrompt(
+            f"the prompts hold {total} points together, more than the {limit} one request may "
+            "have: simplify the outlines or send fewer prompts per request"
+        )
+    return total
+
+
 # --------------------------------------------------------------------------- image fitting
 
 
-def fit_to_image(prompt: Prompt, image_size: tuple[int, int]) -> Prompt:
-    """Check ``prompt`` against an image of ``image_size`` = (W, H) and clip what may be clipped.
+#: How far a prompt may reach beyond the image, in image sides (the longer one). The original
+#: draws partly outside prompts unclipped, and PIL's cost grows with an ellipse's size however
+#: little of it is on the canvas, so coordinates far out (wrong units, 1e308) are refused.
+FAR_OUTSIDE = 4
 
-    Raises :class:`PromptOutsideImage` when nothing of it lies on the image. Boxes and polygons
-    (rectangle, mask, contour and explicit regions) are clipped to the image, so exported boxes
-    always lie inside it; strokes (arrow, scribble, triangle, ellipse, point) keep their shape
-    and lose only the pixels that fall outside.
+
+def fit_to_image(prompt: Prompt, image_size: tuple[int, int]) -> Prompt:
+    """Check ``prompt`` against an image of ``image_size`` = (W, H); clip its explicit region.
+
+    Raises :class:`PromptOutsideImage` when nothing of it lies on the image, or when it reaches
+    more than :data:`FAR_OUTSIDE` image sides beyond the image. The drawn shape is kept as
+    given: like the original, a prompt partly outside is cut by the canvas edge only (a
+    clipped rectangle would gain an edge along the border). Only the data it refers to is
+    clipped: the explicit region here; for a derived one use
+    ``fit_region(prompt.marked_region(), size)``, so that exported boxes lie inside the image.
     """
     w, h = image_size
     frame = shapely_box(0, 0, w, h)
@@ -430,14 +496,29 @@ def fit_to_image(prompt: Prompt, image_size: tuple[int, int]) -> Prompt:
             f"{prompt.kind} at {_fmt(prompt.bounds)} lies entirely outside the {w}×{h} image: "
             f"use absolute pixel coordinates of this image (x in 0..{w}, y in 0..{h})"
         )
-    changes: dict[str, Any] = {}
-    if isinstance(prompt, Rectangle):
-        changes["box"] = _clip_box(prompt.box, w, h)
-    elif isinstance(prompt, Mask | Contour):
-        changes["polygons"] = _clip_rings(prompt.polygons, frame)
+    _check_reach(prompt, image_size)
     if prompt.region is not None:
-        changes["region"] = fit_region(prompt.region, image_size)
-    return replace(prompt, **changes) if changes else prompt
+        return replace(prompt, region=fit_region(prompt.region, image_size))
+    return prompt
+
+
+def _check_reach(prompt: Prompt, image_size: tuple[int, int]) -> None:
+    w, h = image_size
+    side = max(w, h)
+    far = FAR_OUTSIDE * side
+    x1, y1, x2, y2 = prompt.bounds
+    extra = 0.0
+    if isinstance(prompt, Point):
+        # The dot's radius is in model units: pixels = radius · s.
+        extra = prompt.radius * side / MODEL_SIDE * max(prompt.aspect, 1 / prompt.aspect)
+    elif isinstance(prompt, Arrow) and prompt.head is not None:
+        extra = prompt.head
+    if min(x1, y1) - extra < -far or x2 + extra > w + far or y2 + extra > h + far:
+        raise PromptOutsideImage(
+            f"{prompt.kind} at {_fmt(prompt.bounds)} reaches more than {FAR_OUTSIDE} image "
+            f"sides outside the {w}×{h} image: use absolute pixel coordinates of this image "
+            f"(x in 0..{w}, y in 0..{h})"
+        )
 
 
 def fit_region(region: Region, image_size: tuple[int, int]) -> Region:
