@@ -26,7 +26,10 @@ from overlays.phrases import (
     rewrite_question,
 )
 from overlays.prompts import (
+    FAR_OUTSIDE,
     KINDS,
+    MAX_PROMPT_VERTICES,
+    MAX_REQUEST_VERTICES,
     PROMPT_TYPES,
     Arrow,
     Box,
@@ -42,10 +45,12 @@ from overlays.prompts import (
     Triangle,
     box_from_normalized,
     box_from_xywh,
+    check_vertex_budget,
     fit_region,
     fit_to_image,
     flat_from_points,
     points_from_flat,
+    prompt_vertices,
     region_mask,
 )
 from overlays.render import (
@@ -61,8 +66,11 @@ from overlays.serialize import SCHEMA, dumps, from_document, loads, prompt_from_
 from overlays.style import PALETTE, Style, parse_color, sample_style, scale_of
 
 __all__ = [
+    "FAR_OUTSIDE",
     "KINDS",
     "MAX_PIXELS",
+    "MAX_PROMPT_VERTICES",
+    "MAX_REQUEST_VERTICES",
     "PAD_COLOR",
     "PALETTE",
     "PROMPT_TYPES",
@@ -92,6 +100,7 @@ __all__ = [
     "assign_distinct_colors",
     "box_from_normalized",
     "box_from_xywh",
+    "check_vertex_budget",
     "compile_prompt",
     "compose_question",
     "distinct_colors",
@@ -114,6 +123,7 @@ __all__ = [
     "points_from_flat",
     "prompt_from_dict",
     "prompt_to_dict",
+    "prompt_vertices",
     "referring_phrase",
     "region_mask",
     "render",
