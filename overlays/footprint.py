@@ -1,11 +1,11 @@
 """Which 128-pixel tiles a prompt's PIL primitives can touch, in time linear in its vertices.
 
 The renderer composites only these tiles, so the footprint must be a superset of every pixel the
-primitives paint. Each primitive becomes straight segments widened by a square margin (a
-superset of PIL's wide lines, round joints and a mask contour's (2w+1)² dilation), plus, for
-filled shapes, the tiles whose centre lies inside. A segment widened by a square touches a tile
-exactly when the segment meets the tile grown by the margin: a segment/box separating-axis
-test, done for the tiles of each segment's bounding box only. Nothing is quadratic in the
+primitives paint. Each primitive becomes straight segments widened by a margin: round for PIL's
+wide lines and joints, square for a mask contour's (2w+1)² dilation. Filled shapes add the tiles
+whose centre lies inside. A tile is marked when its distance to a segment is within the margin
+(square: when the segment meets the tile grown by it, a separating-axis test), tested for the
+tiles of each segment's bounding box only. Nothing is quadratic in the
 vertex count (the earlier shapely buffer of a spiky 20k-point contour needed 23 GB).
 """
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 TILE = 128
 #: Tile tests done at once; bounds the footprint's working memory (a few tens of MB).
-_CHUNK = 1 << 18
+_CHUNK = 1 << 16
 #: Sides of the 64-gon standing in for an ellipse (its vertices lie on the ellipse).
 _ELLIPSE_SIDES = 64
 
@@ -71,7 +71,7 @@ def mark_ops(grid: Grid, ops: Sequence[Op]) -> None:
             mark_segments(grid, _closed(xy), margin)
             mark_inside(grid, xy)
         elif op.name == "outline":
-            mark_segments(grid, _closed(xy), margin)
+            mark_segments(grid, _closed(xy), margin, square=True)
         elif op.name == "line":
             # Round joints are discs of the line's width around each vertex.
             mark_segments(grid, _open(xy), margin + (op.width if op.joint else 0))
@@ -110,9 +110,10 @@ def _span(lo: float, hi: float, origin: int, n: int) -> tuple[int, int]:
     return max(0, first), min(n - 1, last)
 
 
-def mark_segments(grid: Grid, seg: np.ndarray, margin: float) -> None:
-    """Mark every tile that a segment of ``seg`` (rows x1, y1, x2, y2), widened by a square of
-    half-side ``margin``, meets. Work is proportional to the tiles of each segment's box."""
+def mark_segments(grid: Grid, seg: np.ndarray, margin: float, *, square: bool = False) -> None:
+    """Mark every tile within ``margin`` of a segment of ``seg`` (rows x1, y1, x2, y2): within
+    that Euclidean distance, or with ``square`` within a square of half-side ``margin`` (a mask
+    contour's dilation). Work is proportional to the tiles of each segment's box."""
     if not len(seg):
         return
     ax, ay, bx, by = seg.T
@@ -133,15 +134,54 @@ def mark_segments(grid: Grid, seg: np.ndarray, margin: float) -> None:
         k = np.arange(len(idx)) - np.repeat(np.cumsum(n) - n, n)
         tx = ix0[idx] + k % wide[idx]
         ty = iy0[idx] + k // wide[idx]
-        # Separating axes of a segment and a box (the tile grown by the margin): x and y are
-        # covered by the candidate ranges; the last one is the segment's normal.
-        half = TILE / 2 + margin
-        cx = grid.x0 + tx * TILE + TILE / 2
-        cy = grid.y0 + ty * TILE + TILE / 2
-        nx, ny = ay[idx] - by[idx], bx[idx] - ax[idx]
-        reach = (np.abs(nx) + np.abs(ny)) * half
-        meets = np.abs(nx * (cx - ax[idx]) + ny * (cy - ay[idx])) <= reach
+        left, top = grid.x0 + tx * TILE, grid.y0 + ty * TILE
+        a = (ax[idx], ay[idx])
+        b = (bx[idx], by[idx])
+        if square:
+            meets = _segment_meets_box(a, b, left, top, margin)
+        else:
+            meets = _segment_meets_box(a, b, left, top, 0.0) | (
+                _segment_box_distance(a, b, left, top) <= margin
+            )
         grid.hit[ty[meets], tx[meets]] = True
+
+
+Points = tuple[np.ndarray, np.ndarray]
+
+
+def _segment_meets_box(
+    a: Points, b: Points, left: np.ndarray, top: np.ndarray, grow: float
+) -> np.ndarray:
+    """Separating axes of segments a–b and tiles grown by ``grow``: x, y, the segment's normal."""
+    (ax, ay), (bx, by) = a, b
+    lo, hi = -grow, TILE + grow
+    overlap_x = (np.maximum(ax, bx) >= left + lo) & (np.minimum(ax, bx) <= left + hi)
+    overlap_y = (np.maximum(ay, by) >= top + lo) & (np.minimum(ay, by) <= top + hi)
+    half = TILE / 2 + grow
+    nx, ny = ay - by, bx - ax
+    offset = nx * (left + TILE / 2 - ax) + ny * (top + TILE / 2 - ay)
+    return overlap_x & overlap_y & (np.abs(offset) <= (np.abs(nx) + np.abs(ny)) * half)
+
+
+def _segment_box_distance(a: Points, b: Points, left: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """Distance between segments a–b and tiles that they do not meet: reached at an end of the
+    segment or at a corner of the tile (both are convex)."""
+    (ax, ay), (bx, by) = a, b
+    right, bottom = left + TILE, top + TILE
+
+    def point_to_box(px: np.ndarray, py: np.ndarray) -> np.ndarray:
+        dx = np.maximum(np.maximum(left - px, px - right), 0)
+        dy = np.maximum(np.maximum(top - py, py - bottom), 0)
+        return np.hypot(dx, dy)
+
+    best = np.minimum(point_to_box(ax, ay), point_to_box(bx, by))
+    ux, uy = bx - ax, by - ay
+    length2 = np.maximum(ux * ux + uy * uy, 1e-300)
+    for cx in (left, right):
+        for cy in (top, bottom):
+            t = np.clip(((cx - ax) * ux + (cy - ay) * uy) / length2, 0, 1)
+            best = np.minimum(best, np.hypot(ax + t * ux - cx, ay + t * uy - cy))
+    return best
 
 
 def _chunks(counts: np.ndarray) -> Iterator[np.ndarray]:
