@@ -131,6 +131,15 @@ def test_width_must_be_a_positive_finite_number(width: Any) -> None:
         ov.Style(width=width)
 
 
+def test_width_is_at_most_64_model_units() -> None:
+    # A contour of width w is a (2·w·s+1)² dilation: an unbounded width exhausts memory.
+    assert ov.Style(width=64).width == 64.0
+    with pytest.raises(ov.InvalidPrompt, match=r"width 65 is more than 64: .*model units"):
+        ov.Style(width=65)
+    with pytest.raises(ov.InvalidPrompt, match="more than 64"):
+        ov.Style(width=1e6)
+
+
 @pytest.mark.parametrize(
     ("given_color", "stored"),
     [
