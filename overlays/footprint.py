@@ -74,7 +74,19 @@ def mark_ops(grid: Grid, ops: Sequence[Op]) -> None:
             mark_segments(grid, _closed(xy), margin, square=True)
         elif op.name == "line":
             # Round joints are discs of the line's width around each vertex.
-            mark_segments(grid, _open(xy), margin + (op.width if op.joint else 0))
+            pts, slack = _thinned(xy)
+            mark_segments(grid, _open(pts), margin + slack + (op.width if op.joint else 0))
+
+
+def _thinned(xy: np.ndarray, keep: int = 256) -> tuple[np.ndarray, float]:
+    """About ``keep`` of the points of a long polyline (a Bézier scribble has ~1000·s), and how
+    far the dropped ones may lie from the kept chords: the longest stretch of path skipped."""
+    step = len(xy) // keep
+    if step <= 1:
+        return xy, 0.0
+    idx = np.unique(np.r_[np.arange(0, len(xy), step), len(xy) - 1])
+    lengths = np.hypot(*np.diff(xy, axis=0).T)
+    return xy[idx], float(np.add.reduceat(lengths, idx[:-1]).max())
 
 
 def _open(xy: np.ndarray) -> np.ndarray:
