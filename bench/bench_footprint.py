@@ -209,7 +209,7 @@ def main() -> int:
             f"{w:>5}x{h:<4} | {same:>10} | {more:>14} | {fewer:>14} | {missed_before:>13} | "
             f"{missed_after:>12}"
         )
-    print("(before ⊋ after: scribbles, whose thinned polyline widened the old margin by a span)")
+    print("(after ⊋ before: round margins where the old buffer cut corners with chords)")
     return 1 if failures else 0
 
 
