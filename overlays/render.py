@@ -234,7 +234,7 @@ def _draw_outline_dilated(mask: Image.Image, op: Op) -> None:
     # The original redraws the outline at every offset in [-d, d]². PIL draws an outline as one
     # line per edge between vertices truncated toward zero. Where truncation commutes with the
     # integer shifts (a coordinate that is whole, or farther than d from 0), the shifted copies
-    # of an edge are the edge dilated by a (2d+1)² square: drawn once, dilated by one cv2 pass.
+    # of an edge are the edge dilated by a (2d+1)² square: drawn once, dilated once.
     # An edge with a vertex just next to an axis: see _draw_edge_near_axis.
     d = op.dilate
     draw = ImageDraw.Draw(mask)
@@ -245,8 +245,6 @@ def _draw_outline_dilated(mask: Image.Image, op: Op) -> None:
     regular = np.all((xy == np.round(xy)) | (np.abs(xy) >= d + 1), axis=1)
     regular_edge = regular & np.roll(regular, -1)
     n = len(op.xy)
-    import cv2
-
     for i in np.flatnonzero(~regular_edge):
         _draw_edge_near_axis(mask, op.xy[i], op.xy[(i + 1) % n], d)
     if not regular_edge.any():
@@ -268,8 +266,7 @@ def _draw_outline_dilated(mask: Image.Image, op: Op) -> None:
         ring_draw = ImageDraw.Draw(ring)
         for i in np.flatnonzero(regular_edge):
             ring_draw.line([pts[i], pts[(i + 1) % n]], fill=255)
-    kernel = np.ones((2 * d + 1, 2 * d + 1), np.uint8)
-    grown = cv2.dilate(np.asarray(ring), kernel)
+    grown = dilate(np.asarray(ring), (-d, d), (-d, d))
     left, top = max(x0, 0), max(y0, 0)
     grown = grown[top - y0 : min(y1, mask.height) - y0, left - x0 : min(x1, mask.width) - x0]
     if grown.size:
@@ -298,9 +295,7 @@ def _draw_edge_near_axis(
     # The original draws this edge at each of the (2d+1)² offsets, truncating the shifted
     # coordinates toward zero, which does not commute with a shift across 0. Per axis the
     # offsets fall into at most 3 runs over which it does: each pair of runs is one line
-    # dilated by the run's rectangle of shifts, at most 9 cv2 passes instead of (2d+1)² draws.
-    import cv2
-
+    # dilated by the run's rectangle of shifts, at most 9 dilations instead of (2d+1)² draws.
     x_runs, y_runs = _offset_runs(a[0], b[0], d), _offset_runs(a[1], b[1], d)
     if x_runs is None or y_runs is None:
         draw = ImageDraw.Draw(mask)
@@ -322,12 +317,42 @@ def _draw_edge_near_axis(
             canvas = Image.new("L", (x1 - x0, y1 - y0), 0)
             line = [(p[0] - x0, p[1] - y0), (q[0] - x0, q[1] - y0)]
             ImageDraw.Draw(canvas).line(line, fill=255)
-            kernel = np.ones((sy + 1, sx + 1), np.uint8)
-            # Anchored at its far corner, the kernel ORs the shifts 0..sx, 0..sy of the line.
-            grown = cv2.dilate(np.asarray(canvas), kernel, anchor=(sx, sy))
+            grown = dilate(np.asarray(canvas), (0, sx), (0, sy))
             left, top = max(x0, 0), max(y0, 0)
             grown = np.ascontiguousarray(grown[top - y0 :, left - x0 :])
             mask.paste(255, (left, top), Image.fromarray(grown))
+
+
+def dilate(mask: np.ndarray, xs: tuple[int, int], ys: tuple[int, int]) -> np.ndarray:
+    """``mask`` OR-ed with its copies shifted by every (dx, dy) in [xs] × [ys] (inclusive),
+    same shape, zeros shifted in. cv2 for small kernels; for large ones, log₂(n) doublings
+    per axis, whose cost does not grow with the kernel (cv2's does: 4.5 s at 761 px)."""
+    if max(xs[1] - xs[0], ys[1] - ys[0]) <= 64:
+        import cv2
+
+        kernel = np.ones((ys[1] - ys[0] + 1, xs[1] - xs[0] + 1), np.uint8)
+        # cv2 reads src(x + k − anchor) for k in the kernel: anchor hi gives shifts lo..hi.
+        return np.asarray(cv2.dilate(mask, kernel, anchor=(xs[1], ys[1])))
+    return _spread(_spread(mask, *xs, axis=1), *ys, axis=0)
+
+
+def _spread(mask: np.ndarray, lo: int, hi: int, axis: int) -> np.ndarray:
+    a = np.moveaxis(mask, axis, -1)
+    size, n = a.shape[-1], hi - lo
+    cur = np.zeros((*a.shape[:-1], size + n), a.dtype)  # room for shifts up to n
+    cur[..., :size] = a
+    covered = 0  # cur holds the OR of shifts 0..covered
+    while covered < n:
+        step = min(covered + 1, n - covered)
+        nxt = cur.copy()
+        np.maximum(cur[..., step:], cur[..., :-step], out=nxt[..., step:])
+        cur, covered = nxt, covered + step
+    out = np.zeros_like(a)
+    src, dst = max(0, -lo), max(0, lo)  # out[x] = cur[x - lo]
+    length = min(size - dst, size + n - src)
+    if length > 0:
+        out[..., dst : dst + length] = cur[..., src : src + length]
+    return np.moveaxis(out, -1, axis)
 
 
 def render_reference(image: Image.Image, prompts: Iterable[Prompt]) -> Image.Image:

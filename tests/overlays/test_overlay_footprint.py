@@ -25,7 +25,7 @@ from test_overlay_render_identity import assert_identical, noise_image
 
 import overlays as ov
 from overlays.footprint import TILE
-from overlays.render import _draw, _regions, compile_prompt
+from overlays.render import _draw, _regions, compile_prompt, dilate
 
 
 def spiky_ring(n: int, size: tuple[int, int], inner: float, outer: float) -> tuple[ov.Pt, ...]:
@@ -182,3 +182,29 @@ def test_the_footprint_holds_every_painted_tile_and_little_more(data: st.DataObj
     near = {(x + i, y + j) for x, y in beyond for i in (-1, 0, 1) for j in (-1, 0, 1)}
     if max(size) > 2 * TILE:
         assert footprint <= near, sorted(footprint - near)
+
+
+# --------------------------------------------------------------------------- dilation
+
+
+def _dilate_brute(mask: np.ndarray, xs: tuple[int, int], ys: tuple[int, int]) -> np.ndarray:
+    out = np.zeros_like(mask)
+    for y, x in zip(*np.nonzero(mask), strict=True):
+        top, left = max(0, y + ys[0]), max(0, x + xs[0])
+        out[top : max(0, y + ys[1] + 1), left : max(0, x + xs[1] + 1)] = 255
+    return out
+
+
+@pytest.mark.parametrize(
+    ("xs", "ys"),
+    [((-1, 1), (-1, 1)), ((-11, 11), (-11, 11)), ((-70, 70), (-70, 70)), ((0, 5), (0, 90))],
+    ids=["d1", "d11", "d70-doubling", "anchored"],
+)
+def test_dilate_is_the_union_of_shifted_copies(xs: tuple[int, int], ys: tuple[int, int]) -> None:
+    """Both paths (cv2 for small kernels, doubling for large ones, whose cost does not grow
+    with the kernel: a width-64 contour on 12 MP is a 1523-px square)."""
+    mask = np.zeros((230, 310), np.uint8)
+    rng = np.random.default_rng(0)
+    mask[rng.integers(0, 230, 40), rng.integers(0, 310, 40)] = 255
+    mask[0, 0] = mask[229, 309] = mask[0, 309] = 255
+    assert np.array_equal(dilate(mask, xs, ys), _dilate_brute(mask, xs, ys))
