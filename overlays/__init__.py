@@ -11,6 +11,13 @@ from overlays.errors import (
     OverlayError,
     PromptOutsideImage,
 )
+from overlays.fitting import (
+    FAR_OUTSIDE,
+    check_vertex_budget,
+    fit_region,
+    fit_to_image,
+    prompt_vertices,
+)
 from overlays.generate import generate, generate_sampled
 from overlays.image_io import MAX_PIXELS, image_size, load_image
 from overlays.phrases import (
@@ -26,7 +33,6 @@ from overlays.phrases import (
     rewrite_question,
 )
 from overlays.prompts import (
-    FAR_OUTSIDE,
     KINDS,
     MAX_PROMPT_VERTICES,
     MAX_REQUEST_VERTICES,
@@ -45,12 +51,8 @@ from overlays.prompts import (
     Triangle,
     box_from_normalized,
     box_from_xywh,
-    check_vertex_budget,
-    fit_region,
-    fit_to_image,
     flat_from_points,
     points_from_flat,
-    prompt_vertices,
     region_mask,
 )
 from overlays.render import (

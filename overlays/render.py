@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from overlays.errors import InvalidPrompt
+from overlays.fitting import fit_to_image
 from overlays.footprint import TILE, Grid, mark_ops
 from overlays.prompts import (
     Arrow,
@@ -33,7 +34,6 @@ from overlays.prompts import (
     Rectangle,
     Scribble,
     Triangle,
-    fit_to_image,
 )
 from overlays.style import MODEL_SIDE, pixels, scale_of
 
