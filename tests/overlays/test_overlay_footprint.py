@@ -81,7 +81,7 @@ def test_footprint_of_a_spiky_contour_takes_linear_memory() -> None:
         from overlays.render import _regions, compile_prompt
 
         size = (4000, 3000)
-        angles = np.linspace(0, 2 * math.pi, ov.MAX_PROMPT_VERTICES, endpoint=False)
+        angles = np.linspace(0, 2 * math.pi, 10_000, endpoint=False)  # MAX_PROMPT_VERTICES
         radii = np.where(np.arange(len(angles)) % 2 == 0, 1400.0, 60.0)
         xs, ys = 2000 + 1.3 * radii * np.cos(angles), 1500 + radii * np.sin(angles)
         ring = list(zip(xs.tolist(), ys.tolist()))
