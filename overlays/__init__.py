@@ -11,6 +11,13 @@ from overlays.errors import (
     OverlayError,
     PromptOutsideImage,
 )
+from overlays.fitting import (
+    FAR_OUTSIDE,
+    check_vertex_budget,
+    fit_region,
+    fit_to_image,
+    prompt_vertices,
+)
 from overlays.generate import generate, generate_sampled
 from overlays.image_io import MAX_PIXELS, image_size, load_image, to_rgb, verify_image
 from overlays.phrases import (
@@ -27,6 +34,8 @@ from overlays.phrases import (
 )
 from overlays.prompts import (
     KINDS,
+    MAX_PROMPT_VERTICES,
+    MAX_REQUEST_VERTICES,
     PROMPT_TYPES,
     Arrow,
     Box,
@@ -42,8 +51,6 @@ from overlays.prompts import (
     Triangle,
     box_from_normalized,
     box_from_xywh,
-    fit_region,
-    fit_to_image,
     flat_from_points,
     points_from_flat,
     region_mask,
@@ -61,8 +68,11 @@ from overlays.serialize import SCHEMA, dumps, from_document, loads, prompt_from_
 from overlays.style import PALETTE, Style, parse_color, sample_style, scale_of
 
 __all__ = [
+    "FAR_OUTSIDE",
     "KINDS",
     "MAX_PIXELS",
+    "MAX_PROMPT_VERTICES",
+    "MAX_REQUEST_VERTICES",
     "PAD_COLOR",
     "PALETTE",
     "PROMPT_TYPES",
@@ -92,6 +102,7 @@ __all__ = [
     "assign_distinct_colors",
     "box_from_normalized",
     "box_from_xywh",
+    "check_vertex_budget",
     "compile_prompt",
     "compose_question",
     "distinct_colors",
@@ -114,6 +125,7 @@ __all__ = [
     "points_from_flat",
     "prompt_from_dict",
     "prompt_to_dict",
+    "prompt_vertices",
     "referring_phrase",
     "region_mask",
     "render",

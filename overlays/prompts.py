@@ -2,15 +2,17 @@
 
 Coordinates are absolute pixels of the original image (after EXIF orientation), ``x`` to the
 right and ``y`` down, as floats. Construction validates the shape itself (finite, not
-degenerate); :func:`fit_to_image` validates it against an image and clips what may be clipped.
+degenerate, at most :data:`MAX_PROMPT_VERTICES` points); :mod:`overlays.fitting` checks it
+against an image and clips its region (the data), never the drawn shape.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeAlias
 
 import shapely
@@ -20,7 +22,7 @@ from shapely.geometry import Point as ShapelyPoint
 from shapely.geometry import box as shapely_box
 from shapely.validation import explain_validity
 
-from overlays.errors import InvalidPrompt, PromptOutsideImage
+from overlays.errors import InvalidPrompt
 from overlays.style import Style
 
 Pt: TypeAlias = tuple[float, float]
@@ -38,6 +40,29 @@ KINDS: tuple[str, ...] = (
     "mask",
     "contour",
 )
+
+
+#: Most points one prompt may have over all its polygons (mask, contour) or along its stroke
+#: (scribble), and one region over its polygons. Validating and drawing cost grows with them;
+#: a hand-drawn or COCO outline has a few hundred. Over it: :class:`InvalidPrompt`.
+MAX_PROMPT_VERTICES = 10_000
+#: Most points all the prompts of one request may have together (:func:`check_vertex_budget`).
+MAX_REQUEST_VERTICES = 50_000
+
+
+def _check_vertex_count(count: int, what: str) -> None:
+    if count > MAX_PROMPT_VERTICES:
+        raise InvalidPrompt(
+            f"{what} has {count} points, more than the {MAX_PROMPT_VERTICES} one prompt may have: "
+            "simplify the outline (e.g. Douglas-Peucker with a 1-pixel tolerance) or split it"
+        )
+
+
+def _count_ring_points(value: Any) -> int:
+    try:
+        return sum(len(ring) for ring in value)
+    except TypeError:
+        return 0  # not a list of lists: the ring checks say what is wrong
 
 
 def _num(value: Any, what: str) -> float:
@@ -111,6 +136,7 @@ class Region:
     def __post_init__(self) -> None:
         object.__setattr__(self, "box", _box(self.box, "region box"))
         if self.polygons is not None:
+            _check_vertex_count(_count_ring_points(self.polygons), "region")
             try:
                 rings = tuple(_ring(r, f"region polygon {i}") for i, r in enumerate(self.polygons))
             except TypeError:
@@ -121,6 +147,7 @@ class Region:
 
     @classmethod
     def from_polygons(cls, polygons: Sequence[Sequence[Pt]]) -> Region:
+        _check_vertex_count(_count_ring_points(polygons), "region")
         rings = tuple(_ring(r, f"polygon {i}") for i, r in enumerate(polygons))
         if not rings:
             raise InvalidPrompt("a region needs at least one polygon")
@@ -336,6 +363,8 @@ class Scribble(PromptBase):
     bezier: bool = False
 
     def __post_init__(self) -> None:
+        with contextlib.suppress(TypeError):  # not a list: said below
+            _check_vertex_count(len(self.points), "scribble")
         try:
             pts = tuple(_pt(p, f"scribble point {i}") for i, p in enumerate(self.points))
         except TypeError:
@@ -392,6 +421,7 @@ class Contour(PromptBase):
 
 
 def _polygons(value: Any, kind: str) -> tuple[Ring, ...]:
+    _check_vertex_count(_count_ring_points(value), kind)
     try:
         rings = tuple(_ring(r, f"{kind} polygon {i}") for i, r in enumerate(value))
     except TypeError:
@@ -405,73 +435,6 @@ Prompt: TypeAlias = Rectangle | Ellipse | Point | Triangle | Arrow | Scribble | 
 PROMPT_TYPES: dict[str, type[Prompt]] = {
     t.kind: t for t in (Rectangle, Ellipse, Point, Triangle, Arrow, Scribble, Mask, Contour)
 }
-
-
-# --------------------------------------------------------------------------- image fitting
-
-
-def fit_to_image(prompt: Prompt, image_size: tuple[int, int]) -> Prompt:
-    """Check ``prompt`` against an image of ``image_size`` = (W, H) and clip what may be clipped.
-
-    Raises :class:`PromptOutsideImage` when nothing of it lies on the image. Boxes and polygons
-    (rectangle, mask, contour and explicit regions) are clipped to the image, so exported boxes
-    always lie inside it; strokes (arrow, scribble, triangle, ellipse, point) keep their shape
-    and lose only the pixels that fall outside.
-    """
-    w, h = image_size
-    frame = shapely_box(0, 0, w, h)
-    geom = prompt.geometry()
-    if isinstance(prompt, Point):
-        inside = frame.covers(geom)
-    else:
-        inside = frame.intersects(geom) and not frame.touches(geom)
-    if not inside:
-        raise PromptOutsideImage(
-            f"{prompt.kind} at {_fmt(prompt.bounds)} lies entirely outside the {w}×{h} image: "
-            f"use absolute pixel coordinates of this image (x in 0..{w}, y in 0..{h})"
-        )
-    changes: dict[str, Any] = {}
-    if isinstance(prompt, Rectangle):
-        changes["box"] = _clip_box(prompt.box, w, h)
-    elif isinstance(prompt, Mask | Contour):
-        changes["polygons"] = _clip_rings(prompt.polygons, frame)
-    if prompt.region is not None:
-        changes["region"] = fit_region(prompt.region, image_size)
-    return replace(prompt, **changes) if changes else prompt
-
-
-def fit_region(region: Region, image_size: tuple[int, int]) -> Region:
-    """Clip a region to the image; raises :class:`PromptOutsideImage` if nothing is left."""
-    w, h = image_size
-    frame = shapely_box(0, 0, w, h)
-    if not frame.intersects(shapely_box(*region.box)) or frame.touches(shapely_box(*region.box)):
-        raise PromptOutsideImage(
-            f"region box {_fmt(region.box)} lies entirely outside the {w}×{h} image"
-        )
-    polygons = _clip_rings(region.polygons, frame) if region.polygons else None
-    return Region(box=_clip_box(region.box, w, h), polygons=polygons)
-
-
-def _clip_box(b: Box, w: int, h: int) -> Box:
-    return (max(b[0], 0.0), max(b[1], 0.0), min(b[2], float(w)), min(b[3], float(h)))
-
-
-def _clip_rings(rings: tuple[Ring, ...], frame: Polygon) -> tuple[Ring, ...]:
-    out: list[Ring] = []
-    for ring in rings:
-        poly = Polygon(ring)
-        if frame.covers(poly):
-            out.append(ring)
-            continue
-        clipped = poly.intersection(frame)
-        parts = clipped.geoms if hasattr(clipped, "geoms") else [clipped]
-        for part in parts:
-            if isinstance(part, Polygon) and part.area > 0:
-                coords = tuple((float(x), float(y)) for x, y in part.exterior.coords[:-1])
-                out.append(coords)
-    if not out:
-        raise PromptOutsideImage("every polygon lies outside the image")
-    return tuple(out)
 
 
 # --------------------------------------------------------------------------- conversions

@@ -31,6 +31,9 @@ MODEL_SIDE: Final[int] = 336
 #: The CLI/eval "constant" style: red, alpha 128, width 3 (VIP_FACTS.md §1).
 DEFAULT_ALPHA: Final[int] = 128
 DEFAULT_WIDTH: Final[float] = 3.0
+#: The widest stroke, in model units (training drew 1..12; the desktop app offers up to 64).
+#: A mask contour of width w is a (2w·s+1)² dilation: unbounded, one request could exhaust memory.
+MAX_WIDTH: Final[float] = 64.0
 
 
 def parse_color(value: str | RGB | list[int]) -> str | RGB:
@@ -101,6 +104,11 @@ class Style:
         if not width > 0 or width != width or width == float("inf"):
             raise InvalidPrompt(
                 f"width {self.width!r} must be a positive finite number (default 3)"
+            )
+        if width > MAX_WIDTH:
+            raise InvalidPrompt(
+                f"width {width:g} is more than {MAX_WIDTH:g}: widths are in model units, "
+                f"1/{MODEL_SIDE} of the image's longer side (default 3)"
             )
         object.__setattr__(self, "width", width)
 

@@ -1,5 +1,6 @@
 """Validation: degenerate or malformed prompts raise `InvalidPrompt` with a helpful message;
-`fit_to_image` refuses prompts entirely outside the image and clips boxes and polygons."""
+`fit_to_image` refuses prompts entirely outside the image (or far beyond it) and clips their
+regions, never the drawn shape; the stored region `fit_region(marked_region())` is clipped."""
 
 from __future__ import annotations
 
@@ -128,6 +129,15 @@ def test_alpha_out_of_range_or_not_an_integer_is_refused(alpha: Any) -> None:
 def test_width_must_be_a_positive_finite_number(width: Any) -> None:
     with pytest.raises(ov.InvalidPrompt, match="width"):
         ov.Style(width=width)
+
+
+def test_width_is_at_most_64_model_units() -> None:
+    # A contour of width w is a (2·w·s+1)² dilation: an unbounded width exhausts memory.
+    assert ov.Style(width=64).width == 64.0
+    with pytest.raises(ov.InvalidPrompt, match=r"width 65 is more than 64: .*model units"):
+        ov.Style(width=65)
+    with pytest.raises(ov.InvalidPrompt, match="more than 64"):
+        ov.Style(width=1e6)
 
 
 @pytest.mark.parametrize(
@@ -300,12 +310,13 @@ def test_fit_to_image_refuses_prompts_entirely_outside(prompt: ov.Prompt) -> Non
     assert isinstance(info.value, ov.InvalidPrompt)
 
 
-def test_fit_to_image_clips_a_partly_outside_rectangle() -> None:
+def test_fit_to_image_keeps_a_partly_outside_rectangle_and_clips_its_stored_region() -> None:
+    # The original draws it unclipped (PIL cuts it at the canvas edge); a clipped box would
+    # gain an edge along x=0. The data it refers to is clipped.
     rect = ov.Rectangle((-10.5, 20, 150, 90.25), style=ov.Style("blue", 200, 5), label="cup")
-    fitted = ov.fit_to_image(rect, (100, 80))
-    assert isinstance(fitted, ov.Rectangle)
-    assert fitted.box == (0.0, 20.0, 100.0, 80.0)
-    assert (fitted.style, fitted.label) == (rect.style, rect.label)
+    assert ov.fit_to_image(rect, (100, 80)) == rect
+    stored = ov.fit_region(rect.marked_region(), (100, 80))
+    assert stored.box == (0.0, 20.0, 100.0, 80.0)
 
 
 def test_fit_to_image_keeps_an_inside_prompt_unchanged() -> None:
@@ -313,36 +324,61 @@ def test_fit_to_image_keeps_an_inside_prompt_unchanged() -> None:
     assert ov.fit_to_image(rect, (100, 80)) == rect
 
 
-def test_fit_to_image_clips_a_partly_outside_mask() -> None:
+def test_the_stored_region_of_a_partly_outside_mask_is_clipped() -> None:
     ring = ((-20.0, -10.0), (60.0, -10.0), (60.0, 50.0))
     mask = ov.Mask((ring, ((10.0, 60.0), (30.0, 60.0), (20.0, 70.0))))
-    fitted = ov.fit_to_image(mask, (100, 80))
-    assert isinstance(fitted, ov.Mask)
+    assert ov.fit_to_image(mask, (100, 80)) == mask  # drawn as given
+    stored = ov.fit_region(mask.marked_region(), (100, 80))
+    assert stored.polygons is not None
     frame = shapely_box(0, 0, 100, 80)
-    clipped = Polygon(fitted.polygons[0])
+    clipped = Polygon(stored.polygons[0])
     assert frame.covers(clipped)
     expected = Polygon(ring).intersection(frame)
     assert clipped.symmetric_difference(expected).area < 1e-9
-    assert fitted.polygons[1] == mask.polygons[1]  # the inside polygon is kept as given
+    assert stored.polygons[1] == mask.polygons[1]  # the inside polygon is kept as given
 
 
-def test_fit_to_image_drops_polygons_outside_and_keeps_the_rest() -> None:
+def test_the_stored_region_drops_polygons_outside_and_keeps_the_rest() -> None:
     inside = ((10.0, 10.0), (30.0, 10.0), (20.0, 30.0))
     outside = ((200.0, 10.0), (230.0, 10.0), (220.0, 30.0))
-    fitted = ov.fit_to_image(ov.Contour((inside, outside)), (100, 80))
-    assert isinstance(fitted, ov.Contour)
-    assert fitted.polygons == (inside,)
+    contour = ov.Contour((inside, outside))
+    assert ov.fit_to_image(contour, (100, 80)) == contour
+    assert ov.fit_region(contour.marked_region(), (100, 80)).polygons == (inside,)
 
 
-def test_fit_to_image_splits_a_polygon_the_border_cuts_in_two() -> None:
+def test_the_stored_region_splits_a_polygon_the_border_cuts_in_two() -> None:
     # A U shape whose bottom lies below the image: two separate prongs remain.
     u: tuple[ov.Pt, ...] = ((10.0, 10.0), (20.0, 10.0), (20.0, 100.0), (60.0, 100.0))
     u = (*u, (60.0, 10.0), (70.0, 10.0), (70.0, 120.0), (10.0, 120.0))
-    fitted = ov.fit_to_image(ov.Mask((u,)), (100, 80))
-    assert isinstance(fitted, ov.Mask)
-    assert len(fitted.polygons) == 2
-    total = sum(Polygon(r).area for r in fitted.polygons)
+    stored = ov.fit_region(ov.Mask((u,)).marked_region(), (100, 80))
+    assert stored.polygons is not None and len(stored.polygons) == 2
+    total = sum(Polygon(r).area for r in stored.polygons)
     assert total == pytest.approx(2 * 10 * 70)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        ov.Rectangle((-500, 10, 50, 50)),
+        ov.Ellipse((-1e9, 10, 50, 50)),
+        ov.Arrow((10, 10), (1e308, 1e308)),
+        ov.Arrow((90, 70), (20, 20), head=1e9),
+        ov.Scribble(((10, 10), (50, 3e9))),
+        ov.Point((50, 40), radius=1e9),
+        ov.Point((50, 40), aspect=1e-12),
+        ov.Contour((((10.0, 10.0), (50.0, 10.0), (30.0, 1e7)),)),
+    ],
+    ids=lambda p: p.kind,
+)
+def test_fit_to_image_refuses_prompts_reaching_far_outside(prompt: ov.Prompt) -> None:
+    # Drawn unclipped, a 1e9-pixel ellipse costs PIL seconds to minutes: refuse, saying how.
+    with pytest.raises(ov.PromptOutsideImage, match="image sides outside the 100×80 image"):
+        ov.fit_to_image(prompt, (100, 80))
+
+
+def test_fit_to_image_accepts_prompts_a_few_sides_outside() -> None:
+    arrow = ov.Arrow((-350, -300), (20, 20))
+    assert ov.fit_to_image(arrow, (100, 80)) == arrow
 
 
 @pytest.mark.parametrize(
@@ -392,11 +428,11 @@ def test_fit_to_image_on_any_rectangle(box: ov.Box) -> None:
         with pytest.raises(ov.PromptOutsideImage):
             ov.fit_to_image(rect, (100, 80))
         return
-    fitted = ov.fit_to_image(rect, (100, 80))
-    assert isinstance(fitted, ov.Rectangle)
+    assert ov.fit_to_image(rect, (100, 80)) == rect
+    stored = ov.fit_region(rect.marked_region(), (100, 80))
     x1, y1, x2, y2 = box
-    assert fitted.box == (max(x1, 0.0), max(y1, 0.0), min(x2, 100.0), min(y2, 80.0))
-    x1, y1, x2, y2 = fitted.box
+    assert stored.box == (max(x1, 0.0), max(y1, 0.0), min(x2, 100.0), min(y2, 80.0))
+    x1, y1, x2, y2 = stored.box
     assert 0 <= x1 < x2 <= 100 and 0 <= y1 < y2 <= 80
 
 
@@ -416,11 +452,12 @@ def test_fit_to_image_on_any_polygon(ring: tuple[ov.Pt, ...]) -> None:
         with pytest.raises(ov.PromptOutsideImage):
             ov.fit_to_image(mask, (100, 80))
         return
-    fitted = ov.fit_to_image(mask, (100, 80))
-    assert isinstance(fitted, ov.Mask)
-    area = sum(Polygon(r).area for r in fitted.polygons)
+    assert ov.fit_to_image(mask, (100, 80)) == mask
+    stored = ov.fit_region(mask.marked_region(), (100, 80))
+    assert stored.polygons is not None
+    area = sum(Polygon(r).area for r in stored.polygons)
     assert area == pytest.approx(overlap.area, rel=1e-9, abs=1e-6)
-    for r in fitted.polygons:
+    for r in stored.polygons:
         assert frame.covers(Polygon(r))
 
 
