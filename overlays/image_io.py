@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import stat
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -42,26 +46,58 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> Im
     return out
 
 
-def _open(path: str | os.PathLike[str]) -> Image.Image:
+@contextmanager
+def _open(path: str | os.PathLike[str]) -> Iterator[Image.Image]:
     p = Path(path)
-    if not p.exists():
-        raise ImageUnreadable(f"{p}: no such file")
-    if p.is_dir():
-        raise ImageUnreadable(f"{p}: is a folder, not an image file")
+    with _open_regular(p) as fh:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                saved = Image.MAX_IMAGE_PIXELS
+                Image.MAX_IMAGE_PIXELS = None
+                try:
+                    im = Image.open(fh)
+                finally:
+                    Image.MAX_IMAGE_PIXELS = saved
+        except UnidentifiedImageError:
+            raise ImageUnreadable(
+                f"{p}: not an image Pillow can read (JPEG, PNG, WebP, TIFF, BMP, …)"
+            ) from None
+        except OSError as exc:
+            if exc.errno is not None:  # the file system refused: permissions, I/O error, …
+                raise ImageUnreadable(f"{p}: cannot be read ({exc.strerror})") from None
+            raise ImageUnreadable(f"{p}: the image data is damaged or truncated ({exc})") from None
+        with im:
+            yield im
+
+
+def _open_regular(p: Path) -> BinaryIO:
+    """``p`` opened for reading if it is a regular file. Stat first, then open without blocking:
+    a FIFO or a device named ``x.jpg`` would otherwise wait for a writer forever."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            saved = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = None
-            try:
-                return Image.open(p)
-            finally:
-                Image.MAX_IMAGE_PIXELS = saved
-    except UnidentifiedImageError:
-        raise ImageUnreadable(
-            f"{p}: not an image Pillow can read (JPEG, PNG, WebP, TIFF, BMP, …)"
-        ) from None
+        mode = os.stat(p).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise ImageUnreadable(f"{p}: no such file") from None
+    except OSError as exc:  # permission denied on a folder on the way, I/O error, …
+        raise ImageUnreadable(f"{p}: cannot be read ({exc.strerror})") from None
+    except ValueError as exc:  # a NUL character, a lone surrogate
+        raise ImageUnreadable(f"{str(p)!a}: not a valid file path ({exc})") from None
+    if stat.S_ISDIR(mode):
+        raise ImageUnreadable(f"{p}: is a folder, not an image file")
+    if not stat.S_ISREG(mode):
+        raise ImageUnreadable(_NOT_REGULAR.format(p))
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(p, flags | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        if exc.errno is not None:  # the file system refused: permissions, I/O error, …
-            raise ImageUnreadable(f"{p}: cannot be read ({exc.strerror})") from None
-        raise ImageUnreadable(f"{p}: the image data is damaged or truncated ({exc})") from None
+        raise ImageUnreadable(f"{p}: cannot be read ({exc.strerror})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced since the stat
+            raise ImageUnreadable(_NOT_REGULAR.format(p))
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+_NOT_REGULAR = "{}: not a regular file (a pipe, socket or device): give an image file"
