@@ -7,6 +7,7 @@ within its timeout fails the test.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -100,10 +101,8 @@ def folder(tmp_path: Path) -> Iterator[Path]:
     # Release anything a run left blocked on the FIFO (only the code before the fix did), and
     # let pytest remove the locked folder.
     if (tmp_path / "fifo.jpg").exists():
-        try:
+        with contextlib.suppress(OSError):  # no reader waiting: nothing to release
             os.close(os.open(tmp_path / "fifo.jpg", os.O_WRONLY | os.O_NONBLOCK))
-        except OSError:
-            pass  # no reader waiting: nothing to release
     if (tmp_path / "locked").exists():
         (tmp_path / "locked").chmod(0o700)
 
@@ -269,9 +268,9 @@ def test_out_that_is_an_input_is_refused(how: str, tiny_model_dir: Path, tmp_pat
     (tmp_path / "link.jsonl").symlink_to(queries)
     os.link(queries, tmp_path / "hard.jsonl")
     before = queries.read_bytes(), db.read_bytes()
+    args = [VIPSTUDIO, "ask", "--batch", str(queries), "--out", str(out), "--db", str(db)]
     done = subprocess.run(
-        [VIPSTUDIO, "ask", "--batch", str(queries), "--out", str(out), "--db", str(db)]
-        + ["--model", str(tiny_model_dir), "--max-new-tokens", "2"],
+        [*args, "--model", str(tiny_model_dir), "--max-new-tokens", "2"],
         capture_output=True,
         text=True,
         timeout=60,
