@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 from PIL import Image
 
 import overlays as ov
-from app.batch_query import BadQuery, Query, count_lines, parse_query, read_lines
+from app.batch_query import QUERY_KEYS, BadQuery, Query, count_lines, parse_query, read_lines
 from app.log import NewTurn, QALog
 from app.log_types import file_sha256
 from app.safe_write import atomic_write
@@ -477,6 +477,7 @@ def _unexpected(exc: Exception) -> str:
 
 
 __all__ = [
+    "QUERY_KEYS",
     "BadQuery",
     "BatchFileError",
     "BatchRunner",

@@ -68,7 +68,7 @@ def read_lines(fh: BinaryIO) -> Iterator[tuple[int, str | BadQuery]]:
         if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
             while (rest := fh.readline(2**20)) and not rest.endswith(b"\n"):
                 pass  # skip the rest of the runaway line without keeping it
-            yield number, BadQuery(f"the line is longer than {MAX_LINE_BYTES // 2**20} MB")
+            yield number, BadQuery(f"the line is longer than {MAX_LINE_BYTES / 2**20:g} MB")
             continue
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]  # a byte-order mark, as some Windows editors write
