@@ -111,7 +111,12 @@ def _load(line: str) -> dict[str, Any]:
     except RecursionError:
         raise BadQuery(f"the JSON is nested too deeply (over {MAX_DEPTH} levels)") from None
     except ValueError as exc:  # JSONDecodeError, NaN, and integers of over 4300 digits
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc).split(";")[0]
+        if isinstance(exc, json.JSONDecodeError):
+            reason = f"{exc.msg} at column {exc.colno}"
+        elif "digits" in str(exc):
+            reason = "a number of over 4300 digits"
+        else:
+            reason = str(exc)
         raise BadQuery(f"not valid JSON ({reason})") from None
     if not isinstance(data, dict):
         raise BadQuery(f"a query must be a JSON object, got {_kind(data)}")

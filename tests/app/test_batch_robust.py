@@ -168,15 +168,19 @@ def test_an_image_in_an_unreadable_folder_is_an_error_record(
 
 
 def test_reading_an_image_has_a_timeout(engine: HFEngine, folder: Path) -> None:
-    # A read that outlasts its timeout (a network drive that stopped answering) ends its line;
-    # here a real decode of a real photo is simply longer than 0.1 ms.
+    # A read that outlasts its timeout (a network drive that stopped answering) ends its line.
+    # Here a real 24-megapixel decode (a tenth of a second or more) outlasts 10 ms.
+    from PIL import Image
+
     from app.batch import ImageTimeout, read_image
 
+    big = folder / "big.jpg"
+    Image.linear_gradient("L").resize((6000, 4000)).convert("RGB").save(big, quality=80)
     with pytest.raises(ImageTimeout, match="took over"):
-        read_image(SAMPLES / "coffee.jpg", max_pixels=10**8, timeout_s=1e-4)
+        read_image(big, max_pixels=10**8, timeout_s=0.01)
     queries, out = folder / "q.jsonl", folder / "a.jsonl"
-    queries.write_text(json.dumps(GOOD) + "\n")
-    summary = run_batch(engine, queries, out, read_timeout_s=1e-4)
+    queries.write_text(json.dumps({**GOOD, "image": str(big)}) + "\n")
+    summary = run_batch(engine, queries, out, read_timeout_s=0.01)
     assert summary.errors == 1 and records(out)["good"]["error_type"] == "ImageTimeout"
 
 
@@ -250,6 +254,42 @@ def test_console_script_finishes_every_line_with_exit_code_3(
     assert set(got) == set(expected)
     for ident, words in expected.items():
         assert words in got[ident].get("error", "answer"), (ident, got[ident])
+
+
+class _Tripping:
+    """The real engine, except that one question trips it (as a tokenizer bug would)."""
+
+    def __init__(self, engine: HFEngine) -> None:
+        self.engine = engine
+
+    def batch(self, requests: list[Any]) -> list[Any]:
+        if any("trip" in r.question for r in requests):
+            raise TypeError("TextEncodeInput must be Union[...]")
+        return self.engine.batch(requests)
+
+
+def test_an_unexpected_engine_error_fails_only_its_own_line(engine: HFEngine, folder: Path) -> None:
+    queries, out = folder / "q.jsonl", folder / "a.jsonl"
+    lines = [json.dumps(GOOD), bad(question="trip?"), bad(id="good2")]
+    queries.write_text("\n".join(lines) + "\n")
+    summary = run_batch(_Tripping(engine), queries, out)  # type: ignore[arg-type]
+    assert (summary.answered, summary.errors) == (2, 1)
+    got = records(out)
+    assert "answer" in got["good"] and "answer" in got["good2"]
+    assert got["bad"]["error_type"] == "InternalError" and "TypeError" in got["bad"]["error"]
+
+
+def test_a_batch_file_that_is_a_fifo_is_refused(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "q.jsonl")
+    args = ["ask", "--batch", str(tmp_path / "q.jsonl"), "--out", str(tmp_path / "a.jsonl")]
+    done = subprocess.run(
+        [VIPSTUDIO, *args, "--no-log", "--model", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=ENV,
+    )
+    assert done.returncode == 1 and "not a regular file" in done.stderr
 
 
 @pytest.mark.parametrize("how", ["same path", "relative path", "symlink", "hard link", "the log"])
