@@ -13,22 +13,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
-
-from PIL import Image
 
 import overlays as ov
-from app.batch_query import QUERY_KEYS, BadQuery, Query, count_lines, parse_query, read_lines
+from app.batch_files import (
+    READ_TIMEOUT_S,
+    AnswersFile,
+    BatchFileError,
+    ImageTimeout,
+    load_previous,
+    read_image,
+    read_queries,
+)
+from app.batch_query import QUERY_KEYS, BadQuery, Query, count_lines, parse_query
 from app.log import NewTurn, QALog
-from app.log_types import file_sha256
-from app.safe_write import atomic_write
 from vip_model.engine import Answer, Engine, GenerationSettings, Request
 from vip_model.errors import InvalidRequest, ModelError
 
@@ -66,66 +69,6 @@ class Summary:
             f"{self.skipped} already done, {self.recovered} recovered from the log; "
             f"{self.elapsed_s:.1f} s, {self.rate:.2f} queries/s"
         )
-
-
-#: Seconds one image may take to read and decode before its line becomes an error record.
-READ_TIMEOUT_S = 60.0
-
-
-class ImageTimeout(ov.ImageUnreadable):
-    """Reading an image took longer than its timeout (a network drive that stopped answering)."""
-
-
-class BatchFileError(Exception):
-    """The queries or the answers file cannot be read or written; the run stops."""
-
-
-def read_image(
-    path: Path,
-    max_pixels: int,
-    timeout_s: float = READ_TIMEOUT_S,
-    forbidden: frozenset[tuple[int, int]] = frozenset(),
-    sha256: bool = False,
-) -> tuple[Image.Image, str | None]:
-    """:func:`overlays.load_image` (which opens regular files only, never blocking on a FIFO)
-    and, with ``sha256``, the file's hash for the log; given up after ``timeout_s``.
-    ``forbidden`` holds ``(st_dev, st_ino)`` of files that must not be read as images: the
-    queries, the answers and the log.
-
-    The read runs on a daemon thread: a read stuck in the kernel cannot be interrupted, but it
-    must hold up neither the batch nor the process's exit.
-    """
-    result: list[tuple[Image.Image, str | None] | BaseException] = []
-
-    def read() -> None:
-        try:
-            try:
-                st: os.stat_result | None = os.stat(path)
-            except (OSError, ValueError):
-                st = None  # load_image says what is wrong
-            if st is not None and (st.st_dev, st.st_ino) in forbidden:
-                raise BadQuery(f"{path}: is the queries, the answers or the log, not an image")
-            image = ov.load_image(path, max_pixels=max_pixels)
-            result.append((image, file_sha256(path) if sha256 else None))
-        except BaseException as exc:  # handed to the waiting thread, raised there
-            result.append(exc)
-
-    reader = threading.Thread(target=read, name=f"read {path.name}", daemon=True)
-    reader.start()
-    reader.join(timeout_s)
-    if not result:
-        raise ImageTimeout(
-            f"{path}: reading the image took over {timeout_s:g} s (a network drive that does not "
-            "answer?); the line was skipped, rerun to retry it"
-        )
-    outcome = result[0]
-    if isinstance(outcome, BaseException):
-        if isinstance(outcome, OSError):  # the stat, or the file changed between reads
-            raise ov.ImageUnreadable(f"{path}: cannot be read ({outcome.strerror})") from None
-        if isinstance(outcome, ValueError):  # a path the OS cannot take (cannot pass the parser)
-            raise ov.ImageUnreadable(f"{str(path)!a}: not a valid file path") from None
-        raise outcome
-    return outcome
 
 
 def prepare(
@@ -181,40 +124,6 @@ def request_id(query: Query, ready: Ready | None, model: str, template: str) -> 
     return "batch:" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def load_previous(out: Path) -> set[str]:
-    """Ids already answered in ``out``. Error records and a torn last line are dropped from the
-    file (rewritten atomically) so that the rerun retries them without duplicates."""
-    if not out.exists():
-        return set()
-    kept: list[str] = []
-    done: set[str] = set()
-    dropped = 0
-    with out.open(encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            try:
-                record = json.loads(line)
-            except (ValueError, RecursionError):
-                dropped += 1
-                continue
-            if (
-                not line.endswith("\n")
-                or not isinstance(record, dict)
-                or "error" in record
-                or not isinstance(record.get("id"), str)
-            ):
-                dropped += 1
-                continue
-            if record["id"] in done:
-                dropped += 1
-                continue
-            done.add(record["id"])
-            kept.append(line)
-    if dropped:
-        with atomic_write(out) as fh:
-            fh.writelines(kept)
-    return done
-
-
 class BatchRunner:
     """Runs one batch file through an engine, writing answers and (optionally) the log."""
 
@@ -252,21 +161,23 @@ class BatchRunner:
         try:
             done = load_previous(out)
             out.parent.mkdir(parents=True, exist_ok=True)
-            with (
-                queries.open("rb") as lines,
-                out.open("a", encoding="utf-8") as sink,
-                ThreadPoolExecutor(self.workers) as pool,
-            ):
-                forbidden = frozenset(
-                    (st.st_dev, st.st_ino)
-                    for st in (os.fstat(lines.fileno()), os.fstat(sink.fileno()), *self._log_stat())
-                )
-                self._run(lines, queries.parent, done, summary, sink, pool, forbidden)
+            lines = queries.open("rb")
+            try:
+                fh = out.open("ab", buffering=0)
+            except OSError:
+                lines.close()
+                raise
         except OSError as exc:
             raise BatchFileError(
-                f"{exc.filename or out}: {exc.strerror or exc}; answered lines are kept, "
-                "rerun to finish"
+                f"{exc.filename or out}: cannot be read or written ({exc.strerror or exc})"
             ) from None
+        with lines, fh, ThreadPoolExecutor(self.workers) as pool:
+            inputs = (os.fstat(lines.fileno()), os.fstat(fh.fileno()), *self._log_stat())
+            forbidden = frozenset((st.st_dev, st.st_ino) for st in inputs)
+            sink = AnswersFile(fh, out)
+            self._run(
+                read_queries(lines, queries), queries.parent, done, summary, sink, pool, forbidden
+            )
         summary.elapsed_s = time.perf_counter() - started
         return summary
 
@@ -280,11 +191,11 @@ class BatchRunner:
 
     def _run(
         self,
-        lines: BinaryIO,
+        lines: Iterator[tuple[int, str | BadQuery]],
         base_dir: Path,
         done: set[str],
         summary: Summary,
-        sink: Any,
+        sink: AnswersFile,
         pool: ThreadPoolExecutor,
         forbidden: frozenset[tuple[int, int]],
     ) -> None:
@@ -310,10 +221,15 @@ class BatchRunner:
             self._answer(chunk, summary, sink)
 
     def _queries(
-        self, lines: BinaryIO, base_dir: Path, done: set[str], summary: Summary, sink: Any
+        self,
+        lines: Iterator[tuple[int, str | BadQuery]],
+        base_dir: Path,
+        done: set[str],
+        summary: Summary,
+        sink: AnswersFile,
     ) -> Iterator[Query]:
         seen: set[str] = set()
-        for number, line in read_lines(lines):
+        for number, line in lines:
             summary.total += 1
             try:
                 if isinstance(line, BadQuery):
@@ -345,7 +261,7 @@ class BatchRunner:
         chunk: list[tuple[Query, Ready]],
         logged: set[str],
         summary: Summary,
-        sink: Any,
+        sink: AnswersFile,
         keep: int,
     ) -> None:
         while len(pending) > keep:
@@ -369,7 +285,9 @@ class BatchRunner:
                 self._answer(chunk, summary, sink)
                 chunk.clear()
 
-    def _answer(self, chunk: list[tuple[Query, Ready]], summary: Summary, sink: Any) -> None:
+    def _answer(
+        self, chunk: list[tuple[Query, Ready]], summary: Summary, sink: AnswersFile
+    ) -> None:
         answers: list[Answer | Exception]
         try:
             answers = list(self.engine.batch([ready.request for _, ready in chunk]))
@@ -398,11 +316,10 @@ class BatchRunner:
                 "prompts": [ov.prompt_to_dict(p) for p in ready.request.prompts],
                 "turn_id": turn_id,
             }
-            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+            sink.write(record)
             summary.answered += 1
             self.progress(1)
-        sink.flush()
-        os.fsync(sink.fileno())
+        sink.sync()
 
     def _answer_one(self, request: Request) -> Answer | Exception:
         try:
@@ -434,7 +351,7 @@ class BatchRunner:
             )
         )
 
-    def _recover(self, query: Query, rid: str, summary: Summary, sink: Any) -> None:
+    def _recover(self, query: Query, rid: str, summary: Summary, sink: AnswersFile) -> None:
         assert self.log is not None
         row = next(iter(self.log.turns(request_id=rid)), None)
         if row is None:  # pragma: no cover - the id was just listed
@@ -451,13 +368,18 @@ class BatchRunner:
             "prompts": [ov.prompt_to_dict(p) for p in row.prompts],
             "turn_id": row.id,
         }
-        sink.write(json.dumps(record, ensure_ascii=False) + "\n")
-        sink.flush()
+        sink.write(record)
         summary.recovered += 1
         self.progress(1)
 
     def _error(
-        self, sink: Any, summary: Summary, ident: str, image: Path | None, message: str, kind: str
+        self,
+        sink: AnswersFile,
+        summary: Summary,
+        ident: str,
+        image: Path | None,
+        message: str,
+        kind: str,
     ) -> None:
         # Text here was checked by the parser, but an exception may quote anything: never let
         # a lone surrogate stop the answers file from being written.
@@ -465,8 +387,7 @@ class BatchRunner:
         record = {"id": ident, "error": message, "error_type": kind}
         if image is not None:
             record["image"] = str(image).encode("utf-8", "backslashreplace").decode("utf-8")
-        sink.write(json.dumps(record, ensure_ascii=False) + "\n")
-        sink.flush()
+        sink.write(record)
         summary.errors += 1
         summary.error_kinds[kind] = summary.error_kinds.get(kind, 0) + 1
         self.progress(1)

@@ -279,6 +279,36 @@ def test_an_unexpected_engine_error_fails_only_its_own_line(engine: HFEngine, fo
     assert got["bad"]["error_type"] == "InternalError" and "TypeError" in got["bad"]["error"]
 
 
+def _small_files() -> None:
+    """For a child: files may not grow past 2 kB (as on a full disk, writes fail)."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write instead of killing
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_answers_that_cannot_be_written_stop_with_one_line(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    queries, out = tmp_path / "q.jsonl", tmp_path / "a.jsonl"
+    queries.write_text("".join(json.dumps({**GOOD, "id": f"q{i}"}) + "\n" for i in range(12)))
+    args = ["ask", "--batch", str(queries), "--out", str(out), "--no-log", "--batch-size", "2"]
+    done = subprocess.run(
+        [VIPSTUDIO, *args, "--model", str(tiny_model_dir), "--max-new-tokens", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=ENV,
+        preexec_fn=_small_files,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "cannot write the answers (File too large)" in done.stderr
+    kept = out.read_bytes().split(b"\n")[:-1]  # whole lines written before the failure
+    assert kept and all(json.loads(line)["answer"] is not None for line in kept)
+
+
 def test_a_batch_file_that_is_a_fifo_is_refused(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "q.jsonl")
     args = ["ask", "--batch", str(tmp_path / "q.jsonl"), "--out", str(tmp_path / "a.jsonl")]
