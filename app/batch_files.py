@@ -114,30 +114,43 @@ def read_image(
 
 def load_previous(out: Path) -> set[str]:
     """Ids already answered in ``out``. Error records and a torn last line are dropped from the
-    file (rewritten atomically) so that the rerun retries them without duplicates."""
+    file (rewritten atomically) so that the rerun retries them without duplicates.
+
+    Raises :class:`BatchFileError` for a file that is not an answers file (a photo, the queries,
+    someone's notes): it is never rewritten.
+    """
     if not out.exists():
         return set()
     if not stat.S_ISREG(out.stat().st_mode):
         raise BatchFileError(f"{out}: not a regular file: write the answers to a file")
+    with out.open("rb") as head:
+        start = head.read(len(_RECORD_START))
+    if start and start != _RECORD_START:
+        raise _foreign(out, 1)
     kept: list[str] = []
     done: set[str] = set()
     dropped = 0
     with out.open(encoding="utf-8", errors="replace") as fh:
-        for line in fh:
+        for number, line in enumerate(fh, 1):
             try:
                 record = json.loads(line)
             except (ValueError, RecursionError):
+                record = None
+            ours = (
+                isinstance(record, dict)
+                and isinstance(record.get("id"), str)
+                and ("answer" in record or "error" in record)
+            )
+            # The last line cut short by a kill or a full disk: begun by us, and not a query.
+            torn = not line.endswith("\n") and (
+                ours or (record is None and line.startswith(_RECORD_START.decode()))
+            )
+            if torn:
                 dropped += 1
                 continue
-            if (
-                not line.endswith("\n")
-                or not isinstance(record, dict)
-                or "error" in record
-                or not isinstance(record.get("id"), str)
-            ):
-                dropped += 1
-                continue
-            if record["id"] in done:
+            if not ours or not isinstance(record, dict):
+                raise _foreign(out, number)
+            if "error" in record or record["id"] in done:
                 dropped += 1
                 continue
             done.add(record["id"])
@@ -146,6 +159,17 @@ def load_previous(out: Path) -> set[str]:
         with atomic_write(out) as fh:
             fh.writelines(kept)
     return done
+
+
+#: How every record we write begins (``json.dumps`` of a dict whose first key is "id").
+_RECORD_START = b'{"id": '
+
+
+def _foreign(out: Path, number: int) -> BatchFileError:
+    return BatchFileError(
+        f"{out}: line {number} is not an answer of ask --batch, so this is not an answers file "
+        "(it was left as it is): give --out a new file, or the answers file of an earlier run"
+    )
 
 
 def read_queries(fh: BinaryIO, path: Path) -> Iterator[tuple[int, str | BadQuery]]:

@@ -184,6 +184,32 @@ def test_reading_an_image_has_a_timeout(engine: HFEngine, folder: Path) -> None:
     assert summary.errors == 1 and records(out)["good"]["error_type"] == "ImageTimeout"
 
 
+@pytest.mark.parametrize("what", ["a photo of the batch", "notes", "the queries", "a query line"])
+def test_an_out_file_that_is_not_an_answers_file_is_left_alone(
+    what: str, engine: HFEngine, folder: Path
+) -> None:
+    from app.batch import BatchFileError
+
+    photo = folder / "photo.jpg"
+    photo.write_bytes((SAMPLES / "coffee.jpg").read_bytes())
+    queries = folder / "q.jsonl"
+    queries.write_text(json.dumps({**GOOD, "image": str(photo)}) + "\n{not json\n")
+    notes = folder / "notes.txt"
+    notes.write_text("my notes\n\nmore notes\n")
+    line = folder / "line.txt"
+    line.write_text(json.dumps(GOOD))  # a query without its newline
+    out = {
+        "a photo of the batch": photo,
+        "notes": notes,
+        "the queries": queries,
+        "a query line": line,
+    }
+    before = out[what].read_bytes()
+    with pytest.raises(BatchFileError, match="not an answers file"):
+        run_batch(engine, queries, out[what])
+    assert out[what].read_bytes() == before
+
+
 def test_lines_that_are_not_utf8_or_too_long(
     engine: HFEngine, folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
