@@ -34,6 +34,57 @@ class BatchFileError(Exception):
     """The queries or the answers file cannot be read or written; the run stops."""
 
 
+class OutIsAnInput(BatchFileError):
+    """The answers file would be one of the run's inputs (the queries, the log)."""
+
+
+def check_files(queries: Path, out: Path, log: Path | None) -> None:
+    """Before anything is written: ``queries`` must be a readable regular file, and ``out`` a
+    regular file (or none yet) that is not an input by any name (path, symlink, hard link).
+
+    Raises :class:`OutIsAnInput` or :class:`BatchFileError`.
+    """
+    try:
+        mode = queries.stat().st_mode
+        if stat.S_ISREG(mode):
+            queries.open("rb").close()
+    except FileNotFoundError:
+        raise BatchFileError(f"{queries}: no such file") from None
+    except OSError as exc:
+        raise BatchFileError(f"{queries}: cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise BatchFileError(f"{queries}: not a regular file: give --batch a JSONL file")
+    suggestion = queries.with_name(f"{queries.stem}.answers.jsonl")
+    if _same_file(out, queries):
+        raise OutIsAnInput(
+            f"--out {out} is the --batch file itself: the answers would overwrite the queries; "
+            f"write them to another file, e.g. --out {suggestion}"
+        )
+    if log is not None and any(
+        _same_file(out, log.with_name(log.name + suffix)) for suffix in ("", "-wal", "-shm")
+    ):
+        raise OutIsAnInput(
+            f"--out {out} is the log ({log}): the answers would corrupt it; "
+            f"write them to another file, e.g. --out {suggestion}"
+        )
+    try:
+        if out.exists() and not stat.S_ISREG(out.stat().st_mode):
+            raise OutIsAnInput(f"--out {out} is not a regular file: answers are appended to one")
+    except OSError as exc:
+        raise BatchFileError(f"{out}: cannot be read ({exc.strerror})") from None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file: the same real path (symlinks resolved) or, both
+    existing, the same inode (a hard link)."""
+    try:
+        if os.path.realpath(a) == os.path.realpath(b):
+            return True
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
 class AnswersFile:
     """The answers file, appended to without a buffer of our own: a write that fails (a full
     disk) stops the run with a :class:`BatchFileError`, the lines written before it stay, and
@@ -184,6 +235,8 @@ __all__ = [
     "AnswersFile",
     "BatchFileError",
     "ImageTimeout",
+    "OutIsAnInput",
+    "check_files",
     "load_previous",
     "read_image",
     "read_queries",

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -227,12 +225,17 @@ class _Session:
 def _run_batch(kw: dict[str, Any]) -> None:
     from tqdm import tqdm
 
-    from app.batch import BatchFileError, BatchRunner, count_lines
+    from app.batch import BatchFileError, BatchRunner, OutIsAnInput, check_files, count_lines
 
     queries: Path = kw["batch_file"]
     out: Path = kw["out"]
     db = None if kw["no_log"] else Path(kw["db"] or default_db_path())
-    _check_batch_files(queries, out, db)
+    try:
+        check_files(queries, out, db)
+    except OutIsAnInput as exc:  # a wrong command line: exit 2
+        raise click.UsageError(str(exc)) from None
+    except BatchFileError as exc:
+        raise CliError(str(exc)) from None
     with reported(ModelError, LogError, BatchFileError):
         settings = settings_from(kw)
         engine, model_name = engine_from_options(kw, max_batch_size=kw["batch_size"])
@@ -260,52 +263,6 @@ def _run_batch(kw: dict[str, Any]) -> None:
     click.echo(f"{out}: {summary.text()}", err=True)
     if summary.errors:
         sys.exit(EXIT_PARTIAL)
-
-
-def _check_batch_files(queries: Path, out: Path, db: Path | None) -> None:
-    """Refuse, before anything is written, a --batch that is not a readable regular file and an
-    --out that is (or resolves to, or is a hard link of) an input: it would be rewritten."""
-    try:
-        mode = queries.stat().st_mode
-        if stat.S_ISREG(mode):
-            queries.open("rb").close()
-    except FileNotFoundError:
-        raise CliError(f"{queries}: no such file") from None
-    except OSError as exc:
-        raise CliError(f"{queries}: cannot be read ({exc.strerror})") from None
-    if not stat.S_ISREG(mode):
-        raise CliError(f"{queries}: not a regular file: give --batch a JSONL file")
-    suggestion = queries.with_name(f"{queries.stem}.answers.jsonl")
-    if _same_file(out, queries):
-        raise click.UsageError(
-            f"--out {out} is the --batch file itself: the answers would overwrite the queries; "
-            f"write them to another file, e.g. --out {suggestion}"
-        )
-    if db is not None and any(
-        _same_file(out, db.with_name(db.name + suffix)) for suffix in ("", "-wal", "-shm")
-    ):
-        raise click.UsageError(
-            f"--out {out} is the log ({db}): the answers would corrupt it; "
-            f"write them to another file, e.g. --out {suggestion}"
-        )
-    try:
-        if out.exists() and not stat.S_ISREG(out.stat().st_mode):
-            raise click.UsageError(
-                f"--out {out} is not a regular file: answers are appended to one"
-            )
-    except OSError as exc:
-        raise CliError(f"{out}: cannot be read ({exc.strerror})") from None
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether ``a`` and ``b`` name one file: the same real path (symlinks resolved) or, both
-    existing, the same inode (a hard link)."""
-    try:
-        if os.path.realpath(a) == os.path.realpath(b):
-            return True
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except (OSError, ValueError):
-        return False
 
 
 def register(main: click.Group) -> None:
