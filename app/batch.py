@@ -19,32 +19,23 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import overlays as ov
+from app.batch_files import (
+    READ_TIMEOUT_S,
+    AnswersFile,
+    BatchFileError,
+    ImageTimeout,
+    OutIsAnInput,
+    check_files,
+    load_previous,
+    read_image,
+    read_queries,
+)
+from app.batch_query import QUERY_KEYS, BadQuery, Query, count_lines, parse_query
 from app.log import NewTurn, QALog
-from app.safe_write import atomic_write
 from vip_model.engine import Answer, Engine, GenerationSettings, Request
-from vip_model.errors import InvalidRequest
-
-QUERY_KEYS = {"id", "image", "question", "prompts", "bboxes", "shape", "labels", "settings", "seed"}
-
-
-class BadQuery(Exception):
-    """A query line that cannot be answered; becomes an error record."""
-
-
-@dataclass
-class Query:
-    id: str
-    image_path: Path
-    question_text: str
-    prompts: list[ov.Prompt] | None  # None: made from bboxes once the image size is known
-    bboxes: list[list[float]]
-    shape: str
-    labels: list[str]
-    settings: GenerationSettings
-    seed: int
+from vip_model.errors import InvalidRequest, ModelError
 
 
 @dataclass
@@ -56,6 +47,7 @@ class Ready:
     refs: list[ov.RegionRef]
     image_size: tuple[int, int]
     request_id: str = ""  # set once the model is known (see :func:`request_id`)
+    sha256: str | None = None  # of the image file, hashed on the worker thread when logging
 
 
 @dataclass
@@ -81,58 +73,18 @@ class Summary:
         )
 
 
-def parse_query(line: str, base_dir: Path, defaults: GenerationSettings) -> Query:
-    """One JSONL line to a :class:`Query`; raises :class:`BadQuery` naming the problem."""
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise BadQuery(f"not valid JSON ({exc.msg})") from None
-    if not isinstance(data, dict):
-        raise BadQuery("a query must be a JSON object")
-    unknown = set(data) - QUERY_KEYS
-    if unknown:
-        raise BadQuery(f"unknown field(s) {', '.join(sorted(unknown))}")
-    for key in ("id", "image", "question"):
-        if key not in data:
-            raise BadQuery(f"missing field {key!r}")
-    if not isinstance(data["question"], str) or not data["question"].strip():
-        raise BadQuery("the question is empty")
-    if not isinstance(data["image"], str) or not data["image"]:
-        raise BadQuery("image must be a file path")
-    prompts = None
-    if "prompts" in data:
-        try:
-            prompts = ov.from_document(data["prompts"])
-        except ov.InvalidPrompt as exc:
-            raise BadQuery(str(exc)) from None
-    bboxes = data.get("bboxes") or []
-    if not isinstance(bboxes, list) or not all(isinstance(b, list) and len(b) == 4 for b in bboxes):
-        raise BadQuery("bboxes must be a list of [x1, y1, x2, y2]")
-    shape = data.get("shape", "rectangle")
-    if shape not in ov.KINDS:
-        raise BadQuery(f"unknown shape {shape!r}: use one of {', '.join(ov.KINDS)}")
-    labels = data.get("labels") or []
-    try:
-        settings = defaults.replace(**(data.get("settings") or {}))
-    except (InvalidRequest, TypeError) as exc:
-        raise BadQuery(f"settings: {exc}") from None
-    image = Path(data["image"])
-    return Query(
-        id=str(data["id"]),
-        image_path=image if image.is_absolute() else base_dir / image,
-        question_text=data["question"],
-        prompts=prompts,
-        bboxes=bboxes,
-        shape=shape,
-        labels=[str(x) for x in labels],
-        settings=settings,
-        seed=int(data.get("seed", 0)),
-    )
-
-
-def prepare(query: Query, template: str, max_pixels: int) -> Ready:
-    """Decode the image, make and fit the prompts, compose the question (worker thread)."""
-    image = ov.load_image(query.image_path, max_pixels=max_pixels)
+def prepare(
+    query: Query,
+    template: str,
+    max_pixels: int,
+    *,
+    read_timeout_s: float = READ_TIMEOUT_S,
+    forbidden: frozenset[tuple[int, int]] = frozenset(),
+    sha256: bool = False,
+) -> Ready:
+    """Decode the image (and hash it, for the log), make and fit the prompts, compose the
+    question (worker thread)."""
+    image, digest = read_image(query.image_path, max_pixels, read_timeout_s, forbidden, sha256)
     size = image.size
     prompts = list(query.prompts or [])
     for i, box in enumerate(query.bboxes):
@@ -153,7 +105,7 @@ def prepare(query: Query, template: str, max_pixels: int) -> Ready:
         settings=query.settings,
         template=template,
     )
-    return Ready(query, request, refs, size)
+    return Ready(query, request, refs, size, sha256=digest)
 
 
 def request_id(query: Query, ready: Ready | None, model: str, template: str) -> str:
@@ -174,35 +126,6 @@ def request_id(query: Query, ready: Ready | None, model: str, template: str) -> 
     return "batch:" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def load_previous(out: Path) -> set[str]:
-    """Ids already answered in ``out``. Error records and a torn last line are dropped from the
-    file (rewritten atomically) so that the rerun retries them without duplicates."""
-    if not out.exists():
-        return set()
-    kept: list[str] = []
-    done: set[str] = set()
-    dropped = 0
-    with out.open(encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                dropped += 1
-                continue
-            if not line.endswith("\n") or "error" in record or "id" not in record:
-                dropped += 1
-                continue
-            if record["id"] in done:
-                dropped += 1
-                continue
-            done.add(record["id"])
-            kept.append(line)
-    if dropped:
-        with atomic_write(out) as fh:
-            fh.writelines(kept)
-    return done
-
-
 class BatchRunner:
     """Runs one batch file through an engine, writing answers and (optionally) the log."""
 
@@ -218,6 +141,7 @@ class BatchRunner:
         max_pixels: int = ov.MAX_PIXELS,
         workers: int = 2,
         progress: Callable[[int], None] | None = None,
+        read_timeout_s: float = READ_TIMEOUT_S,
     ) -> None:
         self.engine = engine
         self.model_name = model_name
@@ -228,57 +152,110 @@ class BatchRunner:
         self.max_pixels = max_pixels
         self.workers = workers
         self.progress = progress or (lambda n: None)
+        self.read_timeout_s = read_timeout_s
         self._images: dict[Path, int] = {}
 
     def run(self, queries: Path, out: Path) -> Summary:
+        """Answer every line of ``queries`` into ``out``. Raises :class:`BatchFileError` when
+        either file cannot be read or written (a bad line only becomes an error record)."""
         started = time.perf_counter()
         summary = Summary()
-        done = load_previous(out)
-        logged = self.log.request_ids() if self.log is not None else set()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("a", encoding="utf-8") as sink, ThreadPoolExecutor(self.workers) as pool:
-            pending: deque[tuple[Query, Future[Ready]]] = deque()
-            chunk: list[tuple[Query, Ready]] = []
-            for item in self._queries(queries, done, summary, sink):
-                query = item
-                pending.append((query, pool.submit(prepare, query, self.template, self.max_pixels)))
-                if len(pending) < 2 * self.batch_size:
-                    continue
-                self._drain(pending, chunk, logged, summary, sink, keep=self.batch_size)
-            self._drain(pending, chunk, logged, summary, sink, keep=0)
-            if chunk:
-                self._answer(chunk, summary, sink)
+        try:
+            done = load_previous(out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            lines = queries.open("rb")
+            try:
+                fh = out.open("ab", buffering=0)
+            except OSError:
+                lines.close()
+                raise
+        except OSError as exc:
+            raise BatchFileError(
+                f"{exc.filename or out}: cannot be read or written ({exc.strerror or exc})"
+            ) from None
+        with lines, fh, ThreadPoolExecutor(self.workers) as pool:
+            inputs = (os.fstat(lines.fileno()), os.fstat(fh.fileno()), *self._log_stat())
+            forbidden = frozenset((st.st_dev, st.st_ino) for st in inputs)
+            sink = AnswersFile(fh, out)
+            self._run(
+                read_queries(lines, queries), queries.parent, done, summary, sink, pool, forbidden
+            )
         summary.elapsed_s = time.perf_counter() - started
         return summary
 
-    def _queries(self, path: Path, done: set[str], summary: Summary, sink: Any) -> Iterator[Query]:
+    def _log_stat(self) -> list[os.stat_result]:
+        if self.log is None:
+            return []
+        try:
+            return [os.stat(self.log.path)]
+        except OSError:
+            return []
+
+    def _run(
+        self,
+        lines: Iterator[tuple[int, str | BadQuery]],
+        base_dir: Path,
+        done: set[str],
+        summary: Summary,
+        sink: AnswersFile,
+        pool: ThreadPoolExecutor,
+        forbidden: frozenset[tuple[int, int]],
+    ) -> None:
+        logged = self.log.request_ids() if self.log is not None else set()
+        pending: deque[tuple[Query, Future[Ready]]] = deque()
+        chunk: list[tuple[Query, Ready]] = []
+        for query in self._queries(lines, base_dir, done, summary, sink):
+            hashed = self.log is not None and query.image_path not in self._images
+            future = pool.submit(
+                prepare,
+                query,
+                self.template,
+                self.max_pixels,
+                read_timeout_s=self.read_timeout_s,
+                forbidden=forbidden,
+                sha256=hashed,
+            )
+            pending.append((query, future))
+            if len(pending) >= 2 * self.batch_size:
+                self._drain(pending, chunk, logged, summary, sink, keep=self.batch_size)
+        self._drain(pending, chunk, logged, summary, sink, keep=0)
+        if chunk:
+            self._answer(chunk, summary, sink)
+
+    def _queries(
+        self,
+        lines: Iterator[tuple[int, str | BadQuery]],
+        base_dir: Path,
+        done: set[str],
+        summary: Summary,
+        sink: AnswersFile,
+    ) -> Iterator[Query]:
         seen: set[str] = set()
-        with path.open(encoding="utf-8", errors="replace") as fh:
-            for number, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                summary.total += 1
-                try:
-                    query = parse_query(line, path.parent, self.settings)
-                except BadQuery as exc:
-                    ident = _id_of(line) or f"line-{number}"
-                    if ident in done:
-                        summary.skipped += 1
-                        self.progress(1)
-                        continue
-                    self._error(sink, summary, ident, None, f"line {number}: {exc}", "BadQuery")
-                    continue
-                if query.id in done:
+        for number, line in lines:
+            summary.total += 1
+            try:
+                if isinstance(line, BadQuery):
+                    raise line
+                query = parse_query(line, base_dir, self.settings)
+            except BadQuery as exc:
+                ident = exc.ident or f"line-{number}"
+                if ident in done:
                     summary.skipped += 1
                     self.progress(1)
                     continue
-                if query.id in seen:
-                    self._error(
-                        sink, summary, query.id, None, f"line {number}: duplicate id", "BadQuery"
-                    )
-                    continue
-                seen.add(query.id)
-                yield query
+                self._error(sink, summary, ident, None, f"line {number}: {exc}", "BadQuery")
+                continue
+            if query.id in done:
+                summary.skipped += 1
+                self.progress(1)
+                continue
+            if query.id in seen:
+                self._error(
+                    sink, summary, query.id, None, f"line {number}: duplicate id", "BadQuery"
+                )
+                continue
+            seen.add(query.id)
+            yield query
 
     def _drain(
         self,
@@ -286,17 +263,22 @@ class BatchRunner:
         chunk: list[tuple[Query, Ready]],
         logged: set[str],
         summary: Summary,
-        sink: Any,
+        sink: AnswersFile,
         keep: int,
     ) -> None:
         while len(pending) > keep:
             query, future = pending.popleft()
             try:
                 ready = future.result()
+                rid = ready.request_id = request_id(query, ready, self.model_name, self.template)
             except (BadQuery, ov.OverlayError, InvalidRequest) as exc:
                 self._error(sink, summary, query.id, query.image_path, str(exc), type(exc).__name__)
                 continue
-            rid = ready.request_id = request_id(query, ready, self.model_name, self.template)
+            except Exception as exc:  # a bug met by one line must not stop the others
+                self._error(
+                    sink, summary, query.id, query.image_path, _unexpected(exc), "InternalError"
+                )
+                continue
             if self.log is not None and rid in logged:
                 self._recover(query, rid, summary, sink)
                 continue
@@ -305,24 +287,23 @@ class BatchRunner:
                 self._answer(chunk, summary, sink)
                 chunk.clear()
 
-    def _answer(self, chunk: list[tuple[Query, Ready]], summary: Summary, sink: Any) -> None:
+    def _answer(
+        self, chunk: list[tuple[Query, Ready]], summary: Summary, sink: AnswersFile
+    ) -> None:
         answers: list[Answer | Exception]
         try:
             answers = list(self.engine.batch([ready.request for _, ready in chunk]))
-        except InvalidRequest:
-            # One request the engine refuses (too long a conversation, say) must not take its
-            # batch down: answer them one at a time to find it.
-            answers = []
-            for _, ready in chunk:
-                try:
-                    answers.append(self.engine.batch([ready.request])[0])
-                except InvalidRequest as exc:
-                    answers.append(exc)
+        except Exception as exc:
+            if isinstance(exc, ModelError) and not isinstance(exc, InvalidRequest):
+                raise  # the model itself failed (out of memory, server gone): stop the run
+            # One request the engine refuses (too long a conversation, say) or trips on must
+            # not take its batch down: answer them one at a time to find it.
+            answers = [self._answer_one(ready.request) for _, ready in chunk]
         for (query, ready), answer in zip(chunk, answers, strict=True):
             if isinstance(answer, Exception):
-                self._error(
-                    sink, summary, query.id, query.image_path, str(answer), "InvalidRequest"
-                )
+                kind = "InvalidRequest" if isinstance(answer, InvalidRequest) else "InternalError"
+                message = str(answer) if kind == "InvalidRequest" else _unexpected(answer)
+                self._error(sink, summary, query.id, query.image_path, message, kind)
                 continue
             turn_id = self._log(query, ready, answer)
             record = {
@@ -337,18 +318,28 @@ class BatchRunner:
                 "prompts": [ov.prompt_to_dict(p) for p in ready.request.prompts],
                 "turn_id": turn_id,
             }
-            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+            sink.write(record)
             summary.answered += 1
             self.progress(1)
-        sink.flush()
-        os.fsync(sink.fileno())
+        sink.sync()
+
+    def _answer_one(self, request: Request) -> Answer | Exception:
+        try:
+            return self.engine.batch([request])[0]
+        except ModelError as exc:
+            if not isinstance(exc, InvalidRequest):
+                raise
+            return exc
+        except Exception as exc:  # a bug met by this request only: an error record
+            return exc
 
     def _log(self, query: Query, ready: Ready, answer: Answer) -> int | None:
         if self.log is None:
             return None
         path = query.image_path
         if path not in self._images:
-            self._images[path] = self.log.add_image(path, size=ready.image_size).id
+            image = self.log.add_image(path, size=ready.image_size, sha256=ready.sha256)
+            self._images[path] = image.id
         session = self.log.start_session(self._images[path], source="batch")
         return self.log.add_turn(
             NewTurn.from_answer(
@@ -362,7 +353,7 @@ class BatchRunner:
             )
         )
 
-    def _recover(self, query: Query, rid: str, summary: Summary, sink: Any) -> None:
+    def _recover(self, query: Query, rid: str, summary: Summary, sink: AnswersFile) -> None:
         assert self.log is not None
         row = next(iter(self.log.turns(request_id=rid)), None)
         if row is None:  # pragma: no cover - the id was just listed
@@ -379,43 +370,48 @@ class BatchRunner:
             "prompts": [ov.prompt_to_dict(p) for p in row.prompts],
             "turn_id": row.id,
         }
-        sink.write(json.dumps(record, ensure_ascii=False) + "\n")
-        sink.flush()
+        sink.write(record)
         summary.recovered += 1
         self.progress(1)
 
     def _error(
-        self, sink: Any, summary: Summary, ident: str, image: Path | None, message: str, kind: str
+        self,
+        sink: AnswersFile,
+        summary: Summary,
+        ident: str,
+        image: Path | None,
+        message: str,
+        kind: str,
     ) -> None:
+        # Text here was checked by the parser, but an exception may quote anything: never let
+        # a lone surrogate stop the answers file from being written.
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
         record = {"id": ident, "error": message, "error_type": kind}
         if image is not None:
-            record["image"] = str(image)
-        sink.write(json.dumps(record, ensure_ascii=False) + "\n")
-        sink.flush()
+            record["image"] = str(image).encode("utf-8", "backslashreplace").decode("utf-8")
+        sink.write(record)
         summary.errors += 1
         summary.error_kinds[kind] = summary.error_kinds.get(kind, 0) + 1
         self.progress(1)
 
 
-def _id_of(line: str) -> str | None:
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    return str(data["id"]) if isinstance(data, dict) and "id" in data else None
-
-
-def count_lines(path: Path) -> int:
-    with path.open("rb") as fh:
-        return sum(1 for line in fh if line.strip())
+def _unexpected(exc: Exception) -> str:
+    return f"unexpected {type(exc).__name__}: {exc} (a bug: please report this line)"
 
 
 __all__ = [
+    "QUERY_KEYS",
     "BadQuery",
+    "BatchFileError",
     "BatchRunner",
+    "ImageTimeout",
+    "OutIsAnInput",
     "Query",
     "Summary",
+    "check_files",
     "count_lines",
     "load_previous",
     "parse_query",
+    "prepare",
+    "read_image",
 ]

@@ -225,15 +225,21 @@ class _Session:
 def _run_batch(kw: dict[str, Any]) -> None:
     from tqdm import tqdm
 
-    from app.batch import BatchRunner, count_lines
+    from app.batch import BatchFileError, BatchRunner, OutIsAnInput, check_files, count_lines
 
     queries: Path = kw["batch_file"]
-    if not queries.exists():
-        raise CliError(f"{queries}: no such file")
-    with reported(ModelError, LogError):
+    out: Path = kw["out"]
+    db = None if kw["no_log"] else Path(kw["db"] or default_db_path())
+    try:
+        check_files(queries, out, db)
+    except OutIsAnInput as exc:  # a wrong command line: exit 2
+        raise click.UsageError(str(exc)) from None
+    except BatchFileError as exc:
+        raise CliError(str(exc)) from None
+    with reported(ModelError, LogError, BatchFileError):
         settings = settings_from(kw)
         engine, model_name = engine_from_options(kw, max_batch_size=kw["batch_size"])
-        log = None if kw["no_log"] else QALog.open(kw["db"] or default_db_path())
+        log = None if db is None else QALog.open(db)
         bar = tqdm(
             total=count_lines(queries), unit="q", desc="asking", file=sys.stderr, disable=None
         )
@@ -248,13 +254,13 @@ def _run_batch(kw: dict[str, Any]) -> None:
                 max_pixels=kw["max_pixels"],
                 progress=bar.update,
             )
-            summary = runner.run(queries, kw["out"])
+            summary = runner.run(queries, out)
         finally:
             bar.close()
             if log is not None:
                 log.close()
             engine.close()
-    click.echo(f"{kw['out']}: {summary.text()}", err=True)
+    click.echo(f"{out}: {summary.text()}", err=True)
     if summary.errors:
         sys.exit(EXIT_PARTIAL)
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
+import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -122,3 +125,28 @@ def test_the_loaded_image_does_not_depend_on_the_file(tmp_path: Path) -> None:
     image = ov.load_image(path)
     path.unlink()
     assert image.size == (120, 80) and image.getpixel((0, 0)) is not None
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+@pytest.mark.parametrize("read", [ov.load_image, ov.image_size])
+def test_a_fifo_or_device_is_refused_without_blocking(tmp_path: Path, read: Any) -> None:
+    fifo = tmp_path / "photo.jpg"
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+
+    def attempt() -> None:
+        for path in (fifo, Path(os.devnull)):
+            try:
+                read(path)
+            except ov.ImageUnreadable as exc:
+                outcome.append(exc)
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(10)
+    if thread.is_alive():  # blocked in open(): let it go (only the code before the fix did)
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert [str(e) for e in outcome] == [
+        f"{fifo}: not a regular file (a pipe, socket or device): give an image file",
+        f"{os.devnull}: not a regular file (a pipe, socket or device): give an image file",
+    ]
