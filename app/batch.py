@@ -33,7 +33,7 @@ from app.batch_files import (
     read_queries,
 )
 from app.batch_query import QUERY_KEYS, BadQuery, Query, count_lines, parse_query
-from app.log import NewTurn, QALog
+from data_gen.qalog.log import NewTurn, QALog
 from vip_model.engine import Answer, Engine, GenerationSettings, Request
 from vip_model.errors import InvalidRequest, ModelError
 

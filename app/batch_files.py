@@ -19,8 +19,8 @@ from PIL import Image
 
 import overlays as ov
 from app.batch_query import BadQuery, read_lines
-from app.log_types import file_sha256
-from app.safe_write import atomic_write
+from data_gen.qalog.log_types import file_sha256
+from data_gen.safe_write import atomic_write
 
 #: Seconds one image may take to read and decode before its line becomes an error record.
 READ_TIMEOUT_S = 60.0

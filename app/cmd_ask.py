@@ -14,13 +14,13 @@ import overlays as ov
 from app.cli import CliError, reported
 from app.cmd_log import db_option
 from app.cmd_render import build_prompts, prompt_options
-from app.log import LogError, NewTurn, QALog, default_db_path
 from app.model_options import (
     engine_from_options,
     generation_options,
     load_options,
     settings_from,
 )
+from data_gen.qalog.log import LogError, NewTurn, QALog, default_db_path
 from vip_model.errors import ModelError
 
 #: Exit code of a batch that finished but wrote error records for some lines.

@@ -11,8 +11,8 @@ import click
 
 from app.cli import CliError, reported
 from app.cmd_log import db_option, open_log, refuse_source_output
-from app.log import REVIEW_STATES, LogError
 from data_gen.errors import DataGenError
+from data_gen.qalog.log import REVIEW_STATES, LogError
 
 EXPORTABLE = tuple(s for s in REVIEW_STATES if s != "rejected")
 
@@ -261,9 +261,9 @@ def import_cmd(
       vipstudio import --format coco annotations/instances_val.json --images-dir val2017 \\
           --queries regions.jsonl --question "What is <region> doing?"
     """
-    from app.safe_write import check_output_file
     from data_gen.importers import import_file
     from data_gen.queries import check_query_options, region_queries, write_jsonl
+    from data_gen.safe_write import check_output_file
 
     if queries is not None and dry_run:
         raise click.UsageError("--queries writes the imported regions: it needs a real import")

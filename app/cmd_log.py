@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from app.cli import CliError, reported
-from app.log import REVIEW_STATES, LogError, QALog, TurnRow, default_db_path
+from data_gen.qalog.log import REVIEW_STATES, LogError, QALog, TurnRow, default_db_path
 
 # A turn id as SQLite stores it: a larger number is a typing mistake, not a query.
 TURN_ID = click.IntRange(min=1, max=2**63 - 1)
@@ -36,7 +36,7 @@ def open_log(db: Path | None, create: bool = True, read: bool = False) -> QALog:
 
 def refuse_source_output(log: QALog, path: Path | None) -> None:
     """An output file of a command must not replace one of the log's source images (the other
-    refusals are :func:`app.safe_write.check_output_file`'s)."""
+    refusals are :func:`data_gen.safe_write.check_output_file`'s)."""
     if path is not None and str(path.resolve()) in set(log.source_paths()):
         raise CliError(
             f"refusing to replace {path}: it is a source image of the log; nothing was changed: "

@@ -14,7 +14,7 @@ from PIL import Image
 
 import overlays as ov
 from app.cli import CliError, reported
-from app.safe_write import OutputRefused, atomic_write, check_output_file
+from data_gen.safe_write import OutputRefused, atomic_write, check_output_file
 
 SHAPES = list(ov.KINDS)
 

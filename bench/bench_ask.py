@@ -15,7 +15,7 @@ import torch
 
 import overlays as ov
 from app.batch import BatchRunner
-from app.log import NewTurn, QALog
+from data_gen.qalog.log import NewTurn, QALog
 from vip_model.engine import GenerationSettings
 from vip_model.hf import HFEngine
 from vip_model.tiny import make_tiny_model

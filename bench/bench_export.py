@@ -1,6 +1,6 @@
 """Export benchmark: 10,000 logged turns written in every format, and the cost of augmentation.
 
-The log is built through app.log's API: the four sample photos plus a 1920×1280 one, sessions of
+The log is built through the log's API: the four sample photos plus a 1920×1280 one, sessions of
 1–4 turns on one drawing (every prompt kind), 10 % rejected, 10 % corrected. Each format is
 exported with every core (`--workers 0`); augmentation is measured as the extra time of
 `--augment 1` over a plain llava-rendered export, per augmented sample. Wall time is what a user
@@ -20,10 +20,10 @@ from pathlib import Path
 from PIL import Image
 
 import overlays as ov
-from app.log import NewTurn, QALog
 from data_gen.base import ExportOptions
 from data_gen.export import export
 from data_gen.parallel import default_workers
+from data_gen.qalog.log import NewTurn, QALog
 
 ROOT = Path(__file__).resolve().parents[1]
 TURNS = 10_000

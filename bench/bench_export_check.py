@@ -17,10 +17,10 @@ from pathlib import Path
 from PIL import Image, ImageFilter
 
 import overlays as ov
-from app.log import NewTurn, QALog
 from data_gen.base import ExportOptions
 from data_gen.export import export
 from data_gen.parallel import default_workers
+from data_gen.qalog.log import NewTurn, QALog
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = 48

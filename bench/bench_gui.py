@@ -146,7 +146,7 @@ def log_writes(w: Any, app: Any, image: Path, tmp: Path, n: int = 40) -> dict[st
     the same writes made directly on a connection of this process (the floor)."""
     import overlays as ov
     from app.gui.writer import PendingTurn
-    from app.log import NewTurn, QALog
+    from data_gen.qalog.log import NewTurn, QALog
 
     prompts = [ov.Rectangle((10, 20, 200, 220))]
 

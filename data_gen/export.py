@@ -21,7 +21,6 @@ from typing import Any
 from tqdm import tqdm
 
 import overlays as ov
-from app.log import QALog
 from data_gen.augment import redrawn_prompts, redrawn_texts
 from data_gen.base import ExportOptions, FormatWriter, Sample, SampleImage
 from data_gen.errors import ExportFailed, RecordRefused
@@ -41,6 +40,7 @@ from data_gen.images import (
 from data_gen.images import rendered_name as _rendered_name
 from data_gen.output import staged_dir, write_json
 from data_gen.parallel import default_workers, ordered_map
+from data_gen.qalog.log import QALog
 from data_gen.records import Conversation, Tally, iter_conversations
 from data_gen.vip_trainer import describe
 

@@ -21,8 +21,8 @@ from PIL import Image
 from shapely.geometry import Polygon
 
 import overlays as ov
-from app.log import file_sha256
 from data_gen.errors import ImportFailed
+from data_gen.qalog.log import file_sha256
 from overlays import Prompt, Region, RegionRef
 
 

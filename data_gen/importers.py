@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from app.log import LogError, NewTurn, QALog, file_sha256
-from app.safe_write import atomic_write
 from data_gen.errors import ImportFailed
 from data_gen.images import safe_stem
 from data_gen.import_coco import plan_coco
@@ -32,6 +30,8 @@ from data_gen.import_plan import (
     PlannedTurn,
 )
 from data_gen.import_vip import plan_vip
+from data_gen.qalog.log import LogError, NewTurn, QALog, file_sha256
+from data_gen.safe_write import atomic_write
 
 IMPORT_FORMATS: tuple[str, ...] = ("coco", "labelme", "vip-llava")
 IMPORT_MODEL = "import:{format}"

@@ -18,9 +18,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import overlays as ov
-from app.log import QALog
-from app.safe_write import atomic_write
 from data_gen.errors import InvalidSelection
+from data_gen.qalog.log import QALog
+from data_gen.safe_write import atomic_write
 
 DEFAULT_QUESTION = "Describe <region>."
 _PLACEHOLDER = re.compile(r"<(?:region|bbox)0?>")
@@ -66,7 +66,8 @@ def write_jsonl(
     protect: Iterable[str | os.PathLike[str]] = (),
 ) -> int:
     """Write items one JSON object per line, safely (temp file, fsync, replace); returns count.
-    ``protect``: inputs the file must not replace (see :func:`app.safe_write.check_output_file`).
+    ``protect``: inputs the file must not replace
+    (see :func:`~data_gen.safe_write.check_output_file`).
     """
     import json
 

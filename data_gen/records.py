@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import overlays as ov
-from app.log import REVIEW_STATES, QALog, TurnRow
 from data_gen.errors import ExportFailed, InvalidSelection
+from data_gen.qalog.log import REVIEW_STATES, QALog, TurnRow
 from overlays import Prompt, Region, RegionRef
 
 #: The image placeholder of every export format; never part of a person's text (issue 9 §5).

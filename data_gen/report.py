@@ -20,9 +20,9 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont, features
 
 import overlays as ov
-from app.log import QALog
-from app.safe_write import atomic_write
+from data_gen.qalog.log import QALog
 from data_gen.records import iso_date
+from data_gen.safe_write import atomic_write
 
 COUNTS: tuple[str, ...] = ("prompt kind", "colour", "review", "model", "source")
 

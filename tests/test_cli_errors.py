@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 import overlays as ov
 from app import cli
-from app.log import NewTurn, QALog
+from data_gen.qalog.log import NewTurn, QALog
 
 SAMPLES = Path(__file__).resolve().parent.parent / "assets" / "samples"
 VIPSTUDIO = Path(sys.executable).parent / "vipstudio"

@@ -1,5 +1,7 @@
-"""The import contract (STYLE.md habit 1): the core packages never import Qt, and `overlays`
-does not import torch. Checked in a fresh interpreter, after real use, via sys.modules."""
+"""The import contract (STYLE.md habits 1 and 16): the core packages (`overlays`, `vip_model`,
+`data_gen` with the Q&A log in `data_gen.qalog`) never import Qt, click or the front doors
+(`app`), and `overlays` does not import torch. Checked in a fresh interpreter, after real use,
+via sys.modules, and in the source."""
 
 from __future__ import annotations
 
@@ -67,8 +69,8 @@ def test_core_package_does_not_import_qt(package: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("package", ["overlays", "vip_model", "data_gen"])
-def test_no_submodule_of_a_core_package_imports_qt(package: str) -> None:
+@pytest.mark.parametrize("package", ["overlays", "vip_model", "data_gen", "data_gen.qalog"])
+def test_no_submodule_of_a_core_package_imports_qt_click_or_app(package: str) -> None:
     """Every submodule, including those loaded lazily (the engine, the server, exporters)."""
     if importlib.util.find_spec(package) is None:
         pytest.skip(f"{package} does not exist yet")
@@ -80,6 +82,7 @@ def test_no_submodule_of_a_core_package_imports_qt(package: str) -> None:
     """
     modules = _modules_after(walk)
     assert _qt(modules) == [], f"a {package} submodule pulled in Qt: {_qt(modules)}"
+    assert "app" not in modules, f"a {package} submodule imports the front doors (app)"
     if package == "overlays":
         assert "torch" not in modules
 
@@ -89,3 +92,33 @@ def test_the_check_would_see_qt() -> None:
     if importlib.util.find_spec("PySide6") is None:
         pytest.skip("PySide6 not installed")
     assert _qt(_modules_after("import PySide6.QtCore")) != []
+
+
+FORBIDDEN_IN_CORE = ("app", "click", *QT_PREFIXES)
+
+
+@pytest.mark.parametrize("package", ["overlays", "vip_model", "data_gen"])
+def test_core_source_imports_neither_app_click_nor_qt(package: str) -> None:
+    """Read from the source, lazy imports inside functions included. (At run time click may
+    still be loaded by a library, e.g. httpx or sqlite-utils: theirs, not a dependency of ours.)"""
+    import ast
+    from pathlib import Path
+
+    spec = importlib.util.find_spec(package)
+    assert spec is not None and spec.submodule_search_locations
+    root = Path(next(iter(spec.submodule_search_locations)))
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            found += [
+                f"{path.relative_to(root.parent)}:{node.lineno} imports {name}"
+                for name in names
+                if name.split(".")[0] in FORBIDDEN_IN_CORE
+            ]
+    assert found == [], "\n".join(found)

@@ -18,7 +18,7 @@ from app.gui.conversation import REGENERATED_TAG, settings_for
 from app.gui.conversation import history as history_of
 from app.gui.review import TurnCard
 from app.gui.writer import PendingTurn
-from app.log import NewTurn, TurnRow
+from data_gen.qalog.log import NewTurn, TurnRow
 from overlays.phrases import find_refs
 from vip_model.engine import Answer, Request
 from vip_model.errors import ModelError

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.review import TurnCard
-from app.log import TurnRow
+from data_gen.qalog.log import TurnRow
 from vip_model.errors import DOWNLOAD_HINT
 
 

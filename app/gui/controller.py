@@ -20,7 +20,7 @@ from app.gui.document import PromptDocument
 from app.gui.files import PathRole, is_image
 from app.gui.renderer import Loaded
 from app.gui.writer import ImageState
-from app.log import TurnRow
+from data_gen.qalog.log import TurnRow
 
 if TYPE_CHECKING:
     from app.gui.mainwindow import MainWindow

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import overlays as ov
 from app.gui.settings import Generation
-from app.log import TurnRow
+from data_gen.qalog.log import TurnRow
 from vip_model.engine import GenerationSettings
 from vip_model.templates import Turn
 

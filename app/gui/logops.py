@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import overlays as ov
 from app.gui.logproc import PARENT_POLL_S, LogProcessError, receive, send
-from app.log import ImageRow, LogError, NewTurn, QALog, TurnRow, file_sha256
+from data_gen.qalog.log import ImageRow, LogError, NewTurn, QALog, TurnRow, file_sha256
 
 
 @dataclass(frozen=True)

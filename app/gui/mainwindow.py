@@ -42,7 +42,7 @@ from app.gui.theme import apply_theme, follow_system
 from app.gui.tools import TOOL_NAMES
 from app.gui.workers import EngineHost, EngineSpec
 from app.gui.writer import LogWriter
-from app.log import default_db_path
+from data_gen.qalog.log import default_db_path
 
 
 def tiny_model_folder() -> Path:

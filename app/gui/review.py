@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.log import TurnRow
+from data_gen.qalog.log import TurnRow
 
 REVIEW_LABELS = {
     "unreviewed": "not reviewed",

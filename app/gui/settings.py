@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final
 
-from app.safe_write import atomic_write
+from data_gen.safe_write import atomic_write
 from vip_model.engine import GenerationSettings
 from vip_model.errors import InvalidRequest
 from vip_model.loading import DEFAULT_MODEL

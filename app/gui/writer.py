@@ -24,8 +24,8 @@ from app.gui import logproc
 from app.gui.logops import ImageState
 from app.gui.logproc import LogProcess, LogProcessDied, LogProcessError
 from app.gui.threads import run_in_thread, serial_pool
-from app.log import LogError, NewTurn, TurnRow, default_db_path
-from app.safe_write import atomic_write
+from data_gen.qalog.log import LogError, NewTurn, TurnRow, default_db_path
+from data_gen.safe_write import atomic_write
 
 RETRY_MS = 3000
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app.log import QALog
+from data_gen.qalog.log import QALog
 
 SAMPLES = Path(__file__).resolve().parents[2] / "assets" / "samples"
 VIPSTUDIO = str(Path(sys.executable).parent / "vipstudio")

@@ -15,7 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data_gen"))
 from dg_fixtures import Sample, copy_photos, populate
 
-from app.log import QALog
+from data_gen.qalog.log import QALog
 
 
 @pytest.fixture

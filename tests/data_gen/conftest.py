@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from dg_fixtures import Sample, copy_photos, populate
 
-from app.log import QALog
+from data_gen.qalog.log import QALog
 
 
 @pytest.fixture

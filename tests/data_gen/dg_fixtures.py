@@ -1,4 +1,4 @@
-"""Helpers of the data_gen tests: a real Q&A log, filled through app.log's API with the sample
+"""Helpers of the data_gen tests: a real Q&A log, filled through the log's API with the sample
 photos (copied, so a test may damage its own copy), the way the GUI, CLI and batch write it."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import overlays as ov
-from app.log import NewTurn, QALog
+from data_gen.qalog.log import NewTurn, QALog
 
 SAMPLES = Path(__file__).resolve().parents[2] / "assets" / "samples"
 

@@ -15,9 +15,9 @@ from dg_fixtures import Sample, ask
 from PIL import Image
 
 import overlays as ov
-from app.log import QALog
 from data_gen.base import ExportOptions
 from data_gen.export import ExportSummary, export
+from data_gen.qalog.log import QALog
 from data_gen.records import Selection
 
 BBOX = re.compile(r"<bbox(\d+)>")

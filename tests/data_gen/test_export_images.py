@@ -13,9 +13,9 @@ from images_bad import bomb_png, grey16_png, truncated_jpeg
 from PIL import Image
 
 import overlays as ov
-from app.log import QALog, file_sha256
 from data_gen.base import ExportOptions
 from data_gen.export import export
+from data_gen.qalog.log import QALog, file_sha256
 
 
 def _log_with(db: Path, paths: list[Path]) -> None:

@@ -14,11 +14,11 @@ import pytest
 from dg_fixtures import Sample, ask, copy_photos
 
 import overlays as ov
-from app.log import QALog
 from data_gen.base import ExportOptions
 from data_gen.errors import ExportFailed, InvalidSelection, OutputExists, OutputRefused
 from data_gen.export import export
 from data_gen.output import EXPORT_MARKER, check_replaceable
+from data_gen.qalog.log import QALog
 
 VIPSTUDIO = Path(sys.executable).parent / "vipstudio"
 

@@ -13,7 +13,7 @@ import pytest
 from dg_fixtures import ask, copy_photos
 
 import overlays as ov
-from app.log import QALog
+from data_gen.qalog.log import QALog
 
 VIPSTUDIO = Path(sys.executable).parent / "vipstudio"
 

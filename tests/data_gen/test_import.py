@@ -11,11 +11,11 @@ import pytest
 from dg_fixtures import copy_photos
 
 import overlays as ov
-from app.log import QALog
 from data_gen.base import ExportOptions
 from data_gen.errors import ImportFailed, InvalidSelection
 from data_gen.export import export
 from data_gen.importers import commit_plan, import_file, plan_import
+from data_gen.qalog.log import QALog
 from data_gen.queries import region_queries
 
 

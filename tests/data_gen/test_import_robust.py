@@ -17,9 +17,9 @@ from dg_fixtures import copy_photos
 from images_bad import bomb_png, truncated_jpeg
 from PIL import Image
 
-from app.log import QALog, file_sha256
 from data_gen.errors import ImportFailed
 from data_gen.importers import EMBEDDED_DIR, import_file
+from data_gen.qalog.log import QALog, file_sha256
 
 VIPSTUDIO = Path(sys.executable).parent / "vipstudio"
 

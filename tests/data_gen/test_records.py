@@ -8,8 +8,8 @@ import pytest
 from dg_fixtures import Sample, ask, copy_photos
 
 import overlays as ov
-from app.log import QALog
 from data_gen.errors import InvalidSelection
+from data_gen.qalog.log import QALog
 from data_gen.records import Selection, Tally, choose_val_images, iter_conversations
 
 

@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt, QTimer
 import app.gui.workers as workers
 from app.gui.review import TurnCard
 from app.gui.settings import Generation
-from app.log import QALog
+from data_gen.qalog.log import QALog
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from app.gui.conversation import Conversation, history, insert_phrase, settings_
 from app.gui.settings import Generation, Settings, SettingsError, load, save
 from app.gui.stylebar import Pen, auto_color
 from app.gui.tools import ToolContext, make_tool
-from app.log import TurnRow
+from data_gen.qalog.log import TurnRow
 
 SIZE = (600, 400)
 

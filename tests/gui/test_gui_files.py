@@ -21,7 +21,7 @@ import overlays as ov
 from app.gui import settings as settings_io
 from app.gui.settings import Generation, Settings
 from app.gui.settings_dialog import SettingsDialog
-from app.log import NewTurn, QALog
+from data_gen.qalog.log import NewTurn, QALog
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -128,7 +128,7 @@ KILLED_SCRIPT = textwrap.dedent(
     import overlays as ov
     from app.gui.mainwindow import MainWindow
     from app.gui.settings import Settings
-    from app.log import QALog
+    from data_gen.qalog.log import QALog
     db, folder, settings = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     w = MainWindow(Settings(db_path=str(db), model="", autosave_ms=50), settings,
                    load_model=False)

@@ -29,7 +29,7 @@ OTHER_SCRIPT = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import overlays as ov
-    from app.log import NewTurn, QALog
+    from data_gen.qalog.log import NewTurn, QALog
     db, image, rounds = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
     for i in range(rounds):
         with QALog.open(db) as log:
@@ -56,7 +56,7 @@ GUI_SCRIPT = textwrap.dedent(
     from app.gui.mainwindow import MainWindow
     from app.gui.settings import Settings
     from app.gui.writer import PendingTurn
-    from app.log import NewTurn
+    from data_gen.qalog.log import NewTurn
     db, image, settings = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     other = sys.argv[4]
     def spin(cond, limit=30.0):
@@ -202,7 +202,7 @@ def test_a_killed_log_process_is_restarted_and_the_answer_saved(
     qtbot: Any, window: Any, samples: Path
 ) -> None:
     from app.gui.writer import PendingTurn
-    from app.log import NewTurn, QALog
+    from data_gen.qalog.log import NewTurn, QALog
 
     open_and_wait(qtbot, window, samples)
     writer = window.writer
@@ -227,7 +227,7 @@ def test_a_resent_answer_is_stored_once_and_sent_calls_finish_when_the_app_goes(
     tmp_path: Path, samples: Path
 ) -> None:
     from app.gui.logproc import LogProcess, receive, send
-    from app.log import NewTurn, QALog
+    from data_gen.qalog.log import NewTurn, QALog
 
     db = tmp_path / "log.sqlite"
     image = samples / "coffee.jpg"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import overlays as ov
-from app.log import (
+from data_gen.qalog.log import (
     SCHEMA_VERSION,
     LogCorrupt,
     LogError,
@@ -224,7 +224,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     import overlays as ov
-    from app.log import NewTurn, QALog
+    from data_gen.qalog.log import NewTurn, QALog
     path, tag, n, image = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     with QALog.open(path, busy_timeout_s=60) as log:
         img = log.add_image(image)

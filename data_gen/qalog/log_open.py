@@ -1,6 +1,6 @@
 """Opening a Q&A log file: ours or refused, read-write or read-only. Qt-free.
 
-A file is ours when it carries :data:`~app.log_schema.APPLICATION_ID`, is empty (a new log), or
+A file is ours when it carries :data:`.log_schema.APPLICATION_ID`, is empty (a new log), or
 is an unmarked log of an earlier ViP Studio (recognised by its tables, then stamped). Any other
 SQLite file is refused before anything is written to it: no migration, no WAL switch.
 
@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-from app.log_schema import (
+from data_gen.qalog.log_schema import (
     APPLICATION_ID,
     LEGACY_TABLES,
     LEGACY_TURN_COLUMNS,
     MIGRATIONS,
     SCHEMA_VERSION,
 )
-from app.log_types import LogCorrupt, LogError, LogForeign, LogReadOnly, LogSchemaTooNew
+from data_gen.qalog.log_types import LogCorrupt, LogError, LogForeign, LogReadOnly, LogSchemaTooNew
 
 OpenMode = Literal["rw", "ro", "auto"]
 Kind = Literal["ours", "empty", "legacy"]

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import overlays as ov
-from app.log import SCHEMA_VERSION, LogForeign, LogReadOnly, NewTurn, QALog
-from app.log_schema import APPLICATION_ID, MIGRATIONS
+from data_gen.qalog.log import SCHEMA_VERSION, LogForeign, LogReadOnly, NewTurn, QALog
+from data_gen.qalog.log_schema import APPLICATION_ID, MIGRATIONS
 
 SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "samples" / "coffee.jpg"
 VIPSTUDIO = Path(sys.executable).parent / "vipstudio"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.safe_write import OutputRefused, atomic_write
+from data_gen.safe_write import OutputRefused, atomic_write
 
 
 def test_replaces_the_file_and_leaves_no_temporary(tmp_path: Path) -> None:

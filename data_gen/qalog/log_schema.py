@@ -1,9 +1,9 @@
-"""The Q&A log's schema: one SQL script per version, applied in order by `app.log`."""
+"""The Q&A log's schema: one SQL script per version, applied in order by `data_gen.qalog.log`."""
 
 from __future__ import annotations
 
 # `PRAGMA application_id` of every ViP Studio log: the ASCII bytes "ViPS". A non-empty SQLite file
-# without it is another program's and is never changed (app.log_open); logs written before the
+# without it is another program's and is never changed (log_open); logs written before the
 # mark existed are recognised by their tables (LEGACY_TABLES) and stamped when opened writable.
 APPLICATION_ID = 0x56695053
 

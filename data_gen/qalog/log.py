@@ -4,7 +4,7 @@ Safe for several processes at once (the desktop app, a CLI batch and a server wr
 file): WAL journal, a busy timeout, and every turn written in its own short ``BEGIN IMMEDIATE``
 transaction, committed as soon as its answer is complete. Nothing committed is rewritten except
 by the explicit review calls. A damaged, locked or newer-version file raises a named error and
-is never overwritten; so does another program's SQLite file (see ``app.log_open``). A read-only
+is never overwritten; so does another program's SQLite file (see ``log_open``). A read-only
 log opens read-only for the reading commands.
 """
 
@@ -21,8 +21,8 @@ from typing import Any, Unpack
 import sqlite_utils
 
 import overlays as ov
-from app.log_batch import LogBatch, RegionRow, clean_tags
-from app.log_open import (
+from data_gen.qalog.log_batch import LogBatch, RegionRow, clean_tags
+from data_gen.qalog.log_open import (
     OpenMode,
     check_version,
     connect_read_only,
@@ -33,8 +33,8 @@ from app.log_open import (
     set_up,
     writable,
 )
-from app.log_schema import MIGRATIONS, SCHEMA_VERSION
-from app.log_types import (
+from data_gen.qalog.log_schema import MIGRATIONS, SCHEMA_VERSION
+from data_gen.qalog.log_types import (
     REVIEW_STATES,
     SOURCES,
     ImageRow,

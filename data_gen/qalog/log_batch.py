@@ -1,4 +1,4 @@
-"""Writes to the Q&A log inside one open transaction (see :meth:`app.log.QALog.batch`).
+"""Writes to the Q&A log inside one open transaction (see :meth:`data_gen.qalog.log.QALog.batch`).
 
 Every write of the log goes through :class:`LogBatch`, so the SQL of each row kind exists once.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import overlays as ov
-from app.log_types import SOURCES, ImageRow, LogError, NewTurn, now
+from data_gen.qalog.log_types import SOURCES, ImageRow, LogError, NewTurn, now
 from overlays.serialize import region_to_dict
 
 
