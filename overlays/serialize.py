@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from overlays.errors import InvalidPrompt
+from overlays.keys import expect_keys
 from overlays.prompts import PROMPT_TYPES, Prompt, Region
 from overlays.style import Style
 
@@ -27,7 +28,7 @@ def style_to_dict(style: Style) -> dict[str, Any]:
 
 
 def style_from_dict(data: Any) -> Style:
-    _expect_keys(data, {"color", "alpha", "width"}, "style", required=set())
+    expect_keys(data, {"color", "alpha", "width"}, "style", error=InvalidPrompt)
     color = data.get("color", "red")
     return Style(
         color=tuple(color) if isinstance(color, list) else color,
@@ -42,7 +43,7 @@ def region_to_dict(region: Region) -> dict[str, Any]:
 
 
 def region_from_dict(data: Any) -> Region:
-    _expect_keys(data, {"box", "polygons"}, "region", required={"box"})
+    expect_keys(data, {"box", "polygons"}, "region", required={"box"}, error=InvalidPrompt)
     polygons = data.get("polygons")
     return Region(box=data["box"], polygons=_rings(polygons) if polygons else None)
 
@@ -79,7 +80,8 @@ def prompt_from_dict(data: Any) -> Prompt:
         and f.default is dataclasses.MISSING
         and f.default_factory is dataclasses.MISSING
     }
-    _expect_keys(data, own | set(_COMMON) | {"kind"}, f"{kind} prompt", required=required)
+    allowed = own | set(_COMMON) | {"kind"}
+    expect_keys(data, allowed, f"{kind} prompt", required=required, error=InvalidPrompt)
     kwargs: dict[str, Any] = {}
     for name in own:
         if name in data:
@@ -121,7 +123,9 @@ def from_document(doc: Any) -> list[Prompt]:
                 f"prompt schema {schema!r} is not supported: this version reads {SCHEMA!r}; "
                 "upgrade vip-studio to read newer files"
             )
-        _expect_keys(doc, {"schema", "prompts"}, "prompt document", required={"prompts"})
+        expect_keys(
+            doc, {"schema", "prompts"}, "prompt document", required={"prompts"}, error=InvalidPrompt
+        )
         items = doc["prompts"]
         if not isinstance(items, list):
             raise InvalidPrompt("'prompts' must be a list")
@@ -134,20 +138,6 @@ def from_document(doc: Any) -> list[Prompt]:
         except InvalidPrompt as exc:
             raise InvalidPrompt(f"prompt {i}: {exc}") from None
     return out
-
-
-def _expect_keys(data: Any, allowed: set[str], what: str, required: set[str]) -> None:
-    if not isinstance(data, dict):
-        raise InvalidPrompt(f"{what} must be a JSON object, got {type(data).__name__}")
-    unknown = set(data) - allowed
-    if unknown:
-        raise InvalidPrompt(
-            f"{what} has unknown key(s) {', '.join(sorted(unknown))}; allowed: "
-            f"{', '.join(sorted(allowed))}"
-        )
-    missing = required - set(data)
-    if missing:
-        raise InvalidPrompt(f"{what} is missing {', '.join(sorted(missing))}")
 
 
 def _plain(value: Any) -> Any:

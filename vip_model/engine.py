@@ -12,7 +12,7 @@ import base64
 import io
 import math
 import threading
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -20,6 +20,7 @@ from PIL import Image
 
 import overlays
 from overlays import ImageUnreadable, Prompt, image_io
+from overlays.keys import expect_keys
 from vip_model.errors import InvalidRequest
 from vip_model.templates import (
     DEFAULT_TEMPLATE,
@@ -35,20 +36,6 @@ FINISH_REASONS: tuple[str, ...] = ("stop", "length", "cancelled")
 
 #: Upper bound of ``max_new_tokens``; servers may set a lower one of their own.
 MAX_NEW_TOKENS = 4096
-
-
-def _expect_dict(data: Any, allowed: set[str], what: str, required: Iterable[str] = ()) -> None:
-    if not isinstance(data, dict):
-        raise InvalidRequest(f"{what} must be a JSON object, got {type(data).__name__}")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise InvalidRequest(
-            f"{what}: unknown key(s) {', '.join(map(repr, unknown))}; "
-            f"allowed: {', '.join(sorted(allowed))}"
-        )
-    missing = sorted(set(required) - set(data))
-    if missing:
-        raise InvalidRequest(f"{what}: missing key(s) {', '.join(map(repr, missing))}")
 
 
 def _number(value: Any, name: str, low: float, high: float, *, low_open: bool = False) -> float:
@@ -103,14 +90,12 @@ class GenerationSettings:
     @classmethod
     def from_dict(cls, data: Any) -> GenerationSettings:
         """Settings from a dict; missing keys take their defaults, unknown keys are an error."""
-        _expect_dict(data, {f.name for f in fields(cls)}, "settings")
+        expect_keys(data, {f.name for f in fields(cls)}, "settings", error=InvalidRequest)
         return cls(**data)
 
     def replace(self, **changes: Any) -> GenerationSettings:
         """A copy with ``changes`` applied (validated)."""
-        unknown = set(changes) - {f.name for f in fields(self)}
-        if unknown:
-            raise InvalidRequest(f"settings: unknown key(s) {', '.join(sorted(unknown))}")
+        expect_keys(changes, {f.name for f in fields(self)}, "settings", error=InvalidRequest)
         return replace(self, **changes)
 
 
@@ -202,7 +187,7 @@ class Request:
     def from_dict(cls, data: Any, max_pixels: int = overlays.MAX_PIXELS) -> Request:
         """The inverse of :meth:`to_dict`; the image is base64 text of an encoded image file."""
         keys = {"image", "question", "prompts", "history", "settings", "template", "system"}
-        _expect_dict(data, keys, "request", required={"image", "question"})
+        expect_keys(data, keys, "request", required={"image", "question"}, error=InvalidRequest)
         prompts = data.get("prompts") or []
         if not isinstance(prompts, list):
             raise InvalidRequest("prompts must be a list of prompt objects")
@@ -250,13 +235,13 @@ class Answer:
 
     @classmethod
     def from_dict(cls, data: Any) -> Answer:
-        _expect_dict(
-            data, {f.name for f in fields(cls)}, "answer", required={"text", "finish_reason"}
-        )
+        allowed = {f.name for f in fields(cls)}
+        required = {"text", "finish_reason"}
+        expect_keys(data, allowed, "answer", required=required, error=InvalidRequest)
         if data["finish_reason"] not in FINISH_REASONS:
             raise InvalidRequest(f"finish_reason must be one of {FINISH_REASONS}")
         timings = data.get("timings") or {}
-        _expect_dict(timings, {f.name for f in fields(Timings)}, "timings")
+        expect_keys(timings, {f.name for f in fields(Timings)}, "timings", error=InvalidRequest)
         return cls(**{**data, "timings": Timings(**timings)})
 
 
@@ -366,9 +351,9 @@ class EngineInfo:
 
     @classmethod
     def from_dict(cls, data: Any) -> EngineInfo:
-        _expect_dict(
-            data, {f.name for f in fields(cls)}, "engine info", required={"engine", "model"}
-        )
+        allowed = {f.name for f in fields(cls)}
+        required = {"engine", "model"}
+        expect_keys(data, allowed, "engine info", required=required, error=InvalidRequest)
         data = dict(data)
         for key in ("vision_feature_layer", "templates"):
             if key in data:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from data_gen.safe_write import atomic_write
+from overlays.keys import expect_keys
 from vip_model.engine import GenerationSettings
 from vip_model.errors import InvalidRequest
 from vip_model.loading import DEFAULT_MODEL
@@ -88,11 +89,12 @@ class Settings:
     @classmethod
     def from_dict(cls, data: Any) -> Settings:
         """Settings from a dict; missing keys take defaults, unknown keys raise SettingsError."""
-        _expect_keys(data, {f.name for f in fields(cls)}, "settings")
+        expect_keys(data, {f.name for f in fields(cls)}, "settings", error=SettingsError)
         values = dict(data)
         if "generation" in values:
             gen = values["generation"]
-            _expect_keys(gen, {f.name for f in fields(Generation)}, "settings.generation")
+            allowed = {f.name for f in fields(Generation)}
+            expect_keys(gen, allowed, "settings.generation", error=SettingsError)
             values["generation"] = _build(Generation, gen)
         return _build(cls, values)
 
@@ -147,16 +149,6 @@ def _build(cls: Any, values: dict[str, Any]) -> Any:
         return cls(**values)
     except TypeError as exc:  # a wrong type deep inside a comparison
         raise SettingsError(str(exc)) from None
-
-
-def _expect_keys(data: Any, allowed: set[str], what: str) -> None:
-    if not isinstance(data, dict):
-        raise SettingsError(f"{what} must be a JSON object, got {type(data).__name__}")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise SettingsError(
-            f"{what}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
-        )
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
