@@ -87,6 +87,24 @@ def test_no_submodule_of_a_core_package_imports_qt_click_or_app(package: str) ->
         assert "torch" not in modules
 
 
+LOG_IN_USE = """
+    import tempfile
+    from pathlib import Path
+    from data_gen.qalog.log import QALog
+
+    with QALog.open(Path(tempfile.mkdtemp()) / "log.db") as log:
+        log.turns()
+"""
+
+
+def test_the_log_loads_neither_click_nor_sqlite_utils() -> None:
+    """The log speaks to SQLite through the standard library only: sqlite-utils was dropped
+    (it built an object nothing read, and it pulled click and ~1 s of imports into the core)."""
+    modules = _modules_after(LOG_IN_USE)
+    assert "sqlite3" in modules
+    assert "click" not in modules and "sqlite_utils" not in modules
+
+
 def test_the_check_would_see_qt() -> None:
     """The probe is not vacuous: importing PySide6 shows up (skipped where Qt is absent)."""
     if importlib.util.find_spec("PySide6") is None:
@@ -100,7 +118,7 @@ FORBIDDEN_IN_CORE = ("app", "click", *QT_PREFIXES)
 @pytest.mark.parametrize("package", ["overlays", "vip_model", "data_gen"])
 def test_core_source_imports_neither_app_click_nor_qt(package: str) -> None:
     """Read from the source, lazy imports inside functions included. (At run time click may
-    still be loaded by a library, e.g. httpx or sqlite-utils: theirs, not a dependency of ours.)"""
+    still be loaded by a library: theirs, not a dependency of ours.)"""
     import ast
     from pathlib import Path
 

@@ -18,8 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Unpack
 
-import sqlite_utils
-
 import overlays as ov
 from data_gen.qalog.log_batch import LogBatch, RegionRow, clean_tags
 from data_gen.qalog.log_open import (
@@ -64,7 +62,6 @@ class QALog:
         self.busy_timeout_s = busy_timeout_s
         self.read_only = False
         self._conn: sqlite3.Connection | None = None
-        self.db: sqlite_utils.Database | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -104,7 +101,6 @@ class QALog:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-            self.db = None
 
     def _connect(self) -> None:
         if self.path.is_dir():
@@ -140,14 +136,12 @@ class QALog:
             conn.close()
             self._conn = None
             raise
-        self.db = sqlite_utils.Database(conn)
 
     def _connect_read_only(self) -> None:
         if self.path.is_dir():
             raise LogCorrupt(f"{self.path} is a folder: pass a file path with --db")
         self._conn = connect_read_only(self.path, self.busy_timeout_s)
         self.read_only = True
-        self.db = sqlite_utils.Database(self._conn)
 
     @property
     def conn(self) -> sqlite3.Connection:
