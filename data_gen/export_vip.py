@@ -1,4 +1,4 @@
-"""``vip-llava``: ViP-LLaVA's own training format (VIP_FACTS.md §7), on the trainer's id paths.
+"""``vip-llava``: ViP-LLaVA's own training format (docs/VIP_FACTS.md §7), on the trainer's id paths.
 
 Raw images, ``bboxes`` (absolute pixels of the upright image, clipped to it), ``segmentations``
 (per region a list of flat polygons ``[x0, y0, x1, y1, …]``, or null: the original trainer

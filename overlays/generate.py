@@ -1,4 +1,4 @@
-"""Prompts generated from a region the way ViP-LLaVA's training data was (VIP_FACTS.md §1).
+"""Prompts generated from a region the way ViP-LLaVA's training data was (docs/VIP_FACTS.md §1).
 
 Each function takes the region (a box and optionally polygons), the image size (the scale
 ``s = max(W, H) / 336`` sets lengths), a seeded ``random.Random`` and a style, and returns a

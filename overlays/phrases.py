@@ -10,7 +10,7 @@ from overlays.errors import InvalidPrompt
 from overlays.prompts import Prompt
 from overlays.style import PALETTE
 
-#: Words before and after the optional colour, per prompt kind (VIP_FACTS.md §2).
+#: Words before and after the optional colour, per prompt kind (docs/VIP_FACTS.md §2).
 SHAPE_WORDS: dict[str, tuple[str, str]] = {
     "rectangle": ("within", "rectangle"),
     "ellipse": ("within", "ellipse"),

@@ -406,7 +406,7 @@ class Contour(PromptBase):
 
     kind: ClassVar[str] = "contour"
     polygons: tuple[Ring, ...]
-    # The CLI/eval contour is 1 unit wide, not 3 (VIP_FACTS.md §1).
+    # The CLI/eval contour is 1 unit wide, not 3 (docs/VIP_FACTS.md §1).
     style: Style = field(default_factory=lambda: Style(width=1.0), kw_only=True)
 
     def __post_init__(self) -> None:

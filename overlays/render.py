@@ -38,7 +38,7 @@ from overlays.prompts import (
 )
 from overlays.style import MODEL_SIDE, pixels, scale_of
 
-#: CLIP's mean colour, used by ViP-LLaVA's ``image_aspect_ratio = pad`` (VIP_FACTS.md §3).
+#: CLIP's mean colour, used by ViP-LLaVA's ``image_aspect_ratio = pad`` (docs/VIP_FACTS.md §3).
 PAD_COLOR: tuple[int, int, int] = (122, 116, 104)
 #: Default head length of a person-drawn arrow, as a fraction of its shaft. Training drew heads
 #: of 0.2–0.5 of the full length L with a shaft of L − head; 0.35 of L is 0.35/0.65 of the shaft.

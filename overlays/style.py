@@ -28,7 +28,7 @@ _NAME_OF: Final[dict[RGB, str]] = {rgb: name for name, rgb in PALETTE.items()}
 #: The side of the model's square input; widths are given in units of this scale.
 MODEL_SIDE: Final[int] = 336
 
-#: The CLI/eval "constant" style: red, alpha 128, width 3 (VIP_FACTS.md §1).
+#: The CLI/eval "constant" style: red, alpha 128, width 3 (docs/VIP_FACTS.md §1).
 DEFAULT_ALPHA: Final[int] = 128
 DEFAULT_WIDTH: Final[float] = 3.0
 #: The widest stroke, in model units (training drew 1..12; the desktop app offers up to 64).
@@ -139,7 +139,7 @@ def pixels(units: float, scale: float) -> int:
     return max(int(units * scale), 1)
 
 
-# Training ranges per kind, in model units (VIP_FACTS.md §1). Point: radius; others: width.
+# Training ranges per kind, in model units (docs/VIP_FACTS.md §1). Point: radius; others: width.
 TRAINING_WIDTHS: Final[dict[str, tuple[float, float]]] = {
     "rectangle": (2, 8),
     "ellipse": (2, 8),

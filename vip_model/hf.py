@@ -1,6 +1,6 @@
 """The transformers engine: one ViP-LLaVA resident in this process, answering requests.
 
-Input preparation follows training (VIP_FACTS.md §1, §3): the prompts are drawn on the
+Input preparation follows training (docs/VIP_FACTS.md §1, §3): the prompts are drawn on the
 full-resolution image (``overlays.render``), the result is padded to a square with the CLIP mean
 (``overlays.pad_to_square``), and only then does the CLIP processor resize it — a square is never
 centre-cropped, so marks near the long edges survive.

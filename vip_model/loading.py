@@ -1,6 +1,6 @@
 """Loading ViP-LLaVA once: where from, on which device, in which dtype, quantised or not.
 
-The choices (VIP_FACTS.md §5):
+The choices (docs/VIP_FACTS.md §5):
 
 - source: an existing folder, else a hub id. Offline (``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE``,
   or ``local_files_only``) or already in the local cache means local files only: no network.
@@ -9,7 +9,7 @@ The choices (VIP_FACTS.md §5):
 - 4/8-bit through ``BitsAndBytesConfig`` (nf4 + double quantisation, fp16 compute on a GPU as the
   original code did; fp32 compute on cpu, where fp16 matmuls are slow or missing). As in the
   original, only the language model and the projector are quantised: the CLIP vision tower and
-  ``lm_head`` keep the model's dtype (VIP_FACTS.md §8).
+  ``lm_head`` keep the model's dtype (docs/VIP_FACTS.md §8).
 - the image processor is always the PIL one the checkpoints were trained with: transformers 5.x
   otherwise picks its torchvision backend whenever torchvision is installed, and that resizes
   differently (1-6 levels on photos).

@@ -1,6 +1,6 @@
 """Conversation templates: how a question and the turns before it become the model's text.
 
-Two named forms (VIP_FACTS.md §4):
+Two named forms (docs/VIP_FACTS.md §4):
 
 - ``llava_v1`` (default): the LLaVA "v1" conversation ViP-LLaVA was fine-tuned with. It is the
   original ``SeparatorStyle.TWO`` rendering: system text, a space, then
@@ -91,7 +91,7 @@ class Template:
         end ``</s>``); every other piece is text, template words and user text together, to be
         tokenised as text even where it spells a control token. This is what the original
         ``tokenizer_image_token`` fed its legacy tokenizer: each stretch between two control
-        tokens tokenised on its own (VIP_FACTS.md §8).
+        tokens tokenised on its own (docs/VIP_FACTS.md §8).
         """
         question = question.strip()
         if not question:

@@ -1,7 +1,7 @@
 """Random ViP-LLaVA models built offline, with the processor conventions of the hub checkpoints.
 
 Every test and benchmark uses these instead of the 7B/13B weights we can never run here
-(VIP_FACTS.md §6). Same structure as ``llava-hf/vip-llava-7b-hf``: a Llama tokenizer-like BPE
+(docs/VIP_FACTS.md §6). Same structure as ``llava-hf/vip-llava-7b-hf``: a Llama tokenizer-like BPE
 with ``<s>``/``</s>``/``<unk>`` and the ``<image>``/``<pad>`` tokens appended last; a CLIP image
 processor; ``LlavaProcessor`` with ``patch_size``, ``num_additional_image_tokens=1`` and the
 "default" strategy; a CLIP vision tower of 12 layers (so the real feature layers
@@ -31,7 +31,7 @@ from vip_model.templates import IMAGE_TOKEN, LLAVA_V1_CHAT_TEMPLATE, SYSTEM_TEXT
 
 Scale = Literal["tiny", "small"]
 
-#: The feature layers of the published checkpoints (VIP_FACTS.md §3).
+#: The feature layers of the published checkpoints (docs/VIP_FACTS.md §3).
 VIP_FEATURE_LAYERS: tuple[int, ...] = (-2, -5, -8, -11, 6)
 
 # Written last into every built model: `overwrite` replaces only a folder holding it.
@@ -155,7 +155,7 @@ def build_processor(vocab: int, image_size: int) -> Any:
     from transformers import LlavaProcessor
     from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
-    # CLIPImageProcessor needs torchvision (VIP_FACTS.md §6: not installable beside our torch);
+    # CLIPImageProcessor needs torchvision (docs/VIP_FACTS.md §6: not installable beside our torch);
     # the PIL backend saves the same "CLIPImageProcessor" config and gives the same pixels.
     image_processor_class: type[Any]
     if importlib.util.find_spec("torchvision") is not None:
@@ -309,7 +309,7 @@ def make_config_stale(directory: str | os.PathLike[str]) -> None:
     """Rewrite ``config.json`` with the scalar ``vision_feature_layer: -2`` of the 7b-hf config.
 
     The weights keep their 5-layer projector, exactly the mismatch of the published checkpoint
-    (VIP_FACTS.md §5): a loader that does not correct the config fails on it.
+    (docs/VIP_FACTS.md §5): a loader that does not correct the config fails on it.
     """
     path = Path(directory) / "config.json"
     config = json.loads(path.read_text(encoding="utf-8"))

@@ -6,7 +6,7 @@ inside a part, the legacy tokenizer also tokenises the text after each ``</s>`` 
 stretch of text between two control tokens therefore starts with SentencePiece's ``▁``:
 ``… USER: ▁ <image> ▁ \\n What …`` and ``…</s> ▁US ER: …``. A non-legacy tokenizer (what the
 llava-hf tokenizer configs ask for) drops those ``▁`` after a control token: 624 prompt tokens
-instead of 625 for one turn (VIP_FACTS.md §8).
+instead of 625 for one turn (docs/VIP_FACTS.md §8).
 
 :func:`encode_pieces` rebuilds the original layout from the template's pieces whatever the
 tokenizer's ``legacy`` flag: each text piece is tokenised alone, the control tokens the template

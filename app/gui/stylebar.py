@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 import overlays as ov
 
-#: Width defaults per tool, in model units (point and brush: radius). VIP_FACTS.md §1.
+#: Width defaults per tool, in model units (point and brush: radius). docs/VIP_FACTS.md §1.
 DEFAULT_WIDTHS: dict[str, float] = {
     "rectangle": 3.0,
     "ellipse": 3.0,

@@ -116,7 +116,7 @@ def build_config(tiny: bool) -> Any:
     from transformers import VipLlavaConfig
 
     raw = json.loads(CONFIG.read_text(encoding="utf-8"))
-    raw.pop("vision_feature_layer", None)  # the stale scalar (VIP_FACTS.md §5)
+    raw.pop("vision_feature_layer", None)  # the stale scalar (docs/VIP_FACTS.md §5)
     raw["vision_feature_layer"] = FEATURE_LAYERS
     if tiny:
         for part, sizes in TINY.items():

@@ -1,7 +1,7 @@
 """Pixel-level compositing: colours, alpha, s-scaled widths, and where pixels may change.
 
 Expected values are computed independently of `overlays`: PIL's ``alpha_composite`` on a
-1-pixel image, and widths from ``max(int(units * max(W, H) / 336), 1)`` (VIP_FACTS.md §1).
+1-pixel image, and widths from ``max(int(units * max(W, H) / 336), 1)`` (docs/VIP_FACTS.md §1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Prompts generated from a region the way ViP-LLaVA's training data was (VIP_FACTS.md §1)."""
+"""Prompts generated from a region the way ViP-LLaVA's training data was (docs/VIP_FACTS.md §1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The model's view: padded to a square with the CLIP mean colour, then 336×336 (VIP_FACTS §3)."""
+"""The model's view: padded to a square with the CLIP mean colour, then 336×336
+(docs/VIP_FACTS.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Referring phrases (VIP_FACTS.md §2) and distinct colours for several regions."""
+"""Referring phrases (docs/VIP_FACTS.md §2) and distinct colours for several regions."""
 
 from __future__ import annotations
 

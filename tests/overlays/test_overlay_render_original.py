@@ -1,9 +1,9 @@
 """Prompts partly outside the image and 12-megapixel contours look as the original draws them.
 
 The original ViP-LLaVA code draws every prompt with its own coordinates on a full-image RGBA
-layer; PIL cuts what falls outside at the canvas edge (VIP_FACTS.md §8). Clipping a rectangle to
-the image first would draw an edge along the border the original never draws. The oracle here
-is raw PIL, independent of `overlays`.
+layer; PIL cuts what falls outside at the canvas edge (docs/VIP_FACTS.md §8). Clipping a
+rectangle to the image first would draw an edge along the border the original never draws. The
+oracle here is raw PIL, independent of `overlays`.
 """
 
 from __future__ import annotations

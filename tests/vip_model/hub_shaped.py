@@ -114,7 +114,7 @@ def make_hub_shaped(directory: Path, name: str = "7b", seed: int = 0) -> Path:
     tokenizer = llama2_tokenizer(legacy=False)
     tokenizer.save_pretrained(directory)
     shutil.copy(TOKENIZER_MODEL, directory / "tokenizer.model")
-    # What the llava-hf tokenizer configs say (VIP_FACTS.md §8).
+    # What the llava-hf tokenizer configs say (docs/VIP_FACTS.md §8).
     path = directory / "tokenizer_config.json"
     tokenizer_config = json.loads(path.read_text(encoding="utf-8"))
     tokenizer_config.update(legacy=False, add_bos_token=True, add_eos_token=False)

@@ -1,4 +1,4 @@
-"""Conversation templates, as exact strings (VIP_FACTS.md §4)."""
+"""Conversation templates, as exact strings (docs/VIP_FACTS.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The offline random ViP-LLaVA has the hub checkpoints' conventions (VIP_FACTS.md §5, §6)."""
+"""The offline random ViP-LLaVA has the hub checkpoints' conventions (docs/VIP_FACTS.md §5, §6)."""
 
 from __future__ import annotations
 
