@@ -13,10 +13,8 @@ from overlays.errors import (
 )
 from overlays.fitting import (
     FAR_OUTSIDE,
-    check_vertex_budget,
     fit_region,
     fit_to_image,
-    prompt_vertices,
 )
 from overlays.generate import generate, generate_sampled
 from overlays.image_io import MAX_PIXELS, image_size, load_image, to_rgb, verify_image
@@ -35,7 +33,6 @@ from overlays.phrases import (
 from overlays.prompts import (
     KINDS,
     MAX_PROMPT_VERTICES,
-    MAX_REQUEST_VERTICES,
     PROMPT_TYPES,
     Arrow,
     Box,
@@ -72,7 +69,6 @@ __all__ = [
     "KINDS",
     "MAX_PIXELS",
     "MAX_PROMPT_VERTICES",
-    "MAX_REQUEST_VERTICES",
     "PAD_COLOR",
     "PALETTE",
     "PROMPT_TYPES",
@@ -102,7 +98,6 @@ __all__ = [
     "assign_distinct_colors",
     "box_from_normalized",
     "box_from_xywh",
-    "check_vertex_budget",
     "compile_prompt",
     "compose_question",
     "distinct_colors",
@@ -125,7 +120,6 @@ __all__ = [
     "points_from_flat",
     "prompt_from_dict",
     "prompt_to_dict",
-    "prompt_vertices",
     "referring_phrase",
     "region_mask",
     "render",

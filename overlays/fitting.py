@@ -1,63 +1,27 @@
 """Prompts against an image and against limits: what may be drawn, and the clipped regions.
 
 A prompt is drawn as given, as the original does; only the data it refers to is clipped to the
-image. Limits keep one request from exhausting a server: points per request, and how far
-outside the image a prompt may reach.
+image. How far outside the image a prompt may reach is limited (:data:`FAR_OUTSIDE`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import replace
 
 from shapely.geometry import Polygon
 from shapely.geometry import box as shapely_box
 
-from overlays.errors import InvalidPrompt, PromptOutsideImage
+from overlays.errors import PromptOutsideImage
 from overlays.prompts import (
-    MAX_REQUEST_VERTICES,
     Arrow,
     Box,
-    Contour,
-    Mask,
     Point,
     Prompt,
     Region,
     Ring,
-    Scribble,
-    Triangle,
     _fmt,
 )
 from overlays.style import MODEL_SIDE
-
-
-def prompt_vertices(prompt: Prompt) -> int:
-    """The number of points ``prompt`` holds: its polygons or stroke, and its region's polygons."""
-    if isinstance(prompt, Mask | Contour):
-        count = sum(len(r) for r in prompt.polygons)
-    elif isinstance(prompt, Scribble | Triangle):
-        count = len(prompt.points)
-    else:
-        count = 4
-    if prompt.region is not None and prompt.region.polygons:
-        count += sum(len(r) for r in prompt.region.polygons)
-    return count
-
-
-def check_vertex_budget(prompts: Iterable[Prompt], limit: int = MAX_REQUEST_VERTICES) -> int:
-    """The points of all ``prompts`` together; :class:`InvalidPrompt` when over ``limit``.
-
-    For servers and batch readers: one prompt is bounded by :data:`MAX_PROMPT_VERTICES` at
-    construction, this bounds a request of many.
-    """
-    total = sum(prompt_vertices(p) for p in prompts)
-    if total > limit:
-        raise InvalidPrompt(
-            f"the prompts hold {total} points together, more than the {limit} one request may "
-            "have: simplify the outlines or send fewer prompts per request"
-        )
-    return total
-
 
 #: How far a prompt may reach beyond the image, in image sides (the longer one). The original
 #: draws partly outside prompts unclipped, and PIL's cost grows with an ellipse's size however

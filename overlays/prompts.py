@@ -46,8 +46,6 @@ KINDS: tuple[str, ...] = (
 #: (scribble), and one region over its polygons. Validating and drawing cost grows with them;
 #: a hand-drawn or COCO outline has a few hundred. Over it: :class:`InvalidPrompt`.
 MAX_PROMPT_VERTICES = 10_000
-#: Most points all the prompts of one request may have together (:func:`check_vertex_budget`).
-MAX_REQUEST_VERTICES = 50_000
 
 
 def _check_vertex_count(count: int, what: str) -> None:

@@ -1,8 +1,9 @@
 """The engine interface every front end uses: requests, answers, streaming, cancellation.
 
-Two implementations share it: :class:`vip_model.hf.HFEngine` (transformers, in process) and,
-later, a client of our HTTP server. Every value type here is a frozen dataclass with
-``to_dict``/``from_dict`` so that it crosses a process boundary unchanged; ``from_dict`` rejects
+Two implementations share it: :class:`vip_model.hf.HFEngine` (transformers, in process) and
+:class:`vip_model.client.RemoteEngine` (a client of our HTTP server). The values that cross that
+process boundary (``GenerationSettings``, ``Request``, ``Answer`` with its ``Timings``,
+``EngineInfo``) are frozen dataclasses with ``to_dict``/``from_dict``, and ``from_dict`` rejects
 unknown keys. No torch, no transformers, no Qt in this module.
 """
 
