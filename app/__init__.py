@@ -1,1 +1,5 @@
-"""The ViP Studio application: the `vipstudio` command line, the Q&A log and the desktop app."""
+"""The front doors of ViP Studio: the `vipstudio` command line, `ask --batch` and the desktop app.
+
+The Q&A log they share lives beneath them, in :mod:`data_gen.qalog`; nothing outside `app`
+imports `app`.
+"""

@@ -1,11 +1,13 @@
-"""The Q&A log: one SQLite file holding images, sessions and turns. Qt-free.
+"""The Q&A log: one SQLite file holding images, sessions and turns (and drafts, imports,
+regions). Qt-free.
 
-Safe for several processes at once (the desktop app, a CLI batch and a server writing the same
-file): WAL journal, a busy timeout, and every turn written in its own short ``BEGIN IMMEDIATE``
-transaction, committed as soon as its answer is complete. Nothing committed is rewritten except
-by the explicit review calls. A damaged, locked or newer-version file raises a named error and
-is never overwritten; so does another program's SQLite file (see ``log_open``). A read-only
-log opens read-only for the reading commands.
+Safe for several processes at once (the desktop app's log process, a CLI batch and an import
+writing the same file): WAL journal, a busy timeout, and every turn written in its own short
+``BEGIN IMMEDIATE`` transaction, committed as soon as its answer is complete. Nothing committed
+is rewritten except by the explicit review and tag calls and the image's autosaved draft. A
+damaged, locked or newer-version file raises a named error and is never overwritten; so does
+another program's SQLite file (see ``log_open``). A read-only log opens read-only for the
+reading commands.
 """
 
 from __future__ import annotations
