@@ -29,6 +29,7 @@ from vip_model import GenerationSettings, Request
 from vip_model.hf import HFEngine, model_input_image
 from vip_model.loading import bitsandbytes_status
 from vip_model.tiny import make_tiny_model
+from vip_model.tokens import encode_pieces
 
 
 def best_time(fn: Callable[[], Any], repeat: int) -> float:
@@ -55,15 +56,33 @@ def request(seed: int, tokens: int, question: str = "What is within the red rect
     )
 
 
+def plain_inputs(engine: HFEngine, r: Request) -> dict[str, torch.Tensor]:
+    """The engine's model input built by hand: token ids as ``vip_model.tokens`` lays them out
+    (the original layout; the processor's own tokenising drops a ``▁`` after ``<image>``, one
+    token fewer, so the baseline would read a different prompt) and the image processor's
+    pixel values of the marked, padded image."""
+    lo = engine.loaded
+    pieces = r.conversation_template().pieces(r.history, r.question)
+    image_id = lo.model.config.image_token_id
+    ids = torch.tensor([encode_pieces(lo.processor.tokenizer, pieces, image_id, lo.image_tokens)])
+    pixels = lo.processor.image_processor(
+        images=model_input_image(r.image, r.prompts), return_tensors="pt"
+    )["pixel_values"]
+    return {
+        "input_ids": ids.to(lo.model.device),
+        "attention_mask": torch.ones_like(ids).to(lo.model.device),
+        "pixel_values": pixels.to(lo.model.device, getattr(torch, lo.dtype)),
+    }
+
+
 @torch.inference_mode()
 def plain_generate(engine: HFEngine, r: Request) -> int:
-    """What a script using transformers directly does: processor, then generate."""
-    lo = engine.loaded
-    inputs = lo.processor(
-        images=model_input_image(r.image, r.prompts), text=r.text(), return_tensors="pt"
-    )
+    """What a script using transformers directly does with the same input: one ``generate``."""
+    inputs = plain_inputs(engine, r)
     # Same stopping as the engine: a fixed number of new tokens (the random model rarely stops).
-    out = lo.model.generate(**inputs, max_new_tokens=r.settings.max_new_tokens, do_sample=False)
+    out = engine.loaded.model.generate(
+        **inputs, max_new_tokens=r.settings.max_new_tokens, do_sample=False
+    )
     return int(out.shape[1] - inputs["input_ids"].shape[1])
 
 
@@ -75,6 +94,13 @@ def bench_model(path: Path, tokens: int, repeat: int) -> dict[str, Any]:
     r = request(0, tokens)
     engine.ask(r)  # warm-up
     plain_generate(engine, r)
+    # A fair comparison reads the same prompt: same ids, same pixels.
+    plain = plain_inputs(engine, r)
+    assert plain["input_ids"][0].tolist() == engine.input_ids(r), "baseline prompt differs"
+    assert torch.equal(
+        plain["pixel_values"].cpu(), engine.pixel_values(r).to(plain["pixel_values"].dtype)
+    )
+    res["prompt_tokens"] = len(engine.input_ids(r))
 
     def ask_fresh() -> None:
         engine.prefix_cache.clear()
