@@ -119,7 +119,9 @@ def validated(model: type[_Body], body: dict[str, Any]) -> _Body:
     try:
         return model.model_validate(body)
     except pydantic.ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
+        # Of a union's alternatives (text or a list of parts), the one that got furthest says
+        # what is wrong: "content[0].type", not "content: should be a string".
+        first = max(exc.errors(include_url=False), key=lambda e: len(e["loc"]))
         param = field_path(first["loc"])
         if first["type"] == "extra_forbidden":
             message = f"unknown key {param!r}: not a field of this request (see /openapi.json)"
