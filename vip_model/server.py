@@ -44,6 +44,7 @@ from vip_model.server_protocol import (
     body_schema,
     chat_responses,
     error_body,
+    error_message,
     field_path,
 )
 from vip_model.server_serving import Serving
@@ -140,6 +141,10 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
             status_code=exc.status_code,
             headers=exc.headers,
         )
+
+    @app.exception_handler(Exception)
+    async def internal_error(http: HTTPRequest, exc: Exception) -> JSONResponse:
+        return JSONResponse(error_body(500, error_message(exc)), status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(http: HTTPRequest, exc: RequestValidationError) -> JSONResponse:

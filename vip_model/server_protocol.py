@@ -30,6 +30,7 @@ _ERROR_KINDS: dict[int, tuple[str, str]] = {
     413: ("invalid_request_error", "request_too_large"),
     422: ("invalid_request_error", "invalid_value"),
     499: ("invalid_request_error", "client_closed_request"),
+    500: ("server_error", "internal_error"),
     503: ("server_error", "server_busy"),
 }
 

@@ -195,6 +195,32 @@ def test_field_paths_are_written_as_openai_writes_params() -> None:
     assert field_path(()) == ""
 
 
+class _Broken:
+    """The tiny engine, but its ``info`` fails as a bug would."""
+
+    def __init__(self, engine: HFEngine) -> None:
+        self._engine = engine
+
+    def info(self) -> Any:
+        raise RuntimeError("disk on fire")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+
+def test_an_unforeseen_error_is_a_500_in_the_error_shape(engine: HFEngine) -> None:
+    config = ServerConfig(model_name="tiny")
+    with ServerThread(create_app(_Broken(engine), config)) as url:  # type: ignore[arg-type]
+        r = httpx.get(f"{url}/health")
+    assert r.status_code == 500
+    assert r.json()["error"] == {
+        "message": "internal error: RuntimeError: disk on fire",
+        "type": "server_error",
+        "param": None,
+        "code": "internal_error",
+    }
+
+
 # ------------------------------------------------------------------------------- answers
 
 
