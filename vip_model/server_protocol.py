@@ -9,11 +9,13 @@ error is one shape, OpenAI's ``{"error": {"message", "type", "param", "code"}}``
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
 from fastapi import HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 import overlays
 from vip_model.errors import InvalidRequest, ModelError, OutOfMemory
@@ -156,15 +158,69 @@ class _Open(BaseModel):
 
 # ------------------------------------------------------------------------------- native /v1/ask
 
-#: A visual prompt in the JSON form of :func:`overlays.prompt_to_dict` (``kind`` plus its fields).
-PromptJSON = Annotated[
-    dict[str, Any],
-    Field(
-        description="A visual prompt: {'kind': 'rectangle', 'box': [x0, y0, x1, y1]}, 'ellipse', "
-        "'point', 'arrow', 'scribble', 'contour', ... (the JSON form of overlays prompts).",
-        examples=[{"kind": "rectangle", "box": [180, 20, 420, 230]}],
-    ),
-]
+_POINT = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+#: Fields every prompt kind may carry besides its own (see :func:`overlays.prompt_to_dict`).
+_COMMON_FIELDS: dict[str, Any] = {
+    "style": {
+        "type": ["object", "null"],
+        "description": "How it is drawn; missing keys take their defaults.",
+        "properties": {
+            "color": {
+                "description": "A colour name ('red') or [r, g, b].",
+                "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "integer"}}],
+            },
+            "alpha": {"type": "integer", "minimum": 0, "maximum": 255},
+            "width": {"type": "number"},
+        },
+        "additionalProperties": False,
+    },
+    "label": {"type": ["string", "null"]},
+    "region": {
+        "type": ["object", "null"],
+        "description": "The region the prompt marks (its box, and its polygons for a mask).",
+        "properties": {
+            "box": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+            "polygons": {"type": ["array", "null"], "items": {"type": "array", "items": _POINT}},
+        },
+        "required": ["box"],
+        "additionalProperties": False,
+    },
+}
+
+
+def _prompt_schema() -> dict[str, Any]:
+    """The JSON form of every overlays prompt kind, read from the prompt classes themselves:
+    :func:`overlays.prompt_from_dict` checks it, this documents it (the two cannot drift)."""
+    kinds = []
+    for kind, cls in overlays.PROMPT_TYPES.items():
+        hints = typing.get_type_hints(cls)
+        properties: dict[str, Any] = {"kind": {"const": kind}}
+        required = ["kind"]
+        for f in dataclasses.fields(cls):
+            if f.name in _COMMON_FIELDS:
+                continue
+            properties[f.name] = pydantic.TypeAdapter(hints[f.name]).json_schema()
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                required.append(f.name)
+        kinds.append(
+            {
+                "title": f"{cls.__name__} prompt",
+                "type": "object",
+                "properties": {**properties, **_COMMON_FIELDS},
+                "required": required,
+                "additionalProperties": False,
+            }
+        )
+    return {
+        "oneOf": kinds,
+        "description": "A visual prompt drawn on the image (pixel coordinates): the JSON form of "
+        "overlays prompts ('mask contour' is read as 'contour').",
+        "examples": [{"kind": "rectangle", "box": [180, 20, 420, 230]}],
+    }
+
+
+#: A visual prompt (checked by :func:`overlays.prompt_from_dict`, which names what is wrong).
+PromptJSON = Annotated[dict[str, Any], WithJsonSchema(_prompt_schema())]
 
 
 class HistoryTurn(_Strict):

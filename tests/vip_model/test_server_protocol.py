@@ -136,6 +136,13 @@ def test_openapi_documents_every_request_and_response_body(server: str) -> None:
     assert ask["additionalProperties"] is False
     chat = doc["components"]["schemas"]["ChatRequest"]
     assert {"vip_prompts", "vip_template", "stream_options"} <= set(chat["properties"])
+    # Every prompt kind is documented with its own fields (read from the prompt classes).
+    prompts = ask["properties"]["prompts"]["anyOf"][0]["items"]["oneOf"]
+    by_kind = {p["properties"]["kind"]["const"]: p for p in prompts}
+    assert set(by_kind) == set(ov.PROMPT_TYPES)
+    assert by_kind["rectangle"]["required"] == ["kind", "box"]
+    assert {"tail", "tip", "bend", "style", "label"} <= set(by_kind["arrow"]["properties"])
+    assert chat["properties"]["vip_prompts"]["anyOf"] == ask["properties"]["prompts"]["anyOf"]
     for ref in _refs(doc):  # nothing points at a schema that is not there
         _resolve(doc, {"$ref": ref})
 
