@@ -64,22 +64,6 @@ def error_body(
     }
 
 
-#: The ``responses=`` of every route: its errors, documented once.
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": text}
-    for code, text in {
-        400: "The body is not a JSON object.",
-        401: "Missing or wrong token.",
-        403: "A browser page of another site, or a Host this server does not answer to.",
-        408: "The body did not arrive in time.",
-        413: "The body or the image is too large.",
-        415: "The body is not declared application/json.",
-        422: "A field has a value this server cannot honour (param names it).",
-        503: "Busy (queue or pixel budget full): retry after Retry-After seconds.",
-    }.items()
-}
-
-
 def status_of(exc: BaseException) -> int:
     """The HTTP status of an error raised while reading, preparing or answering a request."""
     if isinstance(exc, HTTPException):
@@ -433,71 +417,3 @@ class Health(BaseModel):
     pixels_in_use: int
     pixels_peak: int
     pixels_refused: int
-
-
-#: Models the routes read by hand or write as streams: ``/openapi.json`` gets them as components.
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (AskRequest, ChatRequest)
-STREAM_MODELS: tuple[type[BaseModel], ...] = (
-    AskDelta,
-    AskDone,
-    AskStreamError,
-    ChatCompletionChunk,
-)
-
-
-def body_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The ``openapi_extra`` of a route whose body (read by hand) is ``model``."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": _ref(model)}},
-        }
-    }
-
-
-def _ref(model: type[BaseModel]) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
-
-
-def ask_responses() -> dict[int | str, dict[str, Any]]:
-    """``/v1/ask``: one JSON answer, or a stream of events as NDJSON or SSE."""
-    events = {"oneOf": [_ref(m) for m in (AskDelta, AskDone, AskStreamError)]}
-    return {
-        200: {
-            "model": AskResponse,
-            "description": "The answer; with stream, one event per line (NDJSON) or per "
-            "'data:' line (SSE): deltas, then done (or error).",
-            "content": {
-                "application/x-ndjson": {"schema": events},
-                "text/event-stream": {"schema": events},
-            },
-        },
-        **ERROR_RESPONSES,
-    }
-
-
-def chat_responses() -> dict[int | str, dict[str, Any]]:
-    """``/v1/chat/completions``: a completion, or a stream of chunks as SSE."""
-    return {
-        200: {
-            "model": ChatCompletion,
-            "description": "The completion; with stream, 'data: <chunk>' events, then "
-            "'data: [DONE]'.",
-            "content": {"text/event-stream": {"schema": _ref(ChatCompletionChunk)}},
-        },
-        **ERROR_RESPONSES,
-    }
-
-
-def add_components(schema: dict[str, Any]) -> dict[str, Any]:
-    """``schema`` (FastAPI's OpenAPI document) with the request and stream models added to its
-    components, which the routes reference but FastAPI does not see."""
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for models, mode in ((REQUEST_MODELS, "validation"), (STREAM_MODELS, "serialization")):
-        _, defs = pydantic.json_schema.models_json_schema(
-            [(m, mode) for m in models],  # type: ignore[misc]
-            ref_template="#/components/schemas/{model}",
-        )
-        for name, definition in defs.get("$defs", {}).items():
-            components.setdefault(name, definition)
-    return schema
