@@ -23,7 +23,7 @@ def _filters(fn: Any) -> Any:
         [
             click.option("--model", default=None, help="Only turns answered by this model id."),
             click.option(
-                "--source", default=None, help="Only turns from gui, cli, batch, server, import."
+                "--source", default=None, help="Only turns from gui, cli, batch or import."
             ),
             click.option("--tag", default=None, help="Only turns with this tag."),
             click.option("--since", default=None, help="Only turns logged at or after (UTC date)."),

@@ -87,7 +87,7 @@ def stats(db: Path | None, as_json: bool, plot: Path | None) -> None:
 @db_option
 @click.option("--review", type=click.Choice(REVIEW_STATES), multiple=True, help="Filter by review.")
 @click.option("--model", default=None, help="Filter by model id.")
-@click.option("--source", default=None, help="Filter by source (gui, cli, batch, server).")
+@click.option("--source", default=None, help="Filter by source (gui, cli, batch, import).")
 @click.option("--tag", default=None, help="Filter by tag.")
 @click.option(
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Turns to list."

@@ -296,28 +296,3 @@ def _usage(answer: Answer) -> dict[str, int]:
         "completion_tokens": answer.completion_tokens,
         "total_tokens": answer.prompt_tokens + answer.completion_tokens,
     }
-
-
-#: OpenAI's error ``type`` and our ``code`` per HTTP status.
-_ERROR_KINDS: dict[int, tuple[str, str]] = {
-    400: ("invalid_request_error", "invalid_request"),
-    401: ("authentication_error", "invalid_api_key"),
-    404: ("not_found_error", "not_found"),
-    405: ("invalid_request_error", "method_not_allowed"),
-    413: ("invalid_request_error", "request_too_large"),
-    422: ("invalid_request_error", "invalid_value"),
-    499: ("invalid_request_error", "client_closed_request"),
-    503: ("server_error", "server_busy"),
-}
-
-
-def error_body(
-    status: int, message: str, param: str | None = None, code: str | None = None
-) -> dict[str, Any]:
-    """An error as OpenAI sends it: ``{"error": {"message", "type", "param", "code"}}``."""
-    kind, default_code = _ERROR_KINDS.get(
-        status, ("server_error" if status >= 500 else "invalid_request_error", str(status))
-    )
-    return {
-        "error": {"message": message, "type": kind, "param": param, "code": code or default_code}
-    }

@@ -1,62 +1,59 @@
-"""The model server: one resident engine behind FastAPI, shared by many clients.
+"""The model server's routes: one resident engine behind FastAPI, shared by many clients.
 
-Endpoints: ``GET /health``, ``GET /v1/models``, ``POST /v1/ask`` (our native request, one JSON
-answer or a token stream as NDJSON or SSE) and ``POST /v1/chat/completions`` (OpenAI-compatible,
-image as a data URL, visual prompts in the ``vip_prompts`` extension field).
+Endpoints: ``GET /health``, ``GET /v1/models``, ``GET /v1/models/{id}``, ``POST /v1/ask`` (our
+native request, one JSON answer or a token stream as NDJSON or SSE) and
+``POST /v1/chat/completions`` (OpenAI-compatible, image as a data URL, visual prompts in the
+``vip_prompts`` extension field). ``/openapi.json`` documents every body.
 
-Concurrent requests are grouped into batches by :class:`Batcher` (up to ``max_batch_size``,
-waiting at most ``max_wait_ms`` for company) instead of one ``generate`` each. The queue is
-bounded: when full the server answers 503 with ``Retry-After``. Images arrive inline only: the
-server reads no file and fetches no URL. Before a request joins the queue it is read, decoded
-and checked whole (:mod:`vip_model.server_limits`: body, text, prompt and pixel limits, the
-browser guard), and its prompts are drawn, so that a bad request fails alone. No Qt.
+The routes are thin: they authorize, read the body and hand it to :class:`Serving`
+(:mod:`vip_model.server_serving`: admission, batching by :class:`Batcher`, answers, streams,
+disconnects); bodies and the one error shape are typed in :mod:`vip_model.server_protocol`;
+limits, the pixel budget and the browser guard are in :mod:`vip_model.server_limits`. Images
+arrive inline only: the server reads no file and fetches no URL. No Qt.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import hmac
 import ipaddress
-import json
 import threading
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from typing import Any
 
+import pydantic
 from fastapi import FastAPI, HTTPException
 from fastapi import Request as HTTPRequest
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-import overlays
-from overlays import image_io
-from vip_model.batcher import Batcher, Job, QueueFull
-from vip_model.engine import Answer, Engine, Request
-from vip_model.errors import InvalidRequest, ModelError, OutOfMemory
-from vip_model.openai_compat import (
-    ParsedChat,
-    check_image_bytes,
-    completion_body,
-    completion_chunk,
+from vip_model.engine import Engine
+from vip_model.errors import InvalidRequest
+from vip_model.server_limits import BrowserGuard, ServerConfig, read_json_body
+from vip_model.server_protocol import (
+    AskDelta,
+    AskDone,
+    AskRequest,
+    AskResponse,
+    AskStreamError,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatRequest,
+    ErrorResponse,
+    Health,
+    ModelList,
+    ModelObject,
     error_body,
-    openai_to_request,
+    error_message,
+    field_path,
 )
-from vip_model.server_limits import (
-    BrowserGuard,
-    PixelBudget,
-    Reservation,
-    ServerConfig,
-    chat_texts,
-    check_conversation,
-    check_prompts,
-    history_texts,
-    public_model_name,
-    read_json_body,
-)
+from vip_model.server_serving import Serving
+
+__all__ = ["ServerConfig", "ServerThread", "check_bind", "create_app", "uvicorn_options"]
 
 
 def is_loopback(host: str) -> bool:
@@ -87,16 +84,14 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
     The batcher starts with the app (``autostart=False`` leaves it to ``app.state.batcher``'s
     ``start()``, so tests can fill the queue deterministically).
     """
-    batcher = Batcher(engine, config)
-    budget = PixelBudget(config.max_inflight_pixels, config.pixel_wait_s)
-    name = public_model_name(config.model_name)
+    serving = Serving(engine, config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if autostart:
-            batcher.start()
+            serving.batcher.start()
         yield
-        batcher.stop()
+        serving.batcher.stop()
 
     app = FastAPI(
         title="ViP Studio model server",
@@ -104,10 +99,25 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
         lifespan=lifespan,
         description="ViP-LLaVA region questions: native /v1/ask and OpenAI-compatible chat.",
     )
-    app.state.batcher = batcher
-    app.state.budget = budget
+    app.state.serving = serving
+    app.state.batcher = serving.batcher
+    app.state.budget = serving.budget
     app.state.config = config
     app.add_middleware(BrowserGuard, token=config.token)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_components(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     def authorize(http: HTTPRequest) -> None:
         if config.token is None:
@@ -124,22 +134,6 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
-    async def _admit(
-        build: Callable[[], ParsedChat], encoded: bytes | None
-    ) -> tuple[Job, ParsedChat]:
-        """Reserve the image's pixels, then decode and check everything in a worker thread, so
-        that only a request known to be good (its prompts already drawn) reaches a batch."""
-        pixels = await asyncio.to_thread(_pixels_of, encoded, config)
-        # No pixels: no image to decode (its parsing is about to say so), nothing to wait for.
-        reservation = await budget.acquire(pixels) if pixels else None
-        try:
-            parsed = await asyncio.to_thread(_prepared, build, config)
-            return _submit(batcher, parsed.request, parsed.stream, reservation), parsed
-        except BaseException:
-            if reservation is not None:
-                reservation.release()
-            raise
-
     # Every error, unknown routes included, in OpenAI's shape {"error": {message, type, ...}}.
     @app.exception_handler(StarletteHTTPException)
     async def http_error(http: HTTPRequest, exc: StarletteHTTPException) -> JSONResponse:
@@ -152,307 +146,138 @@ def create_app(engine: Engine, config: ServerConfig, autostart: bool = True) -> 
             headers=exc.headers,
         )
 
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
-        info = engine.info()
-        return {
-            "status": "ok",
-            "model": name,
-            "loaded": info.loaded,
-            "queued": batcher.queue.qsize(),
-            "answered": batcher.answered,
-            "batches": batcher.batches,
-            "cancelled": batcher.cancelled,
-            "split_batches": batcher.splits,
-            "pixels_in_use": budget.used,
-            "pixels_peak": budget.peak,
-            "pixels_refused": budget.refused,
-        }
+    @app.exception_handler(Exception)
+    async def internal_error(http: HTTPRequest, exc: Exception) -> JSONResponse:
+        return JSONResponse(error_body(500, error_message(exc)), status_code=500)
 
-    def model_object() -> dict[str, Any]:
-        return {
-            "id": name,
-            "object": "model",
-            "created": 0,
-            "owned_by": "vip-studio",
-            "vip": engine.info().to_dict(),
-        }
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(http: HTTPRequest, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        param = field_path(tuple(first["loc"]))
+        body = error_body(422, f"{param or 'request'}: {first['msg']}", param or None)
+        return JSONResponse(body, status_code=422)
 
-    @app.get("/v1/models")
-    async def models(http: HTTPRequest) -> dict[str, Any]:
+    @app.get("/health", responses=ERROR_RESPONSES)
+    async def health() -> Health:
+        return serving.health()
+
+    @app.get("/v1/models", responses=ERROR_RESPONSES)
+    async def models(http: HTTPRequest) -> ModelList:
         authorize(http)
-        return {"object": "list", "data": [model_object()]}
+        return serving.models()
 
-    @app.get("/v1/models/{model_id:path}")
-    async def model(model_id: str, http: HTTPRequest) -> dict[str, Any]:
+    @app.get("/v1/models/{model_id:path}", responses=ERROR_RESPONSES)
+    async def model(model_id: str, http: HTTPRequest) -> ModelObject:
         authorize(http)
-        if model_id != name:
-            raise HTTPException(
-                404,
-                {
-                    "message": f"model {model_id!r} not found: this server serves {name!r}",
-                    "param": "model",
-                    "code": "model_not_found",
-                },
-            )
-        return model_object()
+        return serving.model(model_id)
 
-    @app.post("/v1/ask", response_model=None)
+    @app.post(
+        "/v1/ask",
+        response_model=None,
+        responses=ask_responses(),
+        openapi_extra=body_schema(AskRequest),
+    )
     async def ask(http: HTTPRequest) -> JSONResponse | StreamingResponse:
         authorize(http)
-        body = await read_json_body(http, config)
-        stream = body.pop("stream", False)
-        fmt = body.pop("format", "ndjson")
-        if fmt not in ("ndjson", "sse"):
-            raise HTTPException(422, "format must be 'ndjson' or 'sse'")
-        check_conversation(body.get("question"), history_texts(body.get("history")), config)
-        check_prompts(body.get("prompts"), config)
-        encoded = await asyncio.to_thread(_image_bytes, body.get("image"))
-        if encoded is not None:
-            # The same byte limit as chat's data URLs (the file, not its base64 text).
-            _checked(lambda: check_image_bytes(len(encoded), config.max_image_bytes))
-            body["image"] = encoded  # decoded from base64 once
-        job, _ = await _admit(
-            lambda: ParsedChat(
-                Request.from_dict(body, max_pixels=config.max_pixels), bool(stream), False
-            ),
-            encoded,
-        )
-        if not stream:
-            answer = await _wait_answer(http, job)
-            return JSONResponse({"model": name, "answer": answer.to_dict()})
+        return await serving.ask(http, await read_json_body(http, config))
 
-        async def events() -> AsyncIterator[str]:
-            async for kind, value in _job_events(job):
-                if kind == "delta":
-                    payload: dict[str, Any] = {"delta": value}
-                elif kind == "answer":
-                    payload = {"done": True, "answer": value.to_dict()}
-                else:
-                    payload = {"error": _error_message(value)}
-                line = json.dumps(payload, ensure_ascii=False)
-                yield f"data: {line}\n\n" if fmt == "sse" else line + "\n"
-
-        media = "text/event-stream" if fmt == "sse" else "application/x-ndjson"
-        return StreamingResponse(events(), media_type=media)
-
-    @app.post("/v1/chat/completions", response_model=None)
+    @app.post(
+        "/v1/chat/completions",
+        response_model=None,
+        responses=chat_responses(),
+        openapi_extra=body_schema(ChatRequest),
+    )
     async def chat(http: HTTPRequest) -> JSONResponse | StreamingResponse:
         authorize(http)
-        body = await read_json_body(http, config)
-        texts = chat_texts(body.get("messages"))
-        check_conversation(texts[-1] if texts else "", texts[:-1], config)
-        check_prompts(body.get("vip_prompts"), config)
-        encoded = await asyncio.to_thread(_chat_image_bytes, body.get("messages"))
-        job, parsed = await _admit(
-            lambda: openai_to_request(body, config.max_pixels, config.max_image_bytes), encoded
-        )
-        completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        created = int(time.time())
-        if not parsed.stream:
-            answer = await _wait_answer(http, job)
-            return JSONResponse(completion_body(completion_id, created, name, answer))
-        # Errors found while generating starts (a conversation too long for the model) come
-        # before the first token: wait for it, so they answer with a status, not a 200 stream.
-        head = await _wait_answer(http, job, first=True)
-
-        async def events() -> AsyncIterator[str]:
-            first = completion_chunk(
-                completion_id, created, name, {"role": "assistant", "content": ""}
-            )
-            yield f"data: {json.dumps(first)}\n\n"
-            async for kind, value in _job_events(job, head):
-                if kind == "delta":
-                    chunk = completion_chunk(completion_id, created, name, {"content": value})
-                elif kind == "answer":
-                    chunk = completion_chunk(
-                        completion_id, created, name, {}, finish=_finish(value)
-                    )
-                    yield f"data: {json.dumps(chunk)}\n\n"
-                    if parsed.include_usage:
-                        usage = completion_chunk(completion_id, created, name, None, usage=value)
-                        yield f"data: {json.dumps(usage)}\n\n"
-                    break
-                else:
-                    chunk = error_body(_status_of(value), _error_message(value))
-                yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
-            yield "data: [DONE]\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return await serving.chat(http, await read_json_body(http, config))
 
     return app
 
 
-def _finish(answer: Answer) -> str:
-    return "length" if answer.finish_reason == "length" else "stop"
+# ------------------------------------------------------------------------------- OpenAPI
+
+#: The ``responses=`` of every route: its errors, documented once.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in {
+        400: "The body is not a JSON object.",
+        401: "Missing or wrong token.",
+        403: "A browser page of another site, or a Host this server does not answer to.",
+        408: "The body did not arrive in time.",
+        413: "The body or the image is too large.",
+        415: "The body is not declared application/json.",
+        422: "A field has a value this server cannot honour (param names it).",
+        503: "Busy (queue or pixel budget full): retry after Retry-After seconds.",
+    }.items()
+}
 
 
-def _image_bytes(image: Any) -> bytes | None:
-    """The encoded image of a native request (base64 text); None leaves the problem to the
-    request's own parsing, which names it."""
-    if not isinstance(image, str):
-        return None
-    try:
-        return base64.b64decode(image, validate=True)
-    except ValueError:
-        return None
+#: Models the routes read by hand or write as streams: ``/openapi.json`` gets them as components.
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (AskRequest, ChatRequest)
+STREAM_MODELS: tuple[type[BaseModel], ...] = (
+    AskDelta,
+    AskDone,
+    AskStreamError,
+    ChatCompletionChunk,
+)
 
 
-def _chat_image_bytes(messages: Any) -> bytes | None:
-    """The encoded image of an OpenAI body's first ``data:`` image URL (None: no such image;
-    the request's own parsing says what is wrong)."""
-    for message in messages if isinstance(messages, list) else []:
-        content = message.get("content") if isinstance(message, dict) else None
-        for part in content if isinstance(content, list) else []:
-            url = part.get("image_url") if isinstance(part, dict) else None
-            url = url.get("url") if isinstance(url, dict) else url
-            if isinstance(url, str) and url.startswith("data:"):
-                return _image_bytes(url.partition(",")[2])
-    return None
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The ``openapi_extra`` of a route whose body (read by hand) is ``model``."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(model)}},
+        }
+    }
 
 
-def _pixels_of(encoded: bytes | None, config: ServerConfig) -> int:
-    """The pixels decoding ``encoded`` will hold, read from its header only (413 over the
-    server's limit; 0 for what is no image: its parsing fails before any decoding)."""
-    if encoded is None:
-        return 0
-    try:
-        w, h = image_io.encoded_size(encoded)
-    except overlays.ImageError:
-        return 0
-    if w * h > config.max_pixels:
-        raise HTTPException(
-            413,
-            f"the image is {w}×{h} = {w * h / 1e6:.1f} MP, over the limit of "
-            f"{config.max_pixels / 1e6:g} MP: downscale it",
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def ask_responses() -> dict[int | str, dict[str, Any]]:
+    """``/v1/ask``: one JSON answer, or a stream of events as NDJSON or SSE."""
+    events = {"oneOf": [_ref(m) for m in (AskDelta, AskDone, AskStreamError)]}
+    return {
+        200: {
+            "model": AskResponse,
+            "description": "The answer; with stream, one event per line (NDJSON) or per "
+            "'data:' line (SSE): deltas, then done (or error).",
+            "content": {
+                "application/x-ndjson": {"schema": events},
+                "text/event-stream": {"schema": events},
+            },
+        },
+        **ERROR_RESPONSES,
+    }
+
+
+def chat_responses() -> dict[int | str, dict[str, Any]]:
+    """``/v1/chat/completions``: a completion, or a stream of chunks as SSE."""
+    return {
+        200: {
+            "model": ChatCompletion,
+            "description": "The completion; with stream, 'data: <chunk>' events, then "
+            "'data: [DONE]'.",
+            "content": {"text/event-stream": {"schema": _ref(ChatCompletionChunk)}},
+        },
+        **ERROR_RESPONSES,
+    }
+
+
+def add_components(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` (FastAPI's OpenAPI document) with the request and stream models added to its
+    components, which the routes reference but FastAPI does not see."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for models, mode in ((REQUEST_MODELS, "validation"), (STREAM_MODELS, "serialization")):
+        _, defs = pydantic.json_schema.models_json_schema(
+            [(m, mode) for m in models],  # type: ignore[misc]
+            ref_template="#/components/schemas/{model}",
         )
-    return w * h
-
-
-def _prepared(build: Callable[[], ParsedChat], config: ServerConfig) -> ParsedChat:
-    """The parsed request, checked against the server's limits, its prompts drawn: whatever
-    about it can fail, fails here (its own 4xx) and not in a batch with others."""
-    parsed = _checked(build)
-    request = parsed.request
-    if request.settings.max_new_tokens > config.max_new_tokens:
-        raise HTTPException(
-            422,
-            f"max_new_tokens {request.settings.max_new_tokens} is over this server's limit of "
-            f"{config.max_new_tokens}",
-        )
-    check_conversation(
-        request.question, [text for t in request.history for text in (t.question, t.answer)], config
-    )
-    return replace(parsed, request=_drawn(request))
-
-
-def _checked(build: Callable[[], Any]) -> Any:
-    """``build()``, its errors as HTTP errors (with OpenAI's ``param`` when the error names one)."""
-    try:
-        return build()
-    except Exception as exc:
-        param = getattr(exc, "param", None)
-        detail = {"message": _error_message(exc), "param": param} if param else _error_message(exc)
-        raise HTTPException(_status_of(exc), detail) from None
-
-
-def _drawn(request: Request) -> Request:
-    """``request`` with its prompts drawn into its image (in place: the server decoded it, and
-    nobody else holds it): what the engine draws itself, done before batching. The engine draws
-    no prompts on it again, so the model sees the same pixels."""
-    if not request.prompts:
-        return request
-    w, h = request.image.size
-    try:
-        image = overlays.render(request.image, request.prompts, inplace=True)
-    except overlays.OverlayError as exc:
-        raise HTTPException(422, str(exc)) from None
-    except MemoryError:
-        raise HTTPException(503, "out of memory drawing the visual prompts") from None
-    except Exception as exc:  # a prompt overlays cannot draw (e.g. coordinates near 1e308)
-        raise HTTPException(
-            422,
-            f"the visual prompts cannot be drawn on this {w}×{h} image "
-            f"({type(exc).__name__}: {exc}): use coordinates within the image",
-        ) from None
-    return replace(request, image=image, prompts=())
-
-
-def _submit(
-    batcher: Batcher, request: Request, stream: bool, reservation: Reservation | None
-) -> Job:
-    job = Job(
-        request=request, stream=stream, loop=asyncio.get_running_loop(), reservation=reservation
-    )
-    try:
-        batcher.submit(job)
-    except QueueFull:
-        raise HTTPException(
-            503, "the server is busy (queue full): retry shortly", headers={"Retry-After": "1"}
-        ) from None
-    return job
-
-
-async def _wait_answer(http: HTTPRequest, job: Job, first: bool = False) -> Any:
-    """The job's answer (``first``: its first event, a delta or the answer); errors raise.
-
-    One pending get, polled: asyncio.wait_for on Python 3.11 can drop an item that arrives
-    just as its timeout fires."""
-    pending = asyncio.ensure_future(job.events.get())
-    while True:
-        done, _ = await asyncio.wait({pending}, timeout=0.25)
-        if not done:
-            if await http.is_disconnected():
-                pending.cancel()
-                job.cancel.cancel()
-                raise HTTPException(499, "client closed the request")
-            continue
-        kind, value = pending.result()
-        if first and kind != "error":
-            return kind, value
-        if kind == "answer":
-            return value
-        if kind == "error":
-            raise HTTPException(_status_of(value), _error_message(value))
-        pending = asyncio.ensure_future(job.events.get())
-
-
-async def _job_events(
-    job: Job, head: tuple[str, Any] | None = None
-) -> AsyncIterator[tuple[str, Any]]:
-    try:
-        if head is not None:  # already taken from the queue
-            yield head
-            if head[0] in ("answer", "error"):
-                return
-        while True:
-            kind, value = await job.events.get()
-            yield kind, value
-            if kind in ("answer", "error"):
-                return
-    finally:
-        # Reached early when the client disconnects: stop generating for nobody.
-        job.cancel.cancel()
-
-
-def _status_of(exc: BaseException) -> int:
-    if isinstance(exc, HTTPException):
-        return exc.status_code
-    if isinstance(exc, overlays.ImageTooLarge):
-        return 413
-    if isinstance(exc, InvalidRequest | overlays.OverlayError):
-        return 422
-    if isinstance(exc, OutOfMemory):
-        return 503
-    return 500
-
-
-def _error_message(exc: BaseException) -> str:
-    if isinstance(exc, HTTPException):
-        return str(exc.detail)
-    if isinstance(exc, ModelError | overlays.OverlayError):
-        return str(exc)
-    return f"internal error: {type(exc).__name__}: {exc}"
+        for name, definition in defs.get("$defs", {}).items():
+            components.setdefault(name, definition)
+    return schema
 
 
 def uvicorn_options(config: ServerConfig) -> dict[str, Any]:
@@ -468,7 +293,8 @@ def uvicorn_options(config: ServerConfig) -> dict[str, Any]:
 class ServerThread:
     """Run an app with uvicorn in a background thread on ``host`` (port 0: any free port).
 
-    ``with ServerThread(app) as url: ...`` — used by tests, benchmarks and the desktop app.
+    ``with ServerThread(app) as url: ...`` — used by tests and benchmarks (``vipstudio serve``
+    runs uvicorn itself).
     """
 
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vip_model.errors import InvalidRequest
-from vip_model.openai_compat import error_body
+from vip_model.server_protocol import error_body
 
 #: Host names a token-less (loopback) server answers to, besides the address it is bound to.
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")

@@ -35,6 +35,7 @@ from data_gen.qalog.log_open import (
 )
 from data_gen.qalog.log_schema import MIGRATIONS, SCHEMA_VERSION
 from data_gen.qalog.log_types import (
+    LEGACY_SOURCES,
     REVIEW_STATES,
     SOURCES,
     ImageRow,
@@ -472,6 +473,7 @@ def _turn_row(r: dict[str, Any]) -> TurnRow:
 
 
 __all__ = [
+    "LEGACY_SOURCES",
     "MIGRATIONS",
     "REVIEW_STATES",
     "SCHEMA_VERSION",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import overlays as ov
-from data_gen.qalog.log_types import SOURCES, ImageRow, LogError, NewTurn, now
+from data_gen.qalog.log_types import ImageRow, LogError, NewTurn, check_source, now
 from overlays.serialize import region_to_dict
 
 
@@ -69,6 +69,7 @@ class LogBatch:
         return ImageRow(int(cur.lastrowid or 0), sha256, resolved, size[0], size[1])
 
     def start_session(self, image_id: int, source: str = "import") -> int:
+        check_source(source)
         cur = self.conn.execute(
             "INSERT INTO sessions (image_id, source, created_at) VALUES (?,?,?)",
             (image_id, source, now()),
@@ -110,8 +111,7 @@ class LogBatch:
     def add_turn(self, turn: NewTurn) -> int:
         if not turn.question.strip():
             raise LogError("a turn needs a non-empty question")
-        if turn.source not in SOURCES:
-            raise LogError(f"unknown source {turn.source!r}: use one of {', '.join(SOURCES)}")
+        check_source(turn.source)
         conn = self.conn
         if turn.request_id is not None:
             row = conn.execute(

@@ -14,12 +14,29 @@ import overlays as ov
 from overlays.phrases import RegionRef
 
 REVIEW_STATES = ("unreviewed", "accepted", "edited", "rejected")
-SOURCES = ("gui", "cli", "batch", "server", "import")
+#: Who writes turns: the doors that ask (the desktop app, the CLI, a batch) and imports. A
+#: server logs no turns: the doors that use one (the CLI with --server, the desktop app with a
+#: remote engine) log what they ask, so a server log would record every turn twice.
+SOURCES = ("gui", "cli", "batch", "import")
+#: Sources that logs of earlier versions may hold: read, filtered and exported, never written.
+LEGACY_SOURCES = ("server",)
 Review = Literal["unreviewed", "accepted", "edited", "rejected"]
 
 
 class LogError(Exception):
     """Base class of Q&A log errors; the message says what to do."""
+
+
+def check_source(source: str) -> None:
+    """Raise :class:`LogError` unless new sessions and turns may be written with ``source``."""
+    if source in SOURCES:
+        return
+    if source in LEGACY_SOURCES:
+        raise LogError(
+            f"source {source!r} is no longer written: the server logs no turns (the CLI with "
+            f"--server and the desktop app log what they ask); use one of {', '.join(SOURCES)}"
+        )
+    raise LogError(f"unknown source {source!r}: use one of {', '.join(SOURCES)}")
 
 
 class LogCorrupt(LogError):

@@ -4,6 +4,7 @@ photos (copied, so a test may damage its own copy), the way the GUI, CLI and bat
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,9 +97,11 @@ def populate(log: QALog, photos: dict[str, Path]) -> Sample:
     )
     log.review(s.turns["cat"], "accepted")
 
-    # astronaut: a whole-image question, no prompt.
-    sid = s.sessions["astronaut"] = log.start_session(img["astronaut"].id, source="server")
-    s.turns["whole"] = ask(log, sid, [], "What is in this photo?", "An astronaut.", source="server")
+    # astronaut: a whole-image question, no prompt, asked through a server of an earlier version
+    # (which logged its turns as "server": no longer written, still read).
+    sid = s.sessions["astronaut"] = log.start_session(img["astronaut"].id, source="cli")
+    s.turns["whole"] = ask(log, sid, [], "What is in this photo?", "An astronaut.", source="cli")
+    relabel_as_legacy_server(log.path, sid)
 
     # rocket: a polygon (mask), marked with a mask contour.
     rocket = ov.Region.from_polygons([((200, 50), (260, 50), (270, 300), (190, 300))])
@@ -107,3 +110,12 @@ def populate(log: QALog, photos: dict[str, Path]) -> Sample:
     contour = ov.generate("contour", rocket, size, rng=3, label="rocket")
     s.turns["rocket"] = ask(log, sid, [contour], "Describe <region>.", "A rocket on its pad.")
     return s
+
+
+def relabel_as_legacy_server(path: str | Path, session_id: int) -> None:
+    """Mark a session and its turns as written by a server of an earlier version (source
+    "server"), as such logs hold them: straight into the file, as that version did."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE sessions SET source = 'server' WHERE id = ?", (session_id,))
+        conn.execute("UPDATE turns SET source = 'server' WHERE session_id = ?", (session_id,))
+    conn.close()

@@ -277,3 +277,25 @@ def test_log_stats_command_counts_and_plots(tmp_path: Path) -> None:
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     missing = CliRunner().invoke(main, ["log", "stats", "--db", str(tmp_path / "none.sqlite")])
     assert missing.exit_code == 1 and "no such log" in missing.output
+
+
+def test_server_source_is_read_but_no_longer_written(log: QALog) -> None:
+    # A server logs no turns (the doors that use one log what they ask): "server" is refused for
+    # new sessions and turns, while a log of an earlier version holding "server" rows stays
+    # readable, filterable and countable.
+    image = log.add_image(SAMPLE)
+    with pytest.raises(LogError, match="no longer written"):
+        log.start_session(image.id, source="server")
+    session = log.start_session(image.id, source="cli")
+    with pytest.raises(LogError, match=r"no longer written.*gui, cli, batch, import"):
+        log.add_turn(_turn(session, source="server"))
+    with pytest.raises(LogError, match="unknown source 'robot'"):
+        log.add_turn(_turn(session, source="robot"))
+    old = log.add_turn(_turn(session))
+    with sqlite3.connect(log.path) as conn:  # as an earlier version wrote it
+        conn.execute("UPDATE sessions SET source = 'server' WHERE id = ?", (session,))
+        conn.execute("UPDATE turns SET source = 'server' WHERE id = ?", (old,))
+    conn.close()
+    assert [t.id for t in log.turns(source="server")] == [old]
+    assert log.turn(old).source == "server"
+    assert log.add_turn(_turn(session, question="And now?")) > old  # the session goes on
