@@ -1,5 +1,6 @@
 """The evaluation as one PNG picture, drawn with Pillow like ``vipstudio report``'s: scores per
-capability and split (a bar per model), then one panel per swept axis."""
+capability and split (a bar per model), then per swept axis the share of answers that changed
+when the prompt was redrawn (the scores are in the table and the JSON)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from data_gen.evaluate.report import Report, _pct
+from data_gen.evaluate.report import Report, _pct, split_label
 from data_gen.report import _font
 from data_gen.safe_write import atomic_write
 
@@ -51,8 +52,7 @@ def plot(report: Report, path: Path) -> Path:
     """Write the picture (temp file, then replace)."""
     groups = report.groups()
     score_rows = [
-        (g.replace("split:", "split "), [_pct(per.get(m, [])) for m in report.models])
-        for g, per in groups.items()
+        (split_label(g), [_pct(per.get(m, [])) for m in report.models]) for g, per in groups.items()
     ]
     sweep = report.sweep()
     axes: dict[str, list[tuple[str, list[float]]]] = {}
@@ -66,7 +66,7 @@ def plot(report: Report, path: Path) -> Path:
                 if row is None:
                     row = (value, [0.0] * len(report.models))
                     rows.append(row)
-                row[1][model_index] = cell["score"]
+                row[1][model_index] = cell["changed"]
     height = 70 + _rows_height(score_rows) + 70
     height += sum(_rows_height(rows) + 70 for rows in axes.values())
     image = Image.new("RGB", (_W, height), _BG)
@@ -79,9 +79,9 @@ def plot(report: Report, path: Path) -> Path:
         draw.text((x + 20, 12), name, fill=_INK, font=_font(14))
         x += 40 + int(draw.textlength(name, font=_font(14)))
     metric = "keyword rule (approximate)" if report.metric == "keyword" else report.metric
-    y = _panel(draw, 40, f"{report.source}: {metric} score ×100", score_rows)
+    y = _panel(draw, 40, f"{report.source}: {metric} score x100", score_rows)
     for axis, rows in axes.items():
-        y = _panel(draw, y, f"sweep: {axis} (score ×100)", rows)
+        y = _panel(draw, y, f"sweep: {axis}, answers changed % (vs a red rectangle)", rows)
     with atomic_write(path, "wb", suffix=".png") as fh:
         image.save(fh, format="PNG")
     return path

@@ -102,6 +102,11 @@ class Report:
             elif r.axis:
                 cells[(r.model, r.axis, r.value)].append(r)
         out: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+        for model in dict.fromkeys(m for m, _ in base):  # the base drawing's own row first
+            rows = [r for (m, _), r in base.items() if m == model]
+            mean = sum(r.scores.get(self.metric, 0.0) for r in rows) / len(rows)
+            cell = {"n": len(rows), "score": round(100 * mean, 1), "changed": 0.0, "delta": 0.0}
+            out[model] = {"base": {"base": cell}}
         for (model, axis, value), rows in cells.items():
             pairs = [(r, base[(model, r.item_id)]) for r in rows if (model, r.item_id) in base]
             if not pairs:
@@ -112,22 +117,11 @@ class Report:
             delta = sum(
                 r.scores.get(self.metric, 0.0) - b.scores.get(self.metric, 0.0) for r, b in pairs
             )
-            out.setdefault(model, {}).setdefault(axis, {})[value] = {
+            out[model].setdefault(axis, {})[value] = {
                 "n": n,
                 "score": round(100 * score, 1),
                 "changed": round(100 * changed / n, 1),
                 "delta": round(100 * delta / n, 1),
-            }
-        for model in out:  # the base drawing's own row, for reference
-            rows = [r for (m, _), r in base.items() if m == model]
-            mean = sum(r.scores.get(self.metric, 0.0) for r in rows) / len(rows)
-            out[model]["base"] = {
-                "base": {
-                    "n": len(rows),
-                    "score": round(100 * mean, 1),
-                    "changed": 0.0,
-                    "delta": 0.0,
-                }
             }
         return out
 
@@ -159,8 +153,7 @@ class Report:
         title = {"keyword": "keyword rule (approximate)", "judge": "judge", "f1": "token F1"}
         lines = [f"score: {title.get(self.metric, self.metric)}, ×100"]
         rows = [
-            [g.removeprefix("split:") if g.startswith("split:") else g]
-            + [_cell(per.get(m)) for m in self.models]
+            [split_label(g), *(_cell(per.get(m)) for m in self.models)]
             for g, per in self.groups().items()
         ]
         lines.append(table(["capability / split", *self.models], rows))
@@ -193,6 +186,11 @@ class Report:
         with atomic_write(path, "w", suffix=".json") as fh:
             json.dump(self.to_dict(), fh, ensure_ascii=False, indent=1)
         return path
+
+
+def split_label(group: str) -> str:
+    """ "split:bbox" → "bbox (split)"; capabilities and the total as they are."""
+    return f"{group.removeprefix('split:')} (split)" if group.startswith("split:") else group
 
 
 def _pct(values: Sequence[float]) -> float:

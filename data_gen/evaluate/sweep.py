@@ -103,14 +103,19 @@ def queries(
 ) -> Iterator[tuple[Query, dict[str, Any]]]:
     """Every query to ask: each item, then (for the swept items) the base drawing and each
     other value of each axis. A value a region cannot take (a triangle in a sliver) is left
-    out for that item."""
+    out for that item; an item that repeats another's image, regions and question (the same
+    ViP-Bench question in its other split) is swept once."""
     for item in items:
         yield Query(item.id, item), base_line(item)
     if not axes:
         return
+    seen: set[tuple[object, ...]] = set()
     for item in items:
-        if not item.sweepable:
+        # ViP-Bench asks the same question in both splits: one sweep of it is enough.
+        key = (item.source, item.sweep_question, item.regions)
+        if not item.sweepable or key in seen:
             continue
+        seen.add(key)
         settings = [("base", "base", BASE)]
         for axis in axes:
             for value in AXES[axis][1:]:
