@@ -19,7 +19,7 @@ from typing import Any
 
 from app.batch import BatchRunner, Summary
 from data_gen.evaluate import Judge, Report, Scored, queries
-from data_gen.evaluate.items import EvalItem
+from data_gen.evaluate.items import EvalError, EvalItem
 from data_gen.evaluate.judge import Grade
 from data_gen.evaluate.scoring import METRICS, offline_scores
 from data_gen.evaluate.sweep import Query
@@ -74,9 +74,16 @@ class _Grades:
         self.judge = judge
         self.done: dict[str, Grade] = {}
         for record in _answers(path).values():
-            self.done[record["key"]] = Grade(
-                record["score"], record["raw"], record["parsed"], record["tries"]
-            )
+            try:
+                grade = Grade(
+                    float(record["score"]),
+                    str(record["raw"]),
+                    record["parsed"] is True,
+                    int(record["tries"]),
+                )
+            except (KeyError, TypeError, ValueError):
+                continue  # a damaged line: that answer is graded again
+            self.done[str(record["id"])] = grade
 
     def grade(self, question: str, truth: str, answer: str, image: Path) -> Grade:
         key = hashlib.sha256(
@@ -106,11 +113,17 @@ def evaluate(
     progress: Callable[[int], None] | None = None,
 ) -> tuple[Report, dict[str, Summary]]:
     """Ask, score and report. ``source`` is "vip-bench" or "export" (which offline metrics).
-    Raises the batch runner's and the judge's errors (BatchFileError, ModelError, JudgeError).
+    Raises :class:`EvalError` for an unusable ``out`` and the batch runner's and the judge's
+    errors (BatchFileError, ModelError, JudgeError).
     """
-    out.mkdir(parents=True, exist_ok=True)
     query_file = out / "queries.jsonl"
-    asked = write_queries(items, axes, query_file)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        asked = write_queries(items, axes, query_file)
+    except OSError as exc:
+        raise EvalError(
+            f"{out}: cannot write the evaluation there ({exc.strerror or exc}): give another --out"
+        ) from None
     summaries: dict[str, Summary] = {}
     metric = "judge" if judge is not None else METRICS[source][0]
     report = Report(source, [m.name for m in models], metric)

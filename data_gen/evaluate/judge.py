@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import math
 import mimetypes
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,8 @@ _TABLE_HEAD = _TABLE.splitlines()[:2]
 EXAMPLES: tuple[str, ...] = tuple(_TABLE.splitlines()[2:])
 RETRY_SUFFIX = "\nPredict the correctness of the answer (digit): "
 TRIES = 5
+#: Waits before asking again a judge that answers 429/502/503/504 (then it is an error).
+BUSY_WAITS_S = (2.0, 8.0, 30.0)
 MAX_TOKENS = 3
 
 
@@ -108,7 +111,13 @@ class Judge:
         self._http = httpx.Client(headers=headers, timeout=timeout_s)
         self.image = image
         self.examples = examples
-        self.model = model or self._first_model()
+        # Asked before any answer is generated: a wrong URL should not cost a model's run.
+        listed = self._models()
+        if model is None and not listed:
+            raise JudgeError(
+                f"the judge at {self.url} lists no model (GET …/models): give --judge-model"
+            )
+        self.model = model or listed[0]
 
     def close(self) -> None:
         self._http.close()
@@ -119,15 +128,22 @@ class Judge:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _first_model(self) -> str:
-        models_url = self.url.removesuffix("/chat/completions") + "/models"
+    def _models(self) -> list[str]:
+        """The model ids the judge lists; [] when it lists none (not every server does)."""
+        url = self.url.removesuffix("/chat/completions") + "/models"
         try:
-            data = self._http.get(models_url).json()["data"]
-            return str(data[0]["id"])
-        except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError):
+            response = self._http.get(url)
+        except httpx.HTTPError as exc:
+            raise JudgeError(f"the judge at {self.url} cannot be reached ({exc})") from None
+        if response.status_code in (401, 403):
             raise JudgeError(
-                f"the judge at {self.url} lists no model at {models_url}: give --judge-model"
-            ) from None
+                f"the judge at {self.url} refused the key (HTTP {response.status_code}): "
+                "check --judge-token / $VIPSTUDIO_JUDGE_TOKEN"
+            )
+        try:
+            return [str(m["id"]) for m in response.json()["data"]]
+        except (ValueError, KeyError, TypeError):
+            return []
 
     def grade(self, question: str, truth: str, prediction: str, image: Path | None = None) -> Grade:
         """Grade one prediction; raises :class:`JudgeError` when the judge cannot be asked."""
@@ -151,10 +167,15 @@ class Judge:
             "temperature": temperature,
             "max_tokens": MAX_TOKENS,
         }
-        try:
-            response = self._http.post(self.url, json=body)
-        except httpx.HTTPError as exc:
-            raise JudgeError(f"the judge at {self.url} cannot be reached ({exc})") from None
+        for wait in (*BUSY_WAITS_S, None):
+            try:
+                response = self._http.post(self.url, json=body)
+            except httpx.HTTPError as exc:
+                raise JudgeError(f"the judge at {self.url} cannot be reached ({exc})") from None
+            # A rate limit or a busy server is worth waiting for (the evaluator sleeps 30 s).
+            if response.status_code not in (429, 502, 503, 504) or wait is None:
+                break
+            time.sleep(_retry_after(response, wait))
         if response.status_code != 200:
             raise JudgeError(
                 f"the judge at {self.url} refused the request (HTTP {response.status_code}: "
@@ -165,6 +186,13 @@ class Judge:
         except (ValueError, KeyError, IndexError, TypeError):
             raise JudgeError(f"the judge at {self.url} answered no chat completion") from None
         return reply if isinstance(reply, str) else ""
+
+
+def _retry_after(response: httpx.Response, default: float) -> float:
+    try:
+        return min(float(response.headers.get("retry-after", default)), 60.0)
+    except ValueError:
+        return default
 
 
 def _message(response: httpx.Response) -> str:

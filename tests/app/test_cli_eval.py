@@ -187,6 +187,31 @@ def test_the_command_line_is_checked(bench: Path, tmp_path: Path) -> None:
     assert code == 2 and "unknown sweep axis 'hue'" in err
 
 
+def test_an_unusable_out_or_judge_is_one_clear_line(
+    bench: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    taken = tmp_path / "a-file"
+    taken.write_text("notes")
+    code, _, err = run("eval", "--bench", "vip-bench", str(bench), *common(tiny_model_dir, taken))
+    assert code == 2 and "is a file" in err
+    inside = taken / "run"
+    code, _, err = run("eval", "--bench", "vip-bench", str(bench), *common(tiny_model_dir, inside))
+    assert code == 1 and "cannot write the evaluation there" in err
+    assert len(err.strip().splitlines()) == 1 and taken.read_text() == "notes"
+    code, _, err = run(
+        "eval",
+        "--bench",
+        "vip-bench",
+        str(bench),
+        *common(tiny_model_dir, tmp_path / "o"),
+        "--judge",
+        "http://127.0.0.1:9",
+        "--judge-model",
+        "m",
+    )
+    assert code == 1 and "cannot be reached" in err and len(err.strip().splitlines()) == 1
+
+
 # ---------------------------------------------------------------------------------- runs
 
 
@@ -318,6 +343,8 @@ def test_our_server_answers_and_judges_and_unparsable_grades_are_recorded(
         "--judge-token",
         "tok",
     ]
+    code, _, err = run(*args[:-1], "wrong")  # checked before any answer is generated
+    assert code == 1 and "refused the key (HTTP 401)" in err and not out.exists()
     code, _, err = run(*args)  # text only: our server needs an image
     assert code == 1 and "refused the request (HTTP 4" in err and "image" in err
     assert len(err.strip().splitlines()) == 1
