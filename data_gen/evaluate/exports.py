@@ -79,7 +79,7 @@ def _vip_llava(root: Path) -> list[EvalItem]:
             EvalItem(
                 id=f"val/{record.get('id', number)}",
                 split="validation",
-                image=source if regions else root / image,
+                image=source,
                 question=question,
                 answer=answer,
                 source=source if regions else None,

@@ -239,6 +239,26 @@ def test_vip_bench_scored_per_capability_and_split_then_resumed(
     code, _, err = run("eval", "--bench", "vip-bench", str(bench), *common(tiny_model_dir, out))
     assert code == 0 and "0 answered" in err and "6 already done" in err
     assert answers.read_bytes() == before
+    # A run killed half way: only what is missing is asked again.
+    answers.write_bytes(b"".join(before.splitlines(keepends=True)[:4]))
+    code, _, err = run("eval", "--bench", "vip-bench", str(bench), *common(tiny_model_dir, out))
+    assert code == 0 and "2 answered" in err and "4 already done" in err
+    assert json.loads((out / "report.json").read_text())["scores"]["total"][model]["n"] == 6
+
+
+def test_an_unanswerable_item_scores_zero_and_exits_3(
+    bench: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    (bench / "bbox" / "images" / "v1_1_0.png").unlink()
+    out = tmp_path / "partial"
+    args = ["--split", "bbox", "--limit", "2", *common(tiny_model_dir, out)]
+    code, _, err = run("eval", "--bench", "vip-bench", str(bench), *args)
+    assert code == 3 and "1 error(s)" in err
+    report = json.loads((out / "report.json").read_text())
+    assert report["errors"] == {str(tiny_model_dir): 1}
+    (failed,) = [i for i in report["items"] if "error" in i]
+    assert failed["item"] == "bbox/v1_1" and failed["answer"] is None and failed["scores"] == {}
+    assert report["scores"]["total"][str(tiny_model_dir)]["n"] == 2
 
 
 def test_the_sweep_redraws_the_region_and_reports_the_movement(
