@@ -252,9 +252,10 @@ def test_an_unanswerable_item_scores_zero_and_exits_3(
     (bench / "bbox" / "images" / "v1_1_0.png").unlink()
     out = tmp_path / "partial"
     args = ["--split", "bbox", "--limit", "2", *common(tiny_model_dir, out)]
-    code, _, err = run("eval", "--bench", "vip-bench", str(bench), *args)
+    code, stdout, err = run("eval", "--bench", "vip-bench", str(bench), *args, "--json")
     assert code == 3 and "1 error(s)" in err
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads(stdout)
+    assert report == json.loads((out / "report.json").read_text())
     assert report["errors"] == {str(tiny_model_dir): 1}
     (failed,) = [i for i in report["items"] if "error" in i]
     assert failed["item"] == "bbox/v1_1" and failed["answer"] is None and failed["scores"] == {}
