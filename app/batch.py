@@ -1,8 +1,9 @@
 """`vipstudio ask --batch`: answer a JSONL file of region questions, resumably.
 
 Each input line is ``{"id", "image", "question", "prompts" | "bboxes" [, "shape", "labels",
-"settings"]}``. Each output line is the answer, or an error record naming what was wrong with
-that line; a bad line never stops the run. Output is appended and flushed per batch; a rerun
+"settings"]}``. Each output line is the answer (the `ask --json` object plus the ``id``,
+:class:`~vip_model.prepare.AnswerRecord`), or an error record naming what was wrong with that
+line; a bad line never stops the run. Output is appended and flushed per batch; a rerun
 skips ids already answered (error records are retried) and turns already in the log are
 recovered without generating again, so a killed run loses nothing and duplicates nothing.
 Images are decoded and rendered on worker threads while the model generates.
