@@ -1,8 +1,9 @@
 """`vipstudio ask --batch`: answer a JSONL file of region questions, resumably.
 
 Each input line is ``{"id", "image", "question", "prompts" | "bboxes" [, "shape", "labels",
-"settings"]}``. Each output line is the answer, or an error record naming what was wrong with
-that line; a bad line never stops the run. Output is appended and flushed per batch; a rerun
+"settings"]}``. Each output line is the answer (the `ask --json` object plus the ``id``,
+:class:`~vip_model.prepare.AnswerRecord`), or an error record naming what was wrong with that
+line; a bad line never stops the run. Output is appended and flushed per batch; a rerun
 skips ids already answered (error records are retried) and turns already in the log are
 recovered without generating again, so a killed run loses nothing and duplicates nothing.
 Images are decoded and rendered on worker threads while the model generates.
@@ -33,9 +34,10 @@ from app.batch_files import (
     read_queries,
 )
 from app.batch_query import QUERY_KEYS, BadQuery, Query, count_lines, parse_query
-from data_gen.qalog.log import NewTurn, QALog
+from data_gen.qalog.log import ImageFile, NewTurn, QALog
 from vip_model.engine import Answer, Engine, GenerationSettings, Request
 from vip_model.errors import InvalidRequest, ModelError
+from vip_model.prepare import AnswerRecord, prepare_request, region_prompt
 
 
 @dataclass
@@ -88,24 +90,20 @@ def prepare(
     size = image.size
     prompts = list(query.prompts or [])
     for i, box in enumerate(query.bboxes):
+        label = query.labels[i] if i < len(query.labels) else None
         try:
-            region = ov.fit_region(ov.Region(tuple(box)), size)  # type: ignore[arg-type]
+            region = ov.Region(tuple(box))  # type: ignore[arg-type]
+            prompts.append(
+                region_prompt(query.shape, region, size, seed=query.seed, index=i, label=label)
+            )
         except ov.InvalidPrompt as exc:
             raise BadQuery(f"bbox {i}: {exc}") from None
-        label = query.labels[i] if i < len(query.labels) else None
-        prompts.append(ov.generate(query.shape, region, size, rng=query.seed + i, label=label))
-    prompts = [ov.fit_to_image(p, size) for p in prompts]
     if len(prompts) > 1 and not query.prompts:
         prompts = ov.assign_distinct_colors(prompts)
-    question, refs = ov.compose_question(query.question_text, prompts)
-    request = Request(
-        image=image,
-        question=question,
-        prompts=tuple(prompts),
-        settings=query.settings,
-        template=template,
+    prepared = prepare_request(
+        image, query.question_text, prompts, settings=query.settings, template=template
     )
-    return Ready(query, request, refs, size, sha256=digest)
+    return Ready(query, prepared.request, list(prepared.refs), size, sha256=digest)
 
 
 def request_id(query: Query, ready: Ready | None, model: str, template: str) -> str:
@@ -306,19 +304,15 @@ class BatchRunner:
                 self._error(sink, summary, query.id, query.image_path, message, kind)
                 continue
             turn_id = self._log(query, ready, answer)
-            record = {
-                "id": query.id,
-                "image": str(query.image_path),
-                "question": ready.request.question,
-                "answer": answer.text,
-                "finish_reason": answer.finish_reason,
-                "prompt_tokens": answer.prompt_tokens,
-                "completion_tokens": answer.completion_tokens,
-                "model": self.model_name,
-                "prompts": [ov.prompt_to_dict(p) for p in ready.request.prompts],
-                "turn_id": turn_id,
-            }
-            sink.write(record)
+            record = AnswerRecord.of(
+                str(query.image_path),
+                ready.request,
+                answer,
+                model=self.model_name,
+                turn_id=turn_id,
+                id=query.id,
+            )
+            sink.write(record.to_dict())
             summary.answered += 1
             self.progress(1)
         sink.sync()
@@ -337,40 +331,45 @@ class BatchRunner:
         if self.log is None:
             return None
         path = query.image_path
-        if path not in self._images:
-            image = self.log.add_image(path, size=ready.image_size, sha256=ready.sha256)
-            self._images[path] = image.id
-        session = self.log.start_session(self._images[path], source="batch")
-        return self.log.add_turn(
-            NewTurn.from_answer(
-                session,
-                ready.request,
-                answer,
-                model=self.model_name,
-                source="batch",
-                question_refs=ready.refs,
-                request_id=ready.request_id,
-            )
+        image_id = self._images.get(path)
+        image = None
+        if image_id is None:
+            image = ImageFile.read(path, size=ready.image_size, sha256=ready.sha256)
+        turn = NewTurn.from_answer(
+            0,
+            ready.request,
+            answer,
+            model=self.model_name,
+            source="batch",
+            question_refs=ready.refs,
+            request_id=ready.request_id,
         )
+        recorded = self.log.record_turn(turn, image_id=image_id, image=image)
+        self._images[path] = recorded.image_id
+        return recorded.turn_id
 
     def _recover(self, query: Query, rid: str, summary: Summary, sink: AnswersFile) -> None:
         assert self.log is not None
         row = next(iter(self.log.turns(request_id=rid)), None)
         if row is None:  # pragma: no cover - the id was just listed
             return
-        record = {
-            "id": query.id,
-            "image": str(query.image_path),
-            "question": row.question,
-            "answer": row.answer,
-            "finish_reason": row.finish_reason,
-            "prompt_tokens": row.prompt_tokens,
-            "completion_tokens": row.answer_tokens,
-            "model": row.model,
-            "prompts": [ov.prompt_to_dict(p) for p in row.prompts],
-            "turn_id": row.id,
-        }
-        sink.write(record)
+        timings = dict(row.timings)
+        cached = int(timings.pop("cached_tokens", 0) or 0)
+        record = AnswerRecord(
+            image=str(query.image_path),
+            question=row.question,
+            answer=row.answer,
+            prompts=tuple(row.prompts),
+            model=row.model,
+            finish_reason=row.finish_reason,
+            turn_id=row.id,
+            prompt_tokens=row.prompt_tokens or 0,
+            completion_tokens=row.answer_tokens or 0,
+            cached_tokens=cached,
+            timings=timings,
+            id=query.id,
+        )
+        sink.write(record.to_dict())
         summary.recovered += 1
         self.progress(1)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -20,8 +19,11 @@ from app.model_options import (
     load_options,
     settings_from,
 )
-from data_gen.qalog.log import LogError, NewTurn, QALog, default_db_path
+from data_gen.qalog.log import ImageFile, LogError, NewTurn, QALog, default_db_path
+from vip_model.engine import Answer, Engine, GenerationSettings
 from vip_model.errors import ModelError
+from vip_model.prepare import AnswerRecord, Prepared, prepare_request
+from vip_model.templates import Turn
 
 #: Exit code of a batch that finished but wrote error records for some lines.
 EXIT_PARTIAL = 3
@@ -126,17 +128,15 @@ class _Session:
 
     def __init__(
         self,
-        engine: Any,
+        engine: Engine,
         model: str,
         log: QALog | None,
         path: Path,
         image: Any,
         prompts: list[ov.Prompt],
-        settings: Any,
+        settings: GenerationSettings,
         template: str,
     ) -> None:
-        from vip_model.engine import Request
-
         self.engine = engine
         self.model = model
         self.log = log
@@ -145,24 +145,19 @@ class _Session:
         self.prompts = prompts
         self.settings = settings
         self.template = template
-        self.request: Request | None = None
+        self.history: tuple[Turn, ...] = ()
         self.session_id: int | None = None
-        self.image_id: int | None = None
 
     def turn(self, text: str, as_json: bool) -> None:
-        from vip_model.engine import Request
-
-        question, refs = ov.compose_question(text, self.prompts)
-        if self.request is None:
-            request = Request(
-                image=self.image,
-                question=question,
-                prompts=tuple(self.prompts),
-                settings=self.settings,
-                template=self.template,
-            )
-        else:
-            request = dataclasses.replace(self.request, question=question)
+        prepared = prepare_request(
+            self.image,
+            text,
+            self.prompts,
+            history=self.history,
+            settings=self.settings,
+            template=self.template,
+        )
+        request = prepared.request
         streamed = self.engine.stream(request)
         with streamed:
             for delta in streamed:
@@ -170,19 +165,12 @@ class _Session:
                     click.echo(delta, nl=False)
                     sys.stdout.flush()
             answer = streamed.answer
-        turn_id = self._log(request, refs, answer)
+        turn_id = self._log(prepared, answer)
         if as_json:
-            out = {
-                "image": str(self.path),
-                "question": question,
-                "answer": answer.text,
-                "prompts": [ov.prompt_to_dict(p) for p in self.prompts],
-                "phrases": [ov.referring_phrase(p) for p in self.prompts],
-                "turn_id": turn_id,
-                **answer.to_dict(),
-            }
-            out.pop("text")
-            click.echo(json.dumps(out, ensure_ascii=False))
+            record = AnswerRecord.of(
+                str(self.path), request, answer, model=self.model, turn_id=turn_id
+            )
+            click.echo(json.dumps(record.to_dict(), ensure_ascii=False))
         else:
             click.echo()
             t = answer.timings
@@ -192,7 +180,7 @@ class _Session:
                 err=True,
             )
         if answer.text.strip() and answer.finish_reason != "cancelled":
-            self.request = request.follow_up(answer.text, "…")
+            self.history = (*self.history, Turn(request.question, answer.text))
 
     def chat(self, as_json: bool) -> None:
         interactive = sys.stdin.isatty()
@@ -208,18 +196,21 @@ class _Session:
                 return
             self.turn(line.strip(), as_json)
 
-    def _log(self, request: Any, refs: list[ov.RegionRef], answer: Any) -> int | None:
+    def _log(self, prepared: Prepared, answer: Answer) -> int | None:
         if self.log is None:
             return None
-        if self.image_id is None:
-            self.image_id = self.log.add_image(self.path, size=self.image.size).id
-            self.session_id = self.log.start_session(self.image_id, source="cli")
-        assert self.session_id is not None
-        return self.log.add_turn(
-            NewTurn.from_answer(
-                self.session_id, request, answer, model=self.model, source="cli", question_refs=refs
-            )
+        turn = NewTurn.from_answer(
+            0,
+            prepared.request,
+            answer,
+            model=self.model,
+            source="cli",
+            question_refs=prepared.refs,
         )
+        image = None if self.session_id else ImageFile.read(self.path, size=self.image.size)
+        recorded = self.log.record_turn(turn, session_id=self.session_id, image=image)
+        self.session_id = recorded.session_id
+        return recorded.turn_id
 
 
 def _run_batch(kw: dict[str, Any]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import random
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from PIL import Image
 import overlays as ov
 from app.cli import CliError, reported
 from data_gen.safe_write import OutputRefused, atomic_write, check_output_file
+from vip_model.prepare import region_prompt
 
 SHAPES = list(ov.KINDS)
 
@@ -83,7 +83,6 @@ def build_prompts(
 
     Prompts read from ``prompts_file`` keep their own style unless a style option is given.
     """
-    rng = random.Random(seed)
     out: list[ov.Prompt] = []
     if prompts_file is not None:
         try:
@@ -111,12 +110,12 @@ def build_prompts(
                 rings = (ov.points_from_flat(polys.pop(0)),)
         with option_value("--polygon" if rings else "--bbox"):
             region = ov.Region((x1, y1, x2, y2), polygons=rings)
-        out.append(ov.generate(shape, ov.fit_region(region, image_size), image_size, rng))
+        out.append(region_prompt(shape, region, image_size, seed=seed, index=len(out) - from_file))
     for flat in polys:
         with option_value("--polygon"):
             region = ov.Region.from_polygons([ov.points_from_flat(flat)])
         kind = shape if shape in ("mask", "contour") else "mask"
-        out.append(ov.generate(kind, ov.fit_region(region, image_size), image_size, rng))
+        out.append(region_prompt(kind, region, image_size, seed=seed, index=len(out) - from_file))
     for text in arrows:
         x1, y1, x2, y2 = parse_numbers(text, 4, "--arrow")
         with option_value("--arrow"):

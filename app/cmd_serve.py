@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from app.cli import CliError, reported
-from app.model_options import build_engine, load_options
+from app.model_options import load_options, spec_from_options
 from vip_model.errors import ModelError
 
 
@@ -82,23 +82,26 @@ def serve(
     """
     import uvicorn
 
-    from vip_model.loading import DEFAULT_MODEL
+    from vip_model.engine_spec import build_engine
     from vip_model.server import ServerConfig, check_bind, create_app, uvicorn_options
 
     with reported(ModelError):
         check_bind(host, token)
-        engine = build_engine(
-            model,
-            device,
-            dtype,
-            load_4bit,
-            load_8bit,
+        spec = spec_from_options(
+            {
+                "model": model,
+                "device": device,
+                "dtype": dtype,
+                "load_4bit": load_4bit,
+                "load_8bit": load_8bit,
+                "static_cache": static_cache,
+            },
             max_batch_size=max_batch_size,
-            static_cache=static_cache,
         )
+        engine = build_engine(spec)
         info = engine.info()
         config = ServerConfig(
-            model_name=model or DEFAULT_MODEL,
+            model_name=spec.model,
             token=token,
             max_batch_size=max_batch_size,
             max_wait_ms=max_wait_ms,

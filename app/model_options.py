@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from vip_model.loading import DEVICES, DTYPES
 from vip_model.templates import DEFAULT_TEMPLATE, TEMPLATES
+
+if TYPE_CHECKING:
+    from vip_model.engine import Engine
+    from vip_model.engine_spec import EngineSpec
 
 FC = Callable[..., Any]
 
@@ -116,56 +120,33 @@ def settings_from(kwargs: dict[str, Any], seed: int | None = None) -> Any:
     )
 
 
-def engine_from_options(kw: dict[str, Any], max_batch_size: int = 8) -> tuple[Any, str]:
-    """The engine the load options (and --server/--token, when present) ask for, and the model
-    name to record with its answers."""
+def spec_from_options(kw: dict[str, Any], max_batch_size: int = 8) -> EngineSpec:
+    """The engine the load options (and --server/--token, when present) describe."""
+    from vip_model.engine_spec import EngineSpec, quantization_of
     from vip_model.loading import DEFAULT_MODEL
 
     server = kw.get("server")
-    engine = build_engine(
-        kw["model"],
-        kw["device"],
-        kw["dtype"],
-        kw["load_4bit"],
-        kw["load_8bit"],
-        server,
-        kw.get("token"),
-        max_batch_size=max_batch_size,
-        static_cache=kw.get("static_cache", False),
-    )
-    return engine, server or kw["model"] or DEFAULT_MODEL
-
-
-def build_engine(
-    model: str | None,
-    device: str,
-    dtype: str,
-    load_4bit: bool,
-    load_8bit: bool,
-    server: str | None = None,
-    token: str | None = None,
-    max_batch_size: int = 8,
-    static_cache: bool = False,
-) -> Any:
-    """The engine the options describe: a client of ``server``, else a local HFEngine."""
     if server is not None:
-        if model is not None:
+        if kw["model"] is not None:
             raise click.UsageError("give --model or --server, not both")
-        if static_cache:
+        if kw.get("static_cache", False):
             raise click.UsageError("--compile applies to a local model: the server has its own")
-        from vip_model.client import RemoteEngine
-
-        # The server batches what arrives together: send as many requests at once as a batch.
-        return RemoteEngine(server, token, max_parallel=max_batch_size)
-    from vip_model.hf import HFEngine
-    from vip_model.loading import DEFAULT_MODEL
-
-    return HFEngine(
-        model or DEFAULT_MODEL,
-        device=device,
-        dtype=dtype,
-        load_4bit=load_4bit,
-        load_8bit=load_8bit,
+    return EngineSpec(
+        model=kw["model"] or DEFAULT_MODEL,
+        device=kw["device"],
+        dtype=kw["dtype"],
+        quantization=quantization_of(kw["load_4bit"], kw["load_8bit"]),
+        static_cache=kw.get("static_cache", False),
+        server_url=server or "",
+        server_token=kw.get("token") or "",
         max_batch_size=max_batch_size,
-        static_cache=static_cache,
     )
+
+
+def engine_from_options(kw: dict[str, Any], max_batch_size: int = 8) -> tuple[Engine, str]:
+    """The engine the options ask for (:func:`vip_model.engine_spec.build_engine`), and the
+    model name to record with its answers."""
+    from vip_model.engine_spec import build_engine
+
+    spec = spec_from_options(kw, max_batch_size)
+    return build_engine(spec), spec.name

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -21,6 +20,7 @@ import overlays as ov
 from data_gen.errors import InvalidSelection
 from data_gen.qalog.log import QALog
 from data_gen.safe_write import atomic_write
+from vip_model.prepare import region_prompt
 
 DEFAULT_QUESTION = "Describe <region>."
 _PLACEHOLDER = re.compile(r"<(?:region|bbox)0?>")
@@ -39,8 +39,9 @@ def region_queries(
     tag = hashlib.sha256(f"{question}\n{shape}\n{seed}".encode()).hexdigest()[:8]
     for row in log.iter_regions(import_id=import_id):
         size = (row.image_width, row.image_height)
-        rng = random.Random(f"vipstudio.queries/{seed}/{row.id}")
-        prompt = ov.generate(shape, row.region, size, rng, label=row.label)
+        # The seed rule of every door (vip_model.prepare.region_seed): this region drawn with
+        # `render --bbox ... --shape SHAPE --seed SEED` looks the same.
+        prompt = region_prompt(shape, row.region, size, seed=seed, label=row.label)
         yield {
             "id": f"region-{row.id}-{tag}",
             "image": row.image_path,

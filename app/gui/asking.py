@@ -19,9 +19,9 @@ from app.gui.conversation import history as history_of
 from app.gui.review import TurnCard
 from app.gui.writer import PendingTurn
 from data_gen.qalog.log import NewTurn, TurnRow
-from overlays.phrases import find_refs
 from vip_model.engine import Answer, Request
 from vip_model.errors import ModelError
+from vip_model.prepare import prepare_request
 
 if TYPE_CHECKING:
     from app.gui.controller import Studio
@@ -77,10 +77,11 @@ class Asker(QObject):
             conv.start_over(prompts)
             past = []
         try:
-            request = Request(
-                image=studio.image,
-                question=question,
-                prompts=prompts,
+            # The one preparation of every door: <region0> becomes the referring phrase.
+            prepared = prepare_request(
+                studio.image,
+                question,
+                prompts,
                 history=history_of(past),
                 settings=settings_for(w.settings.generation, regenerate=regenerate),
                 template=w.settings.template,
@@ -88,13 +89,14 @@ class Asker(QObject):
         except (ModelError, ov.OverlayError, ValueError) as exc:
             w.banner.show_error(f"cannot ask: {exc}")
             return False
-        card = w.chat.begin_answer(question)
+        request, refs = prepared.request, prepared.refs
+        card = w.chat.begin_answer(request.question)
         path, image_id, session = studio.path, conv.image_id, conv.session_id
         job = w.host.ask(
             request,
             on_text=lambda piece: card.append(piece) if shiboken6.isValid(card) else None,
             on_answer=lambda a: self._answered(
-                a, request, card, path, image_id, session, regenerate
+                a, request, refs, card, path, image_id, session, regenerate
             ),
             on_error=lambda exc: self._failed(card, exc),
         )
@@ -122,6 +124,7 @@ class Asker(QObject):
         self,
         answer: Answer,
         request: Request,
+        refs: tuple[ov.RegionRef, ...],
         card: TurnCard,
         path: Path,
         image_id: int | None,
@@ -147,7 +150,7 @@ class Asker(QObject):
             answer,
             model=answer.model or (spec.model or spec.server_url if spec else "unknown"),
             source="gui",
-            question_refs=find_refs(request.question, request.prompts),
+            question_refs=refs,
             tags=[REGENERATED_TAG] if regenerate else [],
         )
 

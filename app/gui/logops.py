@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import overlays as ov
 from app.gui.logproc import PARENT_POLL_S, LogProcessError, receive, send
-from data_gen.qalog.log import ImageRow, LogError, NewTurn, QALog, TurnRow, file_sha256
+from data_gen.qalog.log import ImageFile, ImageRow, LogError, NewTurn, QALog, TurnRow
 
 
 @dataclass(frozen=True)
@@ -40,25 +40,16 @@ def _open_image(log: QALog, path: Path) -> ImageState | None:
 def _commit_turn(
     log: QALog, image_id: int | None, session_id: int | None, path: Path | None, turn: NewTurn
 ) -> TurnRow:
-    """The image (if new), the session (if new) and the turn, in one transaction; the turn
-    already stored under its request id when this is a retry."""
-    if turn.request_id is not None:
-        for row in log.turns(request_id=turn.request_id):
-            return row
-    size = digest = None
-    if image_id is None:
+    """The image (if new), the session (if new) and the turn, in one transaction
+    (:meth:`QALog.record_turn`); the turn already stored under its request id when this is a
+    retry."""
+    image = None
+    if image_id is None and session_id is None:
         if path is None:
             raise LogError("an answer without its image cannot be saved")
-        digest, size = file_sha256(path), ov.image_size(path)  # before taking the write lock
-    with log.batch() as batch:
-        if image_id is None:
-            assert path is not None and size is not None and digest is not None
-            image_id = batch.add_image(path, size, digest).id
-        if session_id is None:
-            session_id = batch.start_session(image_id, source="gui")
-        turn.session_id = session_id
-        turn_id = batch.add_turn(turn)
-    return log.turn(turn_id)
+        image = ImageFile.read(path)  # hashed before taking the write lock
+    recorded = log.record_turn(turn, session_id=session_id, image_id=image_id, image=image)
+    return log.turn(recorded.turn_id)
 
 
 def _review(log: QALog, turn_id: int, status: Any, corrected: str | None) -> TurnRow:

@@ -332,7 +332,7 @@ class MainWindow(QMainWindow):
 
     def load_model(self, *, automatic: bool = False) -> None:
         self._automatic_load = automatic
-        self.host.load(EngineSpec.from_settings(self.settings))
+        self.host.load(self.settings.engine_spec())
 
     _automatic_load = False
 

@@ -16,12 +16,14 @@ from typing import Any, Final
 from data_gen.safe_write import atomic_write
 from overlays.keys import expect_keys
 from vip_model.engine import GenerationSettings
+from vip_model.engine_spec import QUANTIZATIONS as _QUANTIZATIONS
+from vip_model.engine_spec import EngineSpec
 from vip_model.errors import InvalidRequest
 from vip_model.loading import DEFAULT_MODEL
 from vip_model.templates import TEMPLATES as _TEMPLATES
 
 DEVICES: Final = ("auto", "cpu", "cuda", "mps")
-QUANTIZATIONS: Final = ("none", "4bit", "8bit")
+QUANTIZATIONS: Final = _QUANTIZATIONS
 THEMES: Final = ("system", "light", "dark")
 TEMPLATES: Final = tuple(_TEMPLATES)
 
@@ -100,6 +102,17 @@ class Settings:
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+    def engine_spec(self) -> EngineSpec:
+        """The engine these settings describe (built by :func:`vip_model.engine_spec.build_engine`,
+        as the CLI's options are)."""
+        return EngineSpec(
+            model=self.model.strip(),
+            device=self.device,
+            quantization=self.quantization,
+            server_url=self.server_url.strip(),
+            server_token=self.server_token,
+        )
 
 
 def default_path() -> Path:

@@ -10,53 +10,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from app.gui.settings import Settings
 from app.gui.threads import Worker, run_in_thread, serial_pool
 from vip_model.engine import Answer, CancelToken, Engine, EngineInfo, Request
+from vip_model.engine_spec import EngineSpec, build_engine
 
 #: How often streamed text is handed to the GUI (seconds): fewer, larger repaints.
 STREAM_INTERVAL_S = 0.03
-
-
-@dataclass(frozen=True)
-class EngineSpec:
-    """Which engine to start: a server URL (remote) or a model id / folder (local)."""
-
-    model: str
-    device: str = "auto"
-    quantization: str = "none"
-    server_url: str = ""
-    server_token: str = ""
-    #: Shown instead of the model id (e.g. to say that a model is random).
-    note: str = ""
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> EngineSpec:
-        return cls(
-            model=settings.model.strip(),
-            device=settings.device,
-            quantization=settings.quantization,
-            server_url=settings.server_url.strip(),
-            server_token=settings.server_token,
-        )
-
-    @property
-    def remote(self) -> bool:
-        return bool(self.server_url)
-
-    @property
-    def label(self) -> str:
-        if self.note:
-            return self.note
-        if self.remote:
-            return f"server {self.server_url}"
-        return Path(self.model).name if Path(self.model).is_dir() else self.model
 
 
 def load_engine(spec: EngineSpec) -> Generator[str, None, tuple[Engine, EngineInfo]]:
@@ -67,9 +32,11 @@ def load_engine(spec: EngineSpec) -> Generator[str, None, tuple[Engine, EngineIn
     """
     if spec.remote:
         yield f"connecting to {spec.server_url}…"
+        # Fail fast: the person is waiting and can retry.
         from vip_model.client import RemoteEngine
 
-        remote = RemoteEngine(spec.server_url, spec.server_token or None, retries=1)
+        remote = build_engine(replace(spec, retries=1))
+        assert isinstance(remote, RemoteEngine)
         try:
             remote.health()
             info = remote.info()
@@ -81,14 +48,11 @@ def load_engine(spec: EngineSpec) -> Generator[str, None, tuple[Engine, EngineIn
     from vip_model.hf import HFEngine
 
     yield f"loading {spec.label}…"
-    engine = HFEngine(
-        spec.model,
-        device=spec.device,
-        load_4bit=spec.quantization == "4bit",
-        load_8bit=spec.quantization == "8bit",
-        local_files_only=None if Path(spec.model).expanduser().is_dir() else True,
-        lazy=True,
-    )
+    if spec.local_files_only is None:
+        local = Path(spec.model).expanduser().is_dir()
+        spec = replace(spec, local_files_only=None if local else True)
+    engine = build_engine(spec, lazy=True)
+    assert isinstance(engine, HFEngine)
     engine.load()
     return engine, engine.info()
 

@@ -38,6 +38,7 @@ from data_gen.qalog.log_types import (
     LEGACY_SOURCES,
     REVIEW_STATES,
     SOURCES,
+    ImageFile,
     ImageRow,
     LogCorrupt,
     LogError,
@@ -46,6 +47,7 @@ from data_gen.qalog.log_types import (
     LogReadOnly,
     LogSchemaTooNew,
     NewTurn,
+    Recorded,
     Review,
     TurnFilters,
     TurnRow,
@@ -212,6 +214,25 @@ class QALog:
         """
         with self.batch() as batch:
             return batch.add_turn(turn)
+
+    def record_turn(
+        self,
+        turn: NewTurn,
+        *,
+        session_id: int | None = None,
+        image_id: int | None = None,
+        image: ImageFile | None = None,
+    ) -> Recorded:
+        """Store a finished turn, with its image and session when they are new, in ONE
+        transaction: a failure at any step leaves nothing (never an empty session).
+
+        Follow-ups give ``session_id``; a new conversation gives the ``image_id`` of a logged
+        image or the ``image`` file (:meth:`ImageFile.read`, before: hashing holds no lock).
+        The session takes the turn's source. A ``request_id`` already stored is a retry: its
+        ids are returned and nothing is written.
+        """
+        with self.batch() as batch:
+            return batch.record_turn(turn, session_id=session_id, image_id=image_id, image=image)
 
     def review(self, turn_id: int, status: Review, corrected_answer: str | None = None) -> None:
         """Accept, edit (with the corrected answer), reject, or reset a turn's review."""
@@ -478,6 +499,7 @@ __all__ = [
     "REVIEW_STATES",
     "SCHEMA_VERSION",
     "SOURCES",
+    "ImageFile",
     "ImageRow",
     "LogBatch",
     "LogCorrupt",
@@ -488,6 +510,7 @@ __all__ = [
     "LogSchemaTooNew",
     "NewTurn",
     "QALog",
+    "Recorded",
     "RegionRef",
     "RegionRow",
     "Review",

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import overlays as ov
-from data_gen.qalog.log_types import ImageRow, LogError, NewTurn, check_source, now
+from data_gen.qalog.log_types import (
+    ImageFile,
+    ImageRow,
+    LogError,
+    NewTurn,
+    Recorded,
+    check_source,
+    now,
+)
 from overlays.serialize import region_to_dict
 
 
@@ -159,3 +167,31 @@ class LogBatch:
             [(turn_id, t) for t in clean_tags(turn.tags)],
         )
         return turn_id
+
+    def record_turn(
+        self,
+        turn: NewTurn,
+        *,
+        session_id: int | None,
+        image_id: int | None,
+        image: ImageFile | None,
+    ) -> Recorded:
+        """The turn with, when new, its image and session (see :meth:`QALog.record_turn`)."""
+        conn = self.conn
+        if turn.request_id is not None:
+            row = conn.execute(
+                "SELECT image_id, session_id, id FROM turns WHERE request_id = ?",
+                (turn.request_id,),
+            ).fetchone()
+            if row is not None:  # a retry of a turn already stored: nothing new
+                return Recorded(*map(int, row))
+        if session_id is None:
+            if image_id is None:
+                if image is None:
+                    raise LogError("a turn without its image or session cannot be recorded")
+                image_id = self.add_image(image.path, image.size, image.sha256).id
+            session_id = self.start_session(image_id, source=turn.source)
+        turn.session_id = session_id
+        turn_id = self.add_turn(turn)
+        row = conn.execute("SELECT image_id FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        return Recorded(int(row[0]), session_id, turn_id)

@@ -146,6 +146,39 @@ class NewTurn:
 
 
 @dataclass(frozen=True)
+class ImageFile:
+    """An image to register with a turn: its path, size and content hash (read beforehand,
+    outside the write lock)."""
+
+    path: str | os.PathLike[str]
+    size: tuple[int, int]
+    sha256: str
+
+    @classmethod
+    def read(
+        cls,
+        path: str | os.PathLike[str],
+        size: tuple[int, int] | None = None,
+        sha256: str | None = None,
+    ) -> ImageFile:
+        """The file at ``path``, hashed and its header read unless given."""
+        return cls(
+            path,
+            size if size is not None else ov.image_size(path),
+            sha256 if sha256 is not None else file_sha256(path),
+        )
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Where :meth:`~data_gen.qalog.log.QALog.record_turn` stored a turn."""
+
+    image_id: int
+    session_id: int
+    turn_id: int
+
+
+@dataclass(frozen=True)
 class TurnRow:
     """A turn as stored, with its prompts parsed back."""
 
