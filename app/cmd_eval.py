@@ -10,8 +10,9 @@ from typing import Any
 import click
 
 from app.cli import reported
-from app.model_options import build_engine, generation_options, settings_from
+from app.model_options import generation_options, settings_from, spec_from_options
 from data_gen.errors import DataGenError
+from vip_model.engine_spec import build_engine
 from vip_model.errors import ModelError
 from vip_model.loading import DEVICES, DTYPES
 
@@ -174,32 +175,12 @@ def _run(kw: dict[str, Any], source: str, items: Any, axes: Any, out: Path) -> A
     from data_gen.evaluate import Judge, JudgeError
 
     def local(name: str) -> ModelRun:
-        return ModelRun(
-            name,
-            lambda: build_engine(
-                name,
-                kw["device"],
-                kw["dtype"],
-                kw["load_4bit"],
-                kw["load_8bit"],
-                max_batch_size=kw["batch_size"],
-            ),
-        )
+        spec = spec_from_options({**kw, "model": name, "server": None}, kw["batch_size"])
+        return ModelRun(name, lambda: build_engine(spec))
 
     def remote(url: str) -> ModelRun:
-        return ModelRun(
-            url,
-            lambda: build_engine(
-                None,
-                "auto",
-                "auto",
-                False,
-                False,
-                url,
-                kw["token"],
-                max_batch_size=kw["batch_size"],
-            ),
-        )
+        spec = spec_from_options({**kw, "model": None, "server": url}, kw["batch_size"])
+        return ModelRun(url, lambda: build_engine(spec))
 
     models = [local(m) for m in kw["models"]] + [remote(u) for u in kw["servers"]]
     names = [m.name for m in models]
