@@ -473,6 +473,7 @@ class MainWindow(QMainWindow):
         self.studio.flush()
         self._save_last_folder()
         self.canvas.renderer.shutdown()
+        self.files.stop_scan()
         self.files.thumbnails.shutdown()
         self.host.close()
         recovery = self.writer.close()
