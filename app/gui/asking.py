@@ -11,24 +11,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import shiboken6
 from PySide6.QtCore import QObject, Signal
 
 import overlays as ov
-from app.gui.chat import ChatPanel
-from app.gui.controller import Studio
 from app.gui.conversation import REGENERATED_TAG, settings_for
 from app.gui.conversation import history as history_of
 from app.gui.review import TurnCard
-from app.gui.settings import Settings
-from app.gui.status import Banner, StatusBar
-from app.gui.workers import EngineHost
-from app.gui.writer import LogWriter, PendingTurn
+from app.gui.writer import PendingTurn
 from data_gen.qalog.log import NewTurn, TurnRow
 from overlays.phrases import find_refs
 from vip_model.engine import Answer, Request
 from vip_model.errors import ModelError
+
+if TYPE_CHECKING:
+    from app.gui.chat import ChatPanel
+    from app.gui.controller import Studio
+    from app.gui.settings import Settings
+    from app.gui.status import Banner, StatusBar
+    from app.gui.workers import EngineHost
+    from app.gui.writer import LogWriter
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,7 @@ class MainWindow(QMainWindow):
         self._load_model_pending = load_model
         if load_model:
             # After the first image is on screen: importing torch must not delay it.
-            QTimer.singleShot(400, lambda: self.load_model(automatic=True))
+            QTimer.singleShot(400, self, lambda: self.load_model(automatic=True))
         self.host.state_changed.emit(self.host.state, self.host.detail)
 
     # -- construction -----------------------------------------------------------------------
@@ -151,7 +151,7 @@ class MainWindow(QMainWindow):
             return settings_io.load(self.settings_path)
         except settings_io.SettingsError as exc:
             message = f"{exc}; using the defaults for this run"
-            QTimer.singleShot(0, lambda: self.banner.show_error(message))
+            QTimer.singleShot(0, self, lambda: self.banner.show_error(message))
             return Settings()
 
     def _docks(self) -> None:

@@ -80,3 +80,35 @@ def test_each_controller_imports_first_in_a_fresh_interpreter() -> None:
         [sys.executable, "-c", code, *order], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, f"{order}: {result.stderr}"
+
+
+def _private_names_defined(tree: ast.AST) -> set[str]:
+    """``_name``s a module defines: functions, methods, classes and attributes it assigns."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+    return {n for n in names if n.startswith("_") and not n.startswith("__")}
+
+
+def test_no_gui_module_reaches_into_another_modules_private_members() -> None:
+    """``window._x``, ``self.studio._timer``: a private name is only used by the module that
+    defines it (a document's own undo commands may call its raw mutations)."""
+    reach_ins: list[str] = []
+    for path in sorted(GUI.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        own = _private_names_defined(tree)
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+                and node.attr not in own
+            ):
+                reach_ins.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
+    assert reach_ins == []
