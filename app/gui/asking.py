@@ -2,11 +2,14 @@
 answer into the chat; commit it to the log as soon as it is complete.
 
 The model runs in :mod:`app.gui.workers`; the log is written by :mod:`app.gui.writer`. This
-module only decides what to ask and where the answer goes.
+module only decides what to ask and where the answer goes. The asker is handed the views and
+services it talks to (:class:`AskingParts`), never the window.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,8 +27,29 @@ from vip_model.errors import ModelError
 from vip_model.prepare import prepare_request
 
 if TYPE_CHECKING:
+    from app.gui.chat import ChatPanel
     from app.gui.controller import Studio
-    from app.gui.mainwindow import MainWindow
+    from app.gui.settings import Settings
+    from app.gui.status import Banner, StatusBar
+    from app.gui.workers import EngineHost
+    from app.gui.writer import LogWriter
+
+
+@dataclass(frozen=True)
+class AskingParts:
+    """What the asker talks to: the chat panel, the engine host, the log writer, the status
+    bar and banner, and the settings in force (read when a question is asked: they change)."""
+
+    chat: ChatPanel
+    host: EngineHost
+    writer: LogWriter
+    statusbar: StatusBar
+    banner: Banner
+    current_settings: Callable[[], Settings]
+
+    @property
+    def settings(self) -> Settings:
+        return self.current_settings()
 
 
 class Asker(QObject):
@@ -33,16 +57,16 @@ class Asker(QObject):
 
     answered = Signal(object)  # the stored TurnRow
 
-    def __init__(self, window: MainWindow, studio: Studio) -> None:
-        super().__init__(window)
-        self.w = window
+    def __init__(self, parts: AskingParts, studio: Studio, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.w = parts
         self.studio = studio
         self.card: TurnCard | None = None
-        window.chat.ask.connect(self.ask)
-        window.chat.stop.connect(self.stop)
-        window.chat.regenerate.connect(self.regenerate)
-        window.chat.new_conversation.connect(self.new_conversation)
-        window.host.state_changed.connect(self._engine_state)
+        parts.chat.ask.connect(self.ask)
+        parts.chat.stop.connect(self.stop)
+        parts.chat.regenerate.connect(self.regenerate)
+        parts.chat.new_conversation.connect(self.new_conversation)
+        parts.host.state_changed.connect(self._engine_state)
 
     def _engine_state(self, state: str, detail: str) -> None:
         self.w.chat.set_generating(state == "generating", can_ask=state in ("ready",))

@@ -232,7 +232,8 @@ class ChatPanel(QWidget):
 
     def _scroll_to_end(self) -> None:
         bar = self.scroll_area.verticalScrollBar()
-        QTimer.singleShot(0, lambda: bar.setValue(bar.maximum()))
+        # bar as context: the call is dropped if the panel is gone before the timer fires
+        QTimer.singleShot(0, bar, lambda: bar.setValue(bar.maximum()))
 
 
 def _esc(text: str) -> str:

@@ -2,28 +2,32 @@
 drafts autosaved to the log, the history of turns and their review.
 
 The controller connects views (canvas, chat, list) to the core (documents, log writer); it
-holds no drawing or model code itself. Asking lives in :mod:`app.gui.asking`.
+holds no drawing or model code itself. It is handed the views it talks to, never the window:
+what the window must do (list a folder, bind Undo/Redo) it asks for with a signal. Asking
+lives in :mod:`app.gui.asking`.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PIL import Image
 from PySide6.QtCore import QModelIndex, QObject, QTimer, Signal
+from PySide6.QtWidgets import QListView
 
 import overlays as ov
+from app.gui.canvas import Canvas
+from app.gui.chat import ChatPanel
 from app.gui.conversation import Conversation, insert_phrase
 from app.gui.document import PromptDocument
-from app.gui.files import PathRole, is_image
+from app.gui.files import FileListModel, PathRole, is_image
+from app.gui.layers import LayersPanel
 from app.gui.renderer import Loaded
-from app.gui.writer import ImageState
+from app.gui.status import Banner, StatusBar
+from app.gui.stylebar import StyleBar
+from app.gui.writer import ImageState, LogWriter
 from data_gen.qalog.log import TurnRow
-
-if TYPE_CHECKING:
-    from app.gui.mainwindow import MainWindow
 
 KEEP_DOCUMENTS = 64
 
@@ -33,10 +37,28 @@ class Studio(QObject):
 
     image_changed = Signal(object)  # Path | None
     image_ready = Signal(object)  # ImageState, once the log answered for the current image
+    document_opened = Signal(object)  # the PromptDocument now edited (its undo stack is current)
+    folder_requested = Signal(object, object)  # folder: Path, image to select: Path | None
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.w = window
+    def __init__(
+        self,
+        *,
+        canvas: Canvas,
+        chat: ChatPanel,
+        layers: LayersPanel,
+        stylebar: StyleBar,
+        writer: LogWriter,
+        files: FileListModel,
+        file_view: QListView,
+        banner: Banner,
+        statusbar: StatusBar,
+        autosave_ms: int,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.canvas, self.chat, self.layers, self.stylebar = canvas, chat, layers, stylebar
+        self.writer, self.files, self.file_view = writer, files, file_view
+        self.banner, self.statusbar = banner, statusbar
         self.docs: OrderedDict[Path, PromptDocument] = OrderedDict()
         self.path: Path | None = None
         self.doc: PromptDocument | None = None
@@ -45,14 +67,17 @@ class Studio(QObject):
         self.conversation = Conversation()
         self.turns: dict[int, TurnRow] = {}
         self._dirty = False
-        self._autosave = QTimer(self, singleShot=True, interval=window.settings.autosave_ms)
+        self._autosave = QTimer(self, singleShot=True, interval=autosave_ms)
         self._autosave.timeout.connect(self.save_draft)
-        window.canvas.image_loaded.connect(self._loaded)
-        window.canvas.image_failed.connect(self._failed)
-        window.chat.question_changed.connect(lambda _: self.mark_dirty())
-        window.chat.review_requested.connect(self.review)
-        window.chat.tags_requested.connect(self.set_tags)
-        window.chat.insert_phrase.connect(self.insert_phrase)
+        canvas.image_loaded.connect(self._loaded)
+        canvas.image_failed.connect(self._failed)
+        chat.question_changed.connect(lambda _: self.mark_dirty())
+        chat.review_requested.connect(self.review)
+        chat.tags_requested.connect(self.set_tags)
+        chat.insert_phrase.connect(self.insert_phrase)
+
+    def set_autosave_interval(self, ms: int) -> None:
+        self._autosave.setInterval(ms)
 
     # -- opening ----------------------------------------------------------------------------
 
@@ -60,13 +85,13 @@ class Studio(QObject):
         """An image file: show it. A folder: list it and show its first image."""
         path = path.expanduser().absolute()
         if path.is_dir():
-            self.w.open_folder(path)
+            self.folder_requested.emit(path, None)
         elif not path.exists():
-            self.w.banner.show_error(f"{path}: no such file or folder")
+            self.banner.show_error(f"{path}: no such file or folder")
         else:
             self.show(path)
             if is_image(path):
-                self.w.open_folder(path.parent, select=path)
+                self.folder_requested.emit(path.parent, path)
 
     def show(self, path: Path) -> None:
         if path == self.path:
@@ -77,38 +102,35 @@ class Studio(QObject):
         self.state = None
         self.turns = {}
         self.conversation = Conversation()
-        doc = self.docs.pop(path, None) or PromptDocument(path, self)
+        doc = self.docs.pop(path, None) or PromptDocument(path)
         self.docs[path] = doc
         while len(self.docs) > KEEP_DOCUMENTS:
-            _, old = self.docs.popitem(last=False)
-            old.deleteLater()
+            self.docs.popitem(last=False)
         if self.doc is not None:
             self.doc.changed.disconnect(self.mark_dirty)
             self.doc.selection_changed.disconnect(self._selected)
         self.doc = doc
         doc.changed.connect(self.mark_dirty)
         doc.selection_changed.connect(self._selected)
-        if doc.undo_stack not in self.w.undo_group.stacks():
-            self.w.undo_group.addStack(doc.undo_stack)
-        self.w.undo_group.setActiveStack(doc.undo_stack)
-        self.w.canvas.open_image(path)
-        self.w.canvas.set_document(doc)
-        self.w.layers.set_document(doc)
-        self.w.chat.clear()
-        self.w.chat.question.blockSignals(True)
-        self.w.chat.question.setPlainText("")
-        self.w.chat.question.blockSignals(False)
+        self.document_opened.emit(doc)
+        self.canvas.open_image(path)
+        self.canvas.set_document(doc)
+        self.layers.set_document(doc)
+        self.chat.clear()
+        self.chat.question.blockSignals(True)
+        self.chat.question.setPlainText("")
+        self.chat.question.blockSignals(False)
         self._dirty = False
         self.image_changed.emit(path)
-        self.w.writer.open_image(path, lambda state: self._state(path, state))
+        self.writer.open_image(path, lambda state: self._state(path, state))
 
     def _selected(self, index: int) -> None:
         """The style controls show the selected prompt's style (editing them restyles it)."""
         prompt = self.doc.selected_prompt() if self.doc is not None and index >= 0 else None
         if prompt is not None:
-            self.w.stylebar.show_style(prompt)
+            self.stylebar.show_style(prompt)
         else:
-            self.w.stylebar.refresh()
+            self.stylebar.refresh()
 
     def _loaded(self, loaded: Loaded) -> None:
         if loaded.path == self.path:
@@ -116,7 +138,7 @@ class Studio(QObject):
 
     def _failed(self, message: str) -> None:
         self.image = None
-        self.w.banner.show_error(message)
+        self.banner.show_error(message)
 
     def _state(self, path: Path, state: ImageState | None) -> None:
         if path != self.path or self.doc is None or state is None:
@@ -129,14 +151,14 @@ class Studio(QObject):
             # Restore only into an untouched document: never clobber what was drawn since.
             if not self.doc.prompts and self.doc.undo_stack.count() == 0 and prompts:
                 self.doc.restore(prompts)
-            box = self.w.chat.question
+            box = self.chat.question
             if question and not box.toPlainText():
                 box.blockSignals(True)
                 box.setPlainText(question)
                 box.blockSignals(False)
         self.conversation.image_id = state.image.id
         self.conversation.resume(draft_session, state.turns)
-        self.w.chat.set_turns(state.turns)
+        self.chat.set_turns(state.turns)
         self._update_status()
         self.image_ready.emit(state)
         if self._dirty:
@@ -153,10 +175,10 @@ class Studio(QObject):
         if not self._dirty or self.doc is None or self.state is None:
             return
         self._dirty = False
-        self.w.writer.save_draft(
+        self.writer.save_draft(
             self.state.image.id,
             list(self.doc.prompts),
-            self.w.chat.question.toPlainText(),
+            self.chat.question.toPlainText(),
             self.conversation.session_id,
         )
 
@@ -168,7 +190,7 @@ class Studio(QObject):
 
     def step(self, delta: int) -> None:
         """Next (+1) or previous (−1) image of the filtered list."""
-        view = self.w.file_view
+        view = self.file_view
         proxy = view.model()
         count = proxy.rowCount()
         if count == 0:
@@ -179,7 +201,7 @@ class Studio(QObject):
             proxy.fetchMore(QModelIndex())
             count = proxy.rowCount()
         if not 0 <= row < count:
-            self.w.statusbar.showMessage(
+            self.statusbar.showMessage(
                 "last image of the list" if delta > 0 else "first image", 2000
             )
             return
@@ -206,23 +228,23 @@ class Studio(QObject):
 
         def done(row: TurnRow) -> None:
             self.stored(row)
-            self.w.chat.update_row(row)
+            self.chat.update_row(row)
 
-        self.w.writer.review(turn_id, status, text, done)
+        self.writer.review(turn_id, status, text, done)
 
     def set_tags(self, turn_id: int, tags: list[str]) -> None:
         def done(row: TurnRow) -> None:
             self.stored(row)
-            self.w.chat.update_row(row)
+            self.chat.update_row(row)
 
-        self.w.writer.set_tags(turn_id, tags, done)
+        self.writer.set_tags(turn_id, tags, done)
 
     def _update_status(self) -> None:
         if self.path is None:
             return
         rows = self.turns.values()
         reviewed = sum(r.review != "unreviewed" for r in rows)
-        self.w.files.set_status(self.path, (len(self.turns), reviewed))
+        self.files.set_status(self.path, (len(self.turns), reviewed))
 
     # -- phrases ----------------------------------------------------------------------------
 
@@ -233,9 +255,9 @@ class Studio(QObject):
         if prompt is None and doc is not None and len(doc.prompts) == 1:
             prompt = doc.prompts[0]
         if prompt is None:
-            self.w.statusbar.showMessage("Select a region first (V, then click it)", 4000)
+            self.statusbar.showMessage("Select a region first (V, then click it)", 4000)
             return
-        box = self.w.chat.question
+        box = self.chat.question
         cursor = box.textCursor()
         text, position = insert_phrase(
             box.toPlainText(), cursor.position(), ov.referring_phrase(prompt)

@@ -1,7 +1,8 @@
-"""The prompts drawn on one image, their selection, and an unbounded undo stack.
+"""The prompts drawn on one image, their selection, and an unbounded undo stack. Qt-free.
 
-Every edit goes through a ``QUndoCommand`` (Ctrl+Z / Ctrl+Shift+Z undo and redo all of them);
-the document itself only stores prompts and emits ``changed``. Views subscribe to it.
+Every edit goes through a :class:`~app.gui.undo.Command` (Ctrl+Z / Ctrl+Shift+Z undo and redo
+all of them); the document itself only stores prompts and emits ``changed``. Views subscribe
+to it; the window binds its Undo/Redo actions to the current document's stack.
 """
 
 from __future__ import annotations
@@ -10,27 +11,26 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QUndoCommand, QUndoStack
-
 import overlays as ov
 from app.gui import geometry as geo
+from app.gui.undo import Command, Event, UndoStack
 
 
-class PromptDocument(QObject):
-    """The ordered prompts of one image (later ones are drawn on top)."""
+class PromptDocument:
+    """The ordered prompts of one image (later ones are drawn on top).
 
-    changed = Signal()
-    selection_changed = Signal(int)  # the selected index, -1 for none
+    Events: ``changed()`` after every edit, ``selection_changed(index)`` (-1 for none).
+    """
 
-    def __init__(self, path: Path, parent: QObject | None = None) -> None:
-        super().__init__(parent)
+    def __init__(self, path: Path) -> None:
+        self.changed = Event()
+        self.selection_changed = Event()
         self.path = path
         self.prompts: list[ov.Prompt] = []
         self.selected: int | None = None
         #: (W, H) once the image is decoded: edits are kept on the image.
         self.image_size: tuple[int, int] | None = None
-        self.undo_stack = QUndoStack(self)
+        self.undo_stack = UndoStack()
 
     # -- raw mutations (used by the commands) ----------------------------------------------
 
@@ -118,7 +118,7 @@ class PromptDocument(QObject):
             self.undo_stack.push(SetPrompts(self, prompts, text))
 
 
-class AddPrompt(QUndoCommand):
+class AddPrompt(Command):
     def __init__(self, doc: PromptDocument, prompt: ov.Prompt, index: int, text: str = "") -> None:
         super().__init__(f"{text or 'draw'} {prompt.kind}")
         self.doc, self.prompt, self.index = doc, prompt, index
@@ -132,7 +132,7 @@ class AddPrompt(QUndoCommand):
         self.doc.select(None)
 
 
-class RemovePrompt(QUndoCommand):
+class RemovePrompt(Command):
     def __init__(self, doc: PromptDocument, index: int) -> None:
         super().__init__(f"delete {doc.prompts[index].kind}")
         self.doc, self.index = doc, index
@@ -147,7 +147,7 @@ class RemovePrompt(QUndoCommand):
         self.doc.select(self.index)
 
 
-class ReplacePrompt(QUndoCommand):
+class ReplacePrompt(Command):
     """Move, resize, restyle: one prompt changes. Consecutive style tweaks merge into one."""
 
     STYLE_ID = 1
@@ -158,10 +158,7 @@ class ReplacePrompt(QUndoCommand):
         self.old = doc.prompts[index]
         self.merge_id = self.STYLE_ID if text == "style" else -1
 
-    def id(self) -> int:
-        return self.merge_id
-
-    def mergeWith(self, other: QUndoCommand) -> bool:
+    def merge_with(self, other: Command) -> bool:
         if not isinstance(other, ReplacePrompt) or other.index != self.index:
             return False
         self.new = other.new
@@ -176,7 +173,7 @@ class ReplacePrompt(QUndoCommand):
         self.doc.select(self.index)
 
 
-class MovePrompt(QUndoCommand):
+class MovePrompt(Command):
     """Reorder: later prompts are drawn over earlier ones."""
 
     def __init__(self, doc: PromptDocument, index: int, to: int) -> None:
@@ -196,7 +193,7 @@ class MovePrompt(QUndoCommand):
         self._shift(self.to, self.index)
 
 
-class SetPrompts(QUndoCommand):
+class SetPrompts(Command):
     def __init__(self, doc: PromptDocument, prompts: Sequence[ov.Prompt], text: str) -> None:
         super().__init__(text)
         self.doc = doc

@@ -27,7 +27,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QIcon, QImage, QPixmap
 
 import overlays as ov
-from app.gui.threads import run_in_thread, serial_pool
+from app.gui.threads import Worker, run_in_thread, serial_pool
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 CHUNK = 5000
@@ -140,6 +140,7 @@ class FileListModel(QAbstractListModel):
         self._row_of: dict[Path, int] = {}
         self._scan_id = 0
         self.scanning = False
+        self._scan_worker: Worker[list[Path], int] | None = None
 
     # -- filling ----------------------------------------------------------------------------
 
@@ -150,13 +151,15 @@ class FileListModel(QAbstractListModel):
         self.exposed = min(len(self.paths), FETCH_STEP)
         self.endResetModel()
 
-    def scan(self, folder: Path) -> None:
-        """Replace the list with the images of ``folder`` (scanned off the GUI thread)."""
+    def scan(self, folder: Path) -> Worker[list[Path], int]:
+        """Replace the list with the images of ``folder`` (scanned off the GUI thread); a scan
+        still running for another folder is stopped. Returns the scan's worker."""
+        self.stop_scan()
         self._scan_id += 1
         scan_id = self._scan_id
         self.set_paths([])
         self.scanning = True
-        run_in_thread(
+        self._scan_worker = run_in_thread(
             scan_folder,
             folder,
             owner=self,
@@ -164,6 +167,14 @@ class FileListModel(QAbstractListModel):
             on_return=lambda n: self._scanned(scan_id, n),
             on_error=lambda exc: self._scan_error(scan_id, folder, exc),
         )
+        return self._scan_worker
+
+    def stop_scan(self) -> None:
+        """Stop the running scan at its next chunk (what it listed so far stays)."""
+        if self._scan_worker is not None:
+            self._scan_worker.quit()
+            self._scan_worker = None
+            self.scanning = False
 
     def _add_chunk(self, scan_id: int, chunk: list[Path]) -> None:
         if scan_id != self._scan_id:
@@ -178,11 +189,13 @@ class FileListModel(QAbstractListModel):
     def _scanned(self, scan_id: int, count: int) -> None:
         if scan_id == self._scan_id:
             self.scanning = False
+            self._scan_worker = None
             self.scan_finished.emit(count)
 
     def _scan_error(self, scan_id: int, folder: Path, exc: BaseException) -> None:
         if scan_id == self._scan_id:
             self.scanning = False
+            self._scan_worker = None
             self.scan_failed.emit(f"cannot read the folder {folder}: {exc}")
 
     def canFetchMore(self, parent: AnyIndex = QModelIndex()) -> bool:  # noqa: B008

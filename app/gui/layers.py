@@ -44,8 +44,8 @@ class LayersPanel(QWidget):
         layout.addWidget(self.list)
         layout.addLayout(row)
         self.list.currentRowChanged.connect(self._row_changed)
-        self.buttons["up"].clicked.connect(lambda: self._move(+1))
-        self.buttons["down"].clicked.connect(lambda: self._move(-1))
+        self.buttons["up"].clicked.connect(lambda: self.move_selected(+1))
+        self.buttons["down"].clicked.connect(lambda: self.move_selected(-1))
         self.buttons["duplicate"].clicked.connect(lambda: self.doc and self.doc.duplicate())
         self.buttons["delete"].clicked.connect(lambda: self.doc and self.doc.delete())
 
@@ -85,7 +85,8 @@ class LayersPanel(QWidget):
         if self.doc is not None:
             self.doc.select(row if row >= 0 else None)
 
-    def _move(self, step: int) -> None:
+    def move_selected(self, step: int) -> None:
+        """Raise (+1) or lower (−1) the selected prompt in the drawing order."""
         doc = self.doc
         if doc is not None and doc.selected is not None:
             doc.move(doc.selected, doc.selected + step)

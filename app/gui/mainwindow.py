@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer
-from PySide6.QtGui import QActionGroup, QCloseEvent, QUndoGroup
+from PySide6.QtGui import QActionGroup, QCloseEvent
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -28,10 +28,11 @@ from PySide6.QtWidgets import (
 import overlays as ov
 from app.gui import settings as settings_io
 from app.gui.actions import SPECS, CheatSheet, make_actions
-from app.gui.asking import Asker
+from app.gui.asking import Asker, AskingParts
 from app.gui.canvas import Canvas
 from app.gui.chat import ChatPanel
 from app.gui.controller import Studio
+from app.gui.document import PromptDocument
 from app.gui.files import FILTERS, FileFilter, FileListModel
 from app.gui.layers import LayersPanel
 from app.gui.settings import Settings
@@ -40,6 +41,7 @@ from app.gui.status import Banner, StatusBar
 from app.gui.stylebar import Pen, StyleBar
 from app.gui.theme import apply_theme, follow_system
 from app.gui.tools import TOOL_NAMES
+from app.gui.undo import UndoStack
 from app.gui.workers import EngineHost, EngineSpec
 from app.gui.writer import LogWriter
 from data_gen.qalog.log import default_db_path
@@ -101,14 +103,33 @@ class MainWindow(QMainWindow):
         self.statusbar = StatusBar()
         self.setStatusBar(self.statusbar)
         self._docks()
-        self.undo_group = QUndoGroup(self)
         self.writer = LogWriter(
             Path(self.settings.db_path) if self.settings.db_path else None, parent=self
         )
         self.writer.start()  # the log process boots while the window is built
         self.host = EngineHost(self)
-        self.studio = Studio(self)
-        self.asker = Asker(self, self.studio)
+        self.studio = Studio(
+            canvas=self.canvas,
+            chat=self.chat,
+            layers=self.layers,
+            stylebar=self.stylebar,
+            writer=self.writer,
+            files=self.files,
+            file_view=self.file_view,
+            banner=self.banner,
+            statusbar=self.statusbar,
+            autosave_ms=self.settings.autosave_ms,
+            parent=self,
+        )
+        parts = AskingParts(
+            chat=self.chat,
+            host=self.host,
+            writer=self.writer,
+            statusbar=self.statusbar,
+            banner=self.banner,
+            current_settings=lambda: self.settings,
+        )
+        self.asker = Asker(parts, self.studio, parent=self)
         self.actions_ = make_actions(self, self._slots())
         self._menus_and_toolbars()
         self._connect()
@@ -120,7 +141,7 @@ class MainWindow(QMainWindow):
         self._load_model_pending = load_model
         if load_model:
             # After the first image is on screen: importing torch must not delay it.
-            QTimer.singleShot(400, lambda: self.load_model(automatic=True))
+            QTimer.singleShot(400, self, lambda: self.load_model(automatic=True))
         self.host.state_changed.emit(self.host.state, self.host.detail)
 
     # -- construction -----------------------------------------------------------------------
@@ -130,7 +151,7 @@ class MainWindow(QMainWindow):
             return settings_io.load(self.settings_path)
         except settings_io.SettingsError as exc:
             message = f"{exc}; using the defaults for this run"
-            QTimer.singleShot(0, lambda: self.banner.show_error(message))
+            QTimer.singleShot(0, self, lambda: self.banner.show_error(message))
             return Settings()
 
     def _docks(self) -> None:
@@ -166,8 +187,8 @@ class MainWindow(QMainWindow):
             "filter": lambda: self.filter_text.setFocus(),
             "delete": lambda: s.doc.delete() if s.doc else None,
             "duplicate": lambda: s.doc.duplicate() if s.doc else None,
-            "raise": lambda: self.layers._move(+1),
-            "lower": lambda: self.layers._move(-1),
+            "raise": lambda: self.layers.move_selected(+1),
+            "lower": lambda: self.layers.move_selected(-1),
             "clear": lambda: s.doc.clear() if s.doc else None,
             "zoom_in": lambda: c.zoom_by(1.25),
             "zoom_out": lambda: c.zoom_by(0.8),
@@ -183,6 +204,8 @@ class MainWindow(QMainWindow):
             "reload_model": lambda: self.load_model(),
             "tiny_model": self.use_tiny_model,
             "help": self.show_help,
+            "undo": lambda: self._undo_stack.undo() if self._undo_stack else None,
+            "redo": lambda: self._undo_stack.redo() if self._undo_stack else None,
         }
         for name in TOOL_NAMES:
             slots[f"tool_{name}"] = lambda _=False, n=name: self.select_tool(n)
@@ -190,14 +213,7 @@ class MainWindow(QMainWindow):
 
     def _menus_and_toolbars(self) -> None:
         a = self.actions_
-        undo = self.undo_group.createUndoAction(self, "Undo")
-        redo = self.undo_group.createRedoAction(self, "Redo")
-        undo.setShortcuts(a["undo"].shortcuts())
-        redo.setShortcuts(a["redo"].shortcuts())
-        for key in ("undo", "redo"):  # the group's actions track the active stack
-            self.removeAction(a[key])
-        a["undo"], a["redo"] = undo, redo
-        self.addActions([undo, redo])
+        self._undo_state()
         self.tool_group = QActionGroup(self)
         for name in TOOL_NAMES:
             self.tool_group.addAction(a[f"tool_{name}"])
@@ -243,6 +259,30 @@ class MainWindow(QMainWindow):
         n.use_tiny.connect(self.use_tiny_model)
         n.retry.connect(lambda: self.load_model())
         self.studio.image_changed.connect(self._image_changed)
+        self.studio.folder_requested.connect(self.open_folder)
+        self.studio.document_opened.connect(self._bind_undo)
+
+    # -- undo -------------------------------------------------------------------------------
+
+    _undo_stack: UndoStack | None = None
+
+    def _bind_undo(self, doc: PromptDocument) -> None:
+        """Undo and Redo act on the document being edited and show what they would do."""
+        if self._undo_stack is not None:
+            self._undo_stack.changed.disconnect(self._undo_state)
+        self._undo_stack = doc.undo_stack
+        self._undo_stack.changed.connect(self._undo_state)
+        self._undo_state()
+
+    def _undo_state(self) -> None:
+        stack = self._undo_stack
+        for key, can, text in (
+            ("undo", stack is not None and stack.can_undo(), stack.undo_text() if stack else ""),
+            ("redo", stack is not None and stack.can_redo(), stack.redo_text() if stack else ""),
+        ):
+            action = self.actions_[key]
+            action.setEnabled(can)
+            action.setText(f"{key.capitalize()} {text}".strip())
 
     # -- files ------------------------------------------------------------------------------
 
@@ -405,7 +445,7 @@ class MainWindow(QMainWindow):
                 apply_theme(app, new.theme)
                 follow_system(app, new.theme)
         self.files.thumbnails.enabled = new.thumbnails
-        self.studio._autosave.setInterval(new.autosave_ms)
+        self.studio.set_autosave_interval(new.autosave_ms)
 
     # -- help and closing -------------------------------------------------------------------
 
@@ -433,6 +473,7 @@ class MainWindow(QMainWindow):
         self.studio.flush()
         self._save_last_folder()
         self.canvas.renderer.shutdown()
+        self.files.stop_scan()
         self.files.thumbnails.shutdown()
         self.host.close()
         recovery = self.writer.close()

@@ -107,7 +107,7 @@ class AskJob:
     """One streaming answer in progress. :meth:`stop` cancels it cooperatively."""
 
     def __init__(self, cancel: CancelToken) -> None:
-        self.worker: Worker | None = None
+        self.worker: Worker[tuple[str, int], Answer] | None = None
         self.cancel = cancel
         self.started = time.perf_counter()
         self.first: float | None = None

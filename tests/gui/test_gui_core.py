@@ -29,7 +29,8 @@ def ctx(**kw: object) -> ToolContext:
 def test_the_core_modules_do_not_import_qt() -> None:
     code = (
         "import sys; import app.gui.geometry, app.gui.tools, app.gui.conversation, "
-        "app.gui.settings; bad = [m for m in sys.modules if m.startswith('PySide6')]; "
+        "app.gui.settings, app.gui.document, app.gui.undo; "
+        "bad = [m for m in sys.modules if m.startswith('PySide6')]; "
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
