@@ -66,8 +66,20 @@ EXIT_PARTIAL = 3
 @click.option(
     "--token", envvar="VIPSTUDIO_TOKEN", default=None, help="Server token ($VIPSTUDIO_TOKEN)."
 )
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@click.option("--dtype", type=click.Choice(DTYPES), default="auto", show_default=True)
+@click.option(
+    "--device",
+    type=click.Choice(DEVICES),
+    default="auto",
+    show_default=True,
+    help="Where the models run: auto tries cuda, then mps, then cpu.",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(DTYPES),
+    default="auto",
+    show_default=True,
+    help="auto: float16 on GPU, float32 on CPU.",
+)
 @click.option("--load-4bit", is_flag=True, help="4-bit NF4 weights (bitsandbytes).")
 @click.option("--load-8bit", is_flag=True, help="8-bit weights (bitsandbytes).")
 @generation_options
