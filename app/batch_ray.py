@@ -11,7 +11,6 @@ retries its batch (``max_restarts`` / ``max_task_retries``).
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from app.batch import Summary
+from app.batch_files import BatchFileError
 from app.batch_query import read_lines
 from app.batch_ray_shards import ShardError, ShardFolder, merge_into_log
 from app.batch_ray_worker import ANSWER, ERROR, AnswerActor, EngineFactory
@@ -61,7 +61,7 @@ class RaySummary(Summary):
 def import_ray() -> Any:
     try:
         import ray
-        import ray.data  # noqa: F401  (the [data] part of the extra)
+        import ray.data  # the [data] part of the extra
     except ImportError:
         raise RayUnavailable(
             "Ray is not installed: pip install 'vip-studio[cluster]' (on the driver and on every "
@@ -154,35 +154,54 @@ def _connect(ray: Any, address: str | None) -> None:
 
 
 def _read(ray: Any, queries: Path, batch_size: int) -> Any:
-    """The queries as rows ``{"number", "line", "problem"}`` (``problem``: why a line cannot be
-    read, as the local reader says; ``number`` 0 for Parquet rows)."""
-    path = str(queries.resolve())
-    # Reading takes no CPU slot (the actors may hold every one, waiting on the reader); blocks
-    # of one batch each spread the work over every actor.
-    if queries.suffix.lower() in PARQUET_SUFFIXES:
-        rows = ray.data.read_parquet(path, num_cpus=0).map_batches(
-            _parquet_lines, batch_format="pyarrow", num_cpus=0
-        )
-    else:
-        rows = ray.data.read_binary_files(path, num_cpus=0).flat_map(_jsonl_lines, num_cpus=0)
-    return rows.repartition(target_num_rows_per_block=batch_size)
+    """The queries as a dataset of rows ``{"number", "line", "problem"}`` (``problem``: why a
+    line cannot be read, as the local runner's reader says; ``number`` 0 for Parquet rows).
+
+    The driver reads the file with the local runner's own bounded reader (so line numbers and
+    unreadable lines are the same, and the workers need no access to the queries file) and hands
+    Ray Data blocks of whole batches: one block feeds one actor task, so many blocks spread the
+    work over every actor. (Ray Data's own repartition would need a CPU slot that the actors may
+    all hold.)
+    """
+    rows = (
+        _parquet_rows(queries)
+        if queries.suffix.lower() in PARQUET_SUFFIXES
+        else _jsonl_rows(queries)
+    )
+    blocks = max(1, min(MAX_BLOCKS, -(-len(rows) // batch_size)))
+    return ray.data.from_items(rows, override_num_blocks=blocks)
 
 
-def _jsonl_lines(row: dict[str, Any]) -> list[dict[str, Any]]:
+#: Most blocks the queries are cut into (each one is scheduled on its own).
+MAX_BLOCKS = 4096
+
+
+def _jsonl_rows(queries: Path) -> list[dict[str, Any]]:
     rows = []
-    for number, line in read_lines(io.BytesIO(row["bytes"])):
-        text, problem = ("", str(line)) if isinstance(line, Exception) else (line, "")
-        rows.append({"number": number, "line": text, "problem": problem})
+    try:
+        with queries.open("rb") as fh:
+            for number, line in read_lines(fh):
+                text, problem = ("", str(line)) if isinstance(line, Exception) else (line, "")
+                rows.append({"number": number, "line": text, "problem": problem})
+    except OSError as exc:
+        raise BatchFileError(f"{queries}: cannot be read ({exc.strerror or exc})") from None
     return rows
 
 
-def _parquet_lines(table: Any) -> dict[str, list[Any]]:
+def _parquet_rows(queries: Path) -> list[dict[str, Any]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     # A row becomes the JSON line the parser takes: missing (null) fields are left out.
-    lines = [
-        json.dumps({k: v for k, v in row.items() if v is not None}, ensure_ascii=False)
-        for row in table.to_pylist()
-    ]
-    return {"number": [0] * len(lines), "line": lines, "problem": [""] * len(lines)}
+    rows = []
+    try:
+        for batch in pq.ParquetFile(queries).iter_batches():
+            for row in batch.to_pylist():
+                line = json.dumps({k: v for k, v in row.items() if v is not None}, default=str)
+                rows.append({"number": 0, "line": line, "problem": ""})
+    except (OSError, pa.ArrowException) as exc:
+        raise BatchFileError(f"{queries}: cannot be read as Parquet ({exc})") from None
+    return rows
 
 
 __all__ = [

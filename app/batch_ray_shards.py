@@ -147,7 +147,7 @@ def merge_into_log(folder: ShardFolder, log: QALog) -> int:
                 if image not in images:
                     digest = turn.get("image_sha256") or file_sha256(Path(image))
                     size = tuple(turn["image_size"])
-                    images[image] = batch.add_image(image, size=size, sha256=digest).id  # type: ignore[arg-type]
+                    images[image] = batch.add_image(image, size=size, sha256=digest).id
                 session = batch.start_session(images[image], source="batch")
                 batch.add_turn(
                     NewTurn(
