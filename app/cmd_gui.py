@@ -106,6 +106,8 @@ def gui(
     if problem is not None:
         raise CliError(f"the desktop app cannot start: {problem}")
     try:
+        import PySide6.QtWidgets  # noqa: F401  (app.gui imports Qt only once it runs)
+
         from app.gui import run
     except ImportError as exc:  # PySide6 missing or its Qt libraries cannot load
         raise CliError(
