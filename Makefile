@@ -13,7 +13,7 @@ $(PY):
 # torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
 $(STAMP): $(PY) pyproject.toml constraints.txt
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e '.[dev]'
+	$(PIP) install -q -c constraints.txt -e '.[dev,gui,serve,cluster]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 import overlays as ov
+from app.batch_ray_cli import check_ray_flags, ray_options, run_ray_batch
 from app.cli import CliError, reported
 from app.cmd_log import db_option
 from app.cmd_render import build_prompts, prompt_options
@@ -55,9 +56,9 @@ EXIT_PARTIAL = 3
 )
 @click.option(
     "--out",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path),
     default=None,
-    help="JSONL answers of --batch.",
+    help="JSONL answers of --batch (with --ray: a folder of shards).",
 )
 @click.option(
     "--batch-size",
@@ -66,6 +67,7 @@ EXIT_PARTIAL = 3
     show_default=True,
     help="Queries generated together (left-padded batches) with --batch.",
 )
+@ray_options
 def ask(image: Path | None, question: str | None, **kw: Any) -> None:
     """Ask ViP-LLaVA about marked regions of IMAGE.
 
@@ -76,16 +78,24 @@ def ask(image: Path | None, question: str | None, **kw: Any) -> None:
       vipstudio ask photo.jpg --bbox 180,20,420,230 --server http://127.0.0.1:8000
     A file of queries, resumable (a rerun skips answered ids):
       vipstudio ask --batch queries.jsonl --out answers.jsonl --model ./tiny --batch-size 8
+    The same on a Ray cluster, one engine per actor, answers as shards in a folder:
+      vipstudio ask --batch q.jsonl --out answers/ --ray --actors 4 --gpus-per-actor 1
     In questions, <region0> (or <bbox0>) becomes the referring phrase of the first prompt.
     Exit codes: 0 done, 1 failed, 2 bad command line, 3 batch done with error records.
     """
+    check_ray_flags(kw)
     if kw["batch_file"] is not None:
         if image is not None or question is not None:
             raise click.UsageError("--batch takes no IMAGE or QUESTION")
         if kw["out"] is None:
             raise click.UsageError("--batch needs --out FILE for the answers")
-        _run_batch(kw)
+        if kw["use_ray"]:
+            run_ray_batch(kw, EXIT_PARTIAL)
+        else:
+            _run_batch(kw)
         return
+    if kw["use_ray"]:
+        raise click.UsageError("--ray works with --batch FILE only")
     if image is None:
         raise click.UsageError("give IMAGE (and a QUESTION, or none for a chat), or --batch FILE")
     if question is not None and not question.strip():

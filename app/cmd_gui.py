@@ -106,12 +106,14 @@ def gui(
     if problem is not None:
         raise CliError(f"the desktop app cannot start: {problem}")
     try:
+        import PySide6.QtWidgets  # noqa: F401  (app.gui imports Qt only once it runs)
+
         from app.gui import run
     except ImportError as exc:  # PySide6 missing or its Qt libraries cannot load
         raise CliError(
-            f"the desktop app cannot start: {exc}. Install PySide6-Essentials "
-            "(pip install 'vip-studio'), and on Linux the Qt system libraries (libxcb-cursor0, "
-            "libxkbcommon-x11-0)"
+            f"the desktop app cannot start: {exc}. Install the [gui] extra "
+            "(pip install 'vip-studio[gui]'), and on Linux the Qt system libraries "
+            "(libxcb-cursor0, libxkbcommon-x11-0)"
         ) from None
     code = run(target, db=db, model=model, server=server, token=token, settings_path=settings_path)
     if code:

@@ -80,10 +80,16 @@ def serve(
       vipstudio serve --model ./tiny --port 8123
       vipstudio serve --model ./vip-7b --host 0.0.0.0 --token s3cret
     """
-    import uvicorn
+    try:
+        import uvicorn
 
+        from vip_model.server import ServerConfig, check_bind, create_app, uvicorn_options
+    except ImportError as exc:  # the core installs without the server's packages
+        raise CliError(
+            f"the server needs packages that are not installed ({exc}): "
+            "pip install 'vip-studio[serve]'"
+        ) from None
     from vip_model.engine_spec import build_engine
-    from vip_model.server import ServerConfig, check_bind, create_app, uvicorn_options
 
     with reported(ModelError):
         check_bind(host, token)
