@@ -19,7 +19,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from app.batch import BatchRunner  # noqa: E402
-from app.batch_ray import RayOptions, run_ray  # noqa: E402
+from app.batch_ray import RayOptions, RayRunFailed, run_ray  # noqa: E402
 from app.batch_ray_shards import ShardFolder, merge_into_log  # noqa: E402
 from data_gen.qalog.log import QALog  # noqa: E402
 from vip_model.engine import GenerationSettings  # noqa: E402
@@ -232,3 +232,24 @@ def test_parquet_queries(ray_address: str, tiny_model_dir: Path, tmp_path: Path)
     assert (summary.answered, summary.errors) == (1, 1)
     (error,) = ShardFolder(tmp_path / "out").errors()
     assert error["id"] == "p1" and "question" in error["error"]
+
+
+def no_model(model_dir: str) -> tuple[Any, str]:
+    from vip_model.errors import ModelError
+
+    raise ModelError(f"{model_dir}: no model here")
+
+
+def test_a_model_that_cannot_load_is_one_clear_error(ray_address: str, tmp_path: Path) -> None:
+    queries = tmp_path / "q.jsonl"
+    write_queries(queries, 2, bad=False)
+    with pytest.raises(RayRunFailed) as err:
+        run_ray(
+            queries,
+            tmp_path / "out",
+            partial(no_model, "/nowhere"),
+            options=RayOptions(actors=1),
+            log=None,
+        )
+    assert "ModelError: /nowhere: no model here" in str(err.value)
+    assert "rerun to finish" in str(err.value)
