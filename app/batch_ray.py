@@ -145,14 +145,20 @@ def _collect(
     summary: RaySummary,
     progress: Callable[[int], None],
 ) -> None:
+    answered: set[str] = set()
     for batch in results.iter_batches(batch_size=shard_size, batch_format="numpy"):
         answers, errors = [], []
         for kind, text in zip(batch["kind"], batch["record"], strict=True):
             summary.total += 1
+            record = json.loads(str(text))
+            if kind == ANSWER and record["id"] in answered:
+                # Two lines with one id: the actors cannot see each other's, the driver can.
+                kind = ERROR
+                record = {"id": record["id"], "error": "duplicate id", "error_type": "BadQuery"}
             if kind == ANSWER:
-                answers.append(json.loads(str(text)))
+                answered.add(record["id"])
+                answers.append(record)
             elif kind == ERROR:
-                record = json.loads(str(text))
                 errors.append(record)
                 name = record.get("error_type", "InternalError")
                 summary.error_kinds[name] = summary.error_kinds.get(name, 0) + 1
