@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,11 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 
 class RayUnavailable(Exception):
     """Ray is not installed, or the cluster cannot be reached."""
+
+
+class RayRunFailed(Exception):
+    """The actors failed past their retries (a model that cannot load, out of memory…); the
+    shards written so far are kept."""
 
 
 @dataclass
@@ -95,34 +102,63 @@ def run_ray(
     logged = log.request_ids() if log is not None else set()
     _connect(ray, options.address)
     source = _read(ray, queries, options.batch_size)
-    results = source.map_batches(
-        AnswerActor,
-        fn_constructor_kwargs={
-            "engine_factory": engine_factory,
-            "base_dir": str(queries.resolve().parent),
-            "template": template,
-            "settings": settings or GenerationSettings(),
-            "max_pixels": max_pixels or ov.MAX_PIXELS,
-            "done": sorted(done),
-            "logged": sorted(logged),
-            "hash_images": log is not None,
-        },
-        compute=ray.data.ActorPoolStrategy(size=options.actors),
-        batch_size=options.batch_size,
-        batch_format="numpy",
-        num_cpus=options.cpus_per_actor,
-        num_gpus=options.gpus_per_actor,
-        max_restarts=MAX_RESTARTS,
-        max_task_retries=MAX_RESTARTS,
-    )
-    for batch in results.iter_batches(batch_size=options.shard_size, batch_format="numpy"):
+    with warnings.catch_warnings():
+        # Bounding the restarts takes **ray_remote_args, deprecated for Ray 2.64 (pinned below).
+        warnings.filterwarnings("ignore", message=".*ray_remote_args")
+        results = source.map_batches(
+            AnswerActor,
+            fn_constructor_kwargs={
+                "engine_factory": engine_factory,
+                "base_dir": str(queries.resolve().parent),
+                "template": template,
+                "settings": settings or GenerationSettings(),
+                "max_pixels": max_pixels or ov.MAX_PIXELS,
+                "done": sorted(done),
+                "logged": sorted(logged),
+                "hash_images": log is not None,
+            },
+            compute=ray.data.ActorPoolStrategy(size=options.actors),
+            batch_size=options.batch_size,
+            batch_format="numpy",
+            num_cpus=options.cpus_per_actor,
+            num_gpus=options.gpus_per_actor,
+            max_restarts=MAX_RESTARTS,
+            max_task_retries=MAX_RESTARTS,
+        )
+    try:
+        _collect(results, options.shard_size, folder, summary, progress)
+    except ray.exceptions.RayError as exc:
+        raise RayRunFailed(
+            f"the Ray job failed: {_cause(exc)}; the {summary.answered} answers in {out} are kept: "
+            "fix this and rerun to finish"
+        ) from None
+    if log is not None:
+        summary.merged = merge_into_log(folder, log)
+    summary.elapsed_s = time.perf_counter() - started
+    return summary
+
+
+def _collect(
+    results: Any,
+    shard_size: int,
+    folder: ShardFolder,
+    summary: RaySummary,
+    progress: Callable[[int], None],
+) -> None:
+    answered: set[str] = set()
+    for batch in results.iter_batches(batch_size=shard_size, batch_format="numpy"):
         answers, errors = [], []
         for kind, text in zip(batch["kind"], batch["record"], strict=True):
             summary.total += 1
+            record = json.loads(str(text))
+            if kind == ANSWER and record["id"] in answered:
+                # Two lines with one id: the actors cannot see each other's, the driver can.
+                kind = ERROR
+                record = {"id": record["id"], "error": "duplicate id", "error_type": "BadQuery"}
             if kind == ANSWER:
-                answers.append(json.loads(str(text)))
+                answered.add(record["id"])
+                answers.append(record)
             elif kind == ERROR:
-                record = json.loads(str(text))
                 errors.append(record)
                 name = record.get("error_type", "InternalError")
                 summary.error_kinds[name] = summary.error_kinds.get(name, 0) + 1
@@ -132,10 +168,17 @@ def run_ray(
         summary.answered += len(answers)
         summary.errors += len(errors)
         progress(len(batch["kind"]))
-    if log is not None:
-        summary.merged = merge_into_log(folder, log)
-    summary.elapsed_s = time.perf_counter() - started
-    return summary
+
+
+def _cause(exc: BaseException) -> str:
+    """The user's error that Ray wrapped: the last line of the remote traceback it quotes
+    (``package.module.ModelError: message``), without the package path or Ray's colours."""
+    lines = [line for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
+    last = lines[-1].strip() if lines else type(exc).__name__
+    name, colon, message = last.partition(": ")
+    if colon and " " not in name:
+        last = f"{name.rsplit('.', 1)[-1]}: {message}"
+    return last[:500]
 
 
 def _connect(ray: Any, address: str | None) -> None:
@@ -207,6 +250,7 @@ def _parquet_rows(queries: Path) -> list[dict[str, Any]]:
 __all__ = [
     "MAX_RESTARTS",
     "RayOptions",
+    "RayRunFailed",
     "RaySummary",
     "RayUnavailable",
     "ShardError",

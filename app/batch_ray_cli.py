@@ -81,7 +81,7 @@ def run_ray_batch(kw: dict[str, Any], exit_partial: int) -> None:
 
     from app.batch_files import BatchFileError, check_files
     from app.batch_query import count_lines
-    from app.batch_ray import RayOptions, RayUnavailable, ShardError, run_ray
+    from app.batch_ray import RayOptions, RayRunFailed, RayUnavailable, ShardError, run_ray
     from app.model_options import engine_from_options, settings_from
     from data_gen.qalog.log import LogError, QALog, default_db_path
     from vip_model.errors import ModelError
@@ -108,7 +108,7 @@ def run_ray_batch(kw: dict[str, Any], exit_partial: int) -> None:
         batch_size=kw["batch_size"],
         shard_size=kw["shard_size"],
     )
-    with reported(ModelError, LogError, BatchFileError, RayUnavailable, ShardError):
+    with reported(ModelError, LogError, BatchFileError, RayUnavailable, RayRunFailed, ShardError):
         log = None if db is None else QALog.open(db)
         total = count_lines(queries) if queries.suffix.lower() != ".parquet" else None
         bar = tqdm(total=total, unit="q", desc="asking", file=sys.stderr, disable=None)

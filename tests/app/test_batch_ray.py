@@ -19,7 +19,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from app.batch import BatchRunner  # noqa: E402
-from app.batch_ray import RayOptions, run_ray  # noqa: E402
+from app.batch_ray import RayOptions, RayRunFailed, run_ray  # noqa: E402
 from app.batch_ray_shards import ShardFolder, merge_into_log  # noqa: E402
 from data_gen.qalog.log import QALog  # noqa: E402
 from vip_model.engine import GenerationSettings  # noqa: E402
@@ -85,6 +85,7 @@ def write_queries(path: Path, n: int, bad: bool = True, mark: int | None = None)
     ]
     if bad:
         lines += [
+            lines[0],  # a duplicate id
             "{this is not json",
             json.dumps({"id": "no-question", "image": str(SAMPLES / "coffee.jpg")}),
             json.dumps(
@@ -117,7 +118,7 @@ def test_answers_equal_the_local_runner_and_merge_into_the_log_once(
     options = RayOptions(actors=2, batch_size=2, shard_size=3)
     with QALog.open(db) as log:
         summary = run_ray(queries, out, factory, options=options, log=log, settings=SETTINGS)
-    assert (summary.answered, summary.errors, summary.merged) == (5, 3, 5)
+    assert (summary.answered, summary.errors, summary.merged) == (5, 4, 5)
 
     folder = ShardFolder(out)
     answers = {r["id"]: r for r in folder.answers()}
@@ -129,7 +130,7 @@ def test_answers_equal_the_local_runner_and_merge_into_the_log_once(
                 assert got[key] == record[key], (record["id"], key)
     errors = {r["id"]: r["error_type"] for r in folder.errors()}
     local_errors = {r["id"]: r["error_type"] for r in expected if "error" in r}
-    assert errors == local_errors and set(errors) == {"line-6", "no-question", "bad-box"}
+    assert errors == local_errors and set(errors) == {"q0", "line-7", "no-question", "bad-box"}
     # Both formats hold the same answers.
     import pyarrow.parquet as pq
 
@@ -144,7 +145,7 @@ def test_answers_equal_the_local_runner_and_merge_into_the_log_once(
         assert log.count() == 5
         # A rerun skips what the shards hold and retries only the error records.
         again = run_ray(queries, out, factory, options=options, log=log, settings=SETTINGS)
-        assert (again.answered, again.skipped, again.errors, again.merged) == (0, 5, 3, 0)
+        assert (again.answered, again.skipped, again.errors, again.merged) == (0, 6, 3, 0)
         assert log.count() == 5
 
 
@@ -232,3 +233,24 @@ def test_parquet_queries(ray_address: str, tiny_model_dir: Path, tmp_path: Path)
     assert (summary.answered, summary.errors) == (1, 1)
     (error,) = ShardFolder(tmp_path / "out").errors()
     assert error["id"] == "p1" and "question" in error["error"]
+
+
+def no_model(model_dir: str) -> tuple[Any, str]:
+    from vip_model.errors import ModelError
+
+    raise ModelError(f"{model_dir}: no model here")
+
+
+def test_a_model_that_cannot_load_is_one_clear_error(ray_address: str, tmp_path: Path) -> None:
+    queries = tmp_path / "q.jsonl"
+    write_queries(queries, 2, bad=False)
+    with pytest.raises(RayRunFailed) as err:
+        run_ray(
+            queries,
+            tmp_path / "out",
+            partial(no_model, "/nowhere"),
+            options=RayOptions(actors=1),
+            log=None,
+        )
+    assert "ModelError: /nowhere: no model here" in str(err.value)
+    assert "rerun to finish" in str(err.value)
