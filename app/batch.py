@@ -288,15 +288,7 @@ class BatchRunner:
     def _answer(
         self, chunk: list[tuple[Query, Ready]], summary: Summary, sink: AnswersFile
     ) -> None:
-        answers: list[Answer | Exception]
-        try:
-            answers = list(self.engine.batch([ready.request for _, ready in chunk]))
-        except Exception as exc:
-            if isinstance(exc, ModelError) and not isinstance(exc, InvalidRequest):
-                raise  # the model itself failed (out of memory, server gone): stop the run
-            # One request the engine refuses (too long a conversation, say) or trips on must
-            # not take its batch down: answer them one at a time to find it.
-            answers = [self._answer_one(ready.request) for _, ready in chunk]
+        answers = answer_each(self.engine, [ready.request for _, ready in chunk])
         for (query, ready), answer in zip(chunk, answers, strict=True):
             if isinstance(answer, Exception):
                 kind = "InvalidRequest" if isinstance(answer, InvalidRequest) else "InternalError"
@@ -316,16 +308,6 @@ class BatchRunner:
             summary.answered += 1
             self.progress(1)
         sink.sync()
-
-    def _answer_one(self, request: Request) -> Answer | Exception:
-        try:
-            return self.engine.batch([request])[0]
-        except ModelError as exc:
-            if not isinstance(exc, InvalidRequest):
-                raise
-            return exc
-        except Exception as exc:  # a bug met by this request only: an error record
-            return exc
 
     def _log(self, query: Query, ready: Ready, answer: Answer) -> int | None:
         if self.log is None:
@@ -414,3 +396,31 @@ __all__ = [
     "prepare",
     "read_image",
 ]
+
+
+def answer_each(engine: Engine, requests: list[Request]) -> list[Answer | Exception]:
+    """One answer or error per request, as one batch when all goes well.
+
+    A request the engine refuses (too long a conversation, say) or trips on must not take its
+    batch down: the batch is then answered one request at a time to find it, and that request
+    gets its error. A failure of the model itself (out of memory, server gone) is raised.
+    """
+    if not requests:
+        return []
+    try:
+        return list(engine.batch(requests))
+    except Exception as exc:
+        if isinstance(exc, ModelError) and not isinstance(exc, InvalidRequest):
+            raise
+        return [_answer_one(engine, request) for request in requests]
+
+
+def _answer_one(engine: Engine, request: Request) -> Answer | Exception:
+    try:
+        return engine.batch([request])[0]
+    except ModelError as exc:
+        if not isinstance(exc, InvalidRequest):
+            raise
+        return exc
+    except Exception as exc:  # a bug met by this request only: an error record
+        return exc

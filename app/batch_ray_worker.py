@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import overlays as ov
-from app.batch import prepare, request_id
+from app.batch import answer_each, prepare, request_id
 from app.batch_query import BadQuery, Query, parse_query
 from vip_model.engine import Answer, Engine, GenerationSettings
-from vip_model.errors import InvalidRequest, ModelError
+from vip_model.errors import InvalidRequest
 
 #: What the driver hands each actor: builds the engine and names its model (called once).
 EngineFactory = Callable[[], tuple[Engine, str]]
@@ -121,24 +121,8 @@ class AnswerActor:
         return query
 
     def _generate(self, requests: list[Any]) -> list[Answer | Exception]:
-        if not requests:
-            return []
-        try:
-            return list(self.engine.batch(requests))
-        except Exception as exc:
-            if isinstance(exc, ModelError) and not isinstance(exc, InvalidRequest):
-                raise  # the model itself failed: Ray retries the batch on a restarted actor
-            return [self._generate_one(r) for r in requests]
-
-    def _generate_one(self, request: Any) -> Answer | Exception:
-        try:
-            return self.engine.batch([request])[0]
-        except ModelError as exc:
-            if not isinstance(exc, InvalidRequest):
-                raise
-            return exc
-        except Exception as exc:  # a bug met by this request only: an error record
-            return exc
+        # A failure of the model itself is raised: Ray retries the batch on a restarted actor.
+        return answer_each(self.engine, requests)
 
     def _record(self, query: Query, ready: Any, answer: Answer) -> dict[str, Any]:
         request = ready.request

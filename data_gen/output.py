@@ -22,20 +22,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from data_gen.errors import OutputExists, OutputRefused
+from data_gen.parallel import process_alive
 
 # The file that makes a folder "an export this project wrote" (and so replaceable).
 EXPORT_MARKER = ".vipstudio-export"
 _MARKER_TEXT = "A dataset written by `vipstudio export`; `--overwrite` may replace this folder.\n"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _owner(name: str, marker: str) -> int | None:
@@ -57,7 +48,7 @@ def clean_stale(out: Path) -> list[Path]:
     for marker in (".tmp-", ".old-"):
         for path in sorted(out.parent.glob(f".{out.name}{marker}*")):
             pid = _owner(path.name, f".{out.name}{marker}")
-            if pid is None or _alive(pid):
+            if pid is None or process_alive(pid):
                 continue
             if marker == ".old-" and not out.exists():
                 os.rename(path, out)

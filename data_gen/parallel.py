@@ -59,7 +59,7 @@ def die_with_parent(parent: int) -> None:
         # server, which exits when the process that started it is gone.
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if not _alive(parent):
+    if not process_alive(parent):
         os._exit(1)
     threading.Thread(target=_exit_when_gone, args=(parent,), daemon=True).start()
 
@@ -67,7 +67,8 @@ def die_with_parent(parent: int) -> None:
 _PR_SET_PDEATHSIG = 1
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """True while a process ``pid`` exists (ours or another user's)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -90,7 +91,7 @@ def _exit_when_gone(parent: int) -> None:
         if fd is not None:
             select.select([fd], [], [])
             os._exit(1)
-    while _alive(parent):
+    while process_alive(parent):
         time.sleep(0.5)
     os._exit(1)
 
