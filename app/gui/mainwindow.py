@@ -355,11 +355,17 @@ class MainWindow(QMainWindow):
         prompt = doc.selected_prompt() if doc else None
         if doc is None or prompt is None or doc.selected is None:
             return
-        style = prompt.style
-        if what == "color" and self.pen.color != "auto":
-            style = style.with_color(self.pen.color)
+        if not self.stylebar.showing_selection:
+            return  # the controls show the pen: they changed the style of new shapes only
+        style, bar = prompt.style, self.stylebar
+        if what == "color":
+            color = bar.checked_color()
+            if color == "auto":  # a colour no other region uses
+                others = [p for i, p in enumerate(doc.prompts) if i != doc.selected]
+                color = ov.next_free_color(others)
+            style = style.with_color(color)
         elif what == "alpha":
-            style = replace(style, alpha=self.pen.alpha)
+            style = replace(style, alpha=bar.alpha.value())
         elif what == "width":
             value = self.stylebar.width_spin.value()
             if isinstance(prompt, ov.Point):

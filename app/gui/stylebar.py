@@ -79,6 +79,9 @@ class StyleBar(QWidget):
         self.pen = pen
         self.tool = "rectangle"
         self._quiet = False
+        #: True while the controls show the selected prompt: editing them then restyles that
+        #: prompt (through ``changed``) and leaves the pen for new shapes alone.
+        self.showing_selection = False
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
         self.group = QButtonGroup(self)
@@ -121,11 +124,13 @@ class StyleBar(QWidget):
 
     def set_tool(self, tool: str) -> None:
         self.tool = tool
-        self.refresh()
+        if not self.showing_selection:  # a selection stays shown (and editable) across tools
+            self.refresh()
 
     def refresh(self) -> None:
         """Show the pen's values (without emitting ``changed``)."""
         self._quiet = True
+        self.showing_selection = False
         self.color_buttons.get(self.pen.color, self.color_buttons["auto"]).setChecked(True)
         self.alpha.setValue(self.pen.alpha)
         self.width_label.setText(WIDTH_LABELS.get(self.tool, "Width"))
@@ -135,6 +140,7 @@ class StyleBar(QWidget):
     def show_style(self, prompt: ov.Prompt) -> None:
         """Reflect a selected prompt's style in the controls (without emitting)."""
         self._quiet = True
+        self.showing_selection = True
         name = prompt.style.color_name
         if name in self.color_buttons:
             self.color_buttons[name].setChecked(True)
@@ -147,17 +153,32 @@ class StyleBar(QWidget):
             self.width_spin.setValue(prompt.style.width)
         self._quiet = False
 
+    def checked_color(self) -> str:
+        """The colour control now checked: a palette name or "auto"."""
+        for name, button in self.color_buttons.items():
+            if button.isChecked():
+                return name
+        return "auto"
+
+    # Controls write the pen only when they show it, never while showing a selection.
+
     def _color_clicked(self, name: str) -> None:
-        self.pen.color = name
-        if not self._quiet:
-            self.changed.emit("color")
+        if self._quiet:
+            return
+        if not self.showing_selection:
+            self.pen.color = name
+        self.changed.emit("color")
 
     def _alpha_changed(self, value: int) -> None:
-        self.pen.alpha = value
-        if not self._quiet:
-            self.changed.emit("alpha")
+        if self._quiet:
+            return
+        if not self.showing_selection:
+            self.pen.alpha = value
+        self.changed.emit("alpha")
 
     def _width_changed(self, value: float) -> None:
-        self.pen.widths[self.tool] = value
-        if not self._quiet:
-            self.changed.emit("width")
+        if self._quiet:
+            return
+        if not self.showing_selection:
+            self.pen.widths[self.tool] = value
+        self.changed.emit("width")
