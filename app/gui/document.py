@@ -90,7 +90,9 @@ class PromptDocument:
         if index is not None:
             self.undo_stack.push(RemovePrompt(self, index))
 
-    def duplicate(self, offset: float = 10.0) -> None:
+    def duplicate(self, offset: float = 10.0, *, color: str | None = None) -> None:
+        """Copy the selection, shifted by ``offset``; ``color`` recolours the copy (Auto mode
+        passes a free one, so that two regions never share one phrase)."""
         prompt = self.selected_prompt()
         if prompt is None:
             return
@@ -101,6 +103,8 @@ class PromptDocument:
                 ov.fit_to_image(copy, size)
             except ov.InvalidPrompt:
                 copy = prompt
+        if color is not None:
+            copy = replace(copy, style=copy.style.with_color(color))
         self.undo_stack.push(AddPrompt(self, copy, len(self.prompts), "duplicate"))
 
     def move(self, index: int, to: int) -> None:

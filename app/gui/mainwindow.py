@@ -186,7 +186,7 @@ class MainWindow(QMainWindow):
             "previous": lambda: s.step(-1),
             "filter": lambda: self.filter_text.setFocus(),
             "delete": lambda: s.doc.delete() if s.doc else None,
-            "duplicate": lambda: s.doc.duplicate() if s.doc else None,
+            "duplicate": self.duplicate,
             "raise": lambda: self.layers.move_selected(+1),
             "lower": lambda: self.layers.move_selected(-1),
             "clear": lambda: s.doc.clear() if s.doc else None,
@@ -342,6 +342,13 @@ class MainWindow(QMainWindow):
         self.canvas.set_tool(name)
         self.actions_[f"tool_{name}"].setChecked(True)
         self.stylebar.set_tool(name)
+
+    def duplicate(self) -> None:
+        """Duplicate the selection; in Auto mode the copy gets a colour no region uses yet."""
+        doc = self.studio.doc
+        if doc is not None:
+            auto = self.pen.color == "auto"
+            doc.duplicate(color=ov.next_free_color(doc.prompts) if auto else None)
 
     def _pen_for(
         self, tool: str, prompts: list[ov.Prompt], size: tuple[int, int]

@@ -60,3 +60,22 @@ def test_the_phrase_follows_only_an_unambiguous_mark() -> None:
     # Another red rectangle remains: the phrase may name that one, so it stays.
     assert follow_phrase(text, red, blue, [red]) == text
     assert follow_phrase(text, blue, red) == text
+
+
+def test_duplicate_in_auto_mode_gets_a_free_colour(qtbot: Any, window: Any, samples: Any) -> None:
+    open_and_wait(qtbot, window, samples)
+    canvas, doc = window.canvas, window.studio.doc
+    _tool(window, "ellipse")
+    drag(qtbot, canvas, [(100, 100), (200, 200)])
+    window.actions_["duplicate"].trigger()
+    assert [p.kind for p in doc.prompts] == ["ellipse", "ellipse"] and doc.selected == 1
+    colors = [p.style.color for p in doc.prompts]
+    assert colors == ["red", ov.next_free_color(doc.prompts[:1])]
+    phrases = {ov.referring_phrase(p) for p in doc.prompts}
+    assert len(phrases) == 2
+    # With a chosen pen colour the copy keeps the original's colour (the person chose it).
+    doc.select(None)
+    window.stylebar.color_buttons["blue"].click()
+    doc.select(0)
+    window.actions_["duplicate"].trigger()
+    assert doc.prompts[2].style.color == "red"
