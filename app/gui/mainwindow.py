@@ -244,6 +244,9 @@ class MainWindow(QMainWindow):
         self.files.scan_failed.connect(self.banner.show_error)
         self.files.scan_finished.connect(self._scanned)
         self.stylebar.changed.connect(self._style_changed)
+        add_to_mask = self.actions_["add_to_mask"]
+        self.stylebar.set_mask_action(add_to_mask)
+        add_to_mask.toggled.connect(lambda on: setattr(self.canvas, "add_to_mask", on))
         c.zoom_changed.connect(lambda z: self.statusbar.zoom.setText(f"{z * 100:.0f}%"))
         c.cursor_moved.connect(self.statusbar.set_cursor)
         c.notice.connect(lambda m: self.statusbar.showMessage(m, 5000))

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDoubleSpinBox,
@@ -112,6 +112,11 @@ class StyleBar(QWidget):
         layout.addWidget(self.alpha)
         layout.addWidget(self.width_label)
         layout.addWidget(self.width_spin)
+        #: The brush's "Add to mask" toggle (its action comes from the window's table).
+        self.mask_button = QToolButton()
+        self.mask_button.setVisible(False)
+        layout.addSpacing(8)
+        layout.addWidget(self.mask_button)
         self.alpha.valueChanged.connect(self._alpha_changed)
         self.width_spin.valueChanged.connect(self._width_changed)
         self.refresh()
@@ -122,8 +127,14 @@ class StyleBar(QWidget):
         button.clicked.connect(lambda _=False, n=name: self._color_clicked(n))
         layout.addWidget(button)
 
+    def set_mask_action(self, action: QAction) -> None:
+        """Show ``action`` (checkable "Add to mask") while the brush is the tool."""
+        self.mask_button.setDefaultAction(action)
+        self.mask_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+
     def set_tool(self, tool: str) -> None:
         self.tool = tool
+        self.mask_button.setVisible(tool == "brush")
         if not self.showing_selection:  # a selection stays shown (and editable) across tools
             self.refresh()
 

@@ -79,3 +79,60 @@ def test_duplicate_in_auto_mode_gets_a_free_colour(qtbot: Any, window: Any, samp
     doc.select(0)
     window.actions_["duplicate"].trigger()
     assert doc.prompts[2].style.color == "red"
+
+
+def test_a_brush_stroke_away_from_the_selected_mask_starts_a_new_mask(
+    qtbot: Any, window: Any, samples: Any
+) -> None:
+    from PySide6.QtCore import Qt
+
+    open_and_wait(qtbot, window, samples)
+    canvas, doc = window.canvas, window.studio.doc
+    _tool(window, "mask")
+    for x, y in [(100, 100), (200, 100), (200, 200)]:
+        click(qtbot, canvas, x, y)
+    qtbot.keyClick(canvas, Qt.Key.Key_Return)
+    polygon = doc.prompts[0]
+    assert doc.selected == 0  # the new mask stays selected
+    _tool(window, "brush")
+    drag(qtbot, canvas, [(400, 400), (430, 410), (460, 420)])
+    assert [p.kind for p in doc.prompts] == ["mask", "mask"]
+    assert doc.prompts[0] == polygon and doc.selected == 1
+    # The choice is shown while the brush is the tool, off by default, with its shortcut.
+    toggle = window.stylebar.mask_button
+    assert toggle.isVisible() and not toggle.isChecked()
+    assert "Shift+B" in toggle.toolTip()
+    # A stroke touching the selected mask adds to it.
+    stroke = doc.prompts[1]
+    drag(qtbot, canvas, [(455, 420), (480, 440), (500, 460)])
+    assert len(doc.prompts) == 2 and doc.prompts[1] != stroke
+    assert len(doc.prompts[1].polygons) == 1
+    # "Add to mask" (Shift+B): a stroke away from the selected mask joins it.
+    canvas.setFocus()
+    qtbot.keyClick(canvas, Qt.Key.Key_B, Qt.KeyboardModifier.ShiftModifier)
+    assert toggle.isChecked() and canvas.add_to_mask
+    drag(qtbot, canvas, [(100, 400), (130, 410), (160, 420)])
+    assert len(doc.prompts) == 2 and len(doc.prompts[1].polygons) == 2
+    assert doc.prompts[0] == polygon
+    _tool(window, "rectangle")
+    assert not toggle.isVisible()
+
+
+def test_the_brush_joins_the_selected_mask_only_when_touching_or_asked() -> None:
+    from app.gui.tools import ToolContext, make_tool
+
+    mask = ov.Mask(polygons=(((10, 10), (60, 10), (60, 60)),))
+
+    def stroke(a: tuple[float, float], b: tuple[float, float], add: bool) -> list[Any]:
+        brush = make_tool("brush")
+        ctx = ToolContext(
+            (400, 400), ov.Style(), [mask], selected=0, brush_radius=5, add_to_mask=add
+        )
+        brush.press(ctx, a)
+        brush.move(ctx, b, dragging=True)
+        return brush.release(ctx, b)
+
+    assert [e.op for e in stroke((200, 200), (250, 200), add=False)] == ["add"]
+    assert [(e.op, e.index) for e in stroke((55, 30), (90, 30), add=False)] == [("replace", 0)]
+    [joined] = stroke((200, 200), (250, 200), add=True)
+    assert joined.op == "replace" and len(joined.prompt.polygons) == 2
