@@ -39,13 +39,17 @@ def test_recolouring_a_selection_keeps_the_pen_and_the_phrase_follows(
     assert doc.prompts[0].style.color == "red"
     assert window.chat.question.toPlainText() == "What is in the red rectangle?"
     doc.undo_stack.redo()
+    # "Auto" on a selection: a colour no other region uses (here red again); the pen stays Auto.
+    bar.color_buttons["auto"].click()
+    assert doc.prompts[0].style.color == "red" and window.pen.color == "auto"
+    assert window.chat.question.toPlainText() == "What is in the red rectangle?"
     # Deselect: the controls show the pen again (Auto checked), and a new shape is Auto-coloured.
     click(qtbot, canvas, 400, 400)
     assert doc.selected is None and bar.checked_color() == "auto"
     _tool(window, "rectangle")
     drag(qtbot, canvas, [(250, 250), (330, 330)])
     new = doc.prompts[1].style
-    assert new.color == "red" and new.alpha == 128 and new.width == 3.0
+    assert new.color == "lime" and new.alpha == 128 and new.width == 3.0  # Auto: a free one
 
 
 def test_the_phrase_follows_only_an_unambiguous_mark() -> None:
