@@ -114,6 +114,8 @@ class Studio(QObject):
         doc.changed.connect(self.mark_dirty)
         doc.selection_changed.connect(self._selected)
         doc.replaced.connect(self._follow_phrase)
+        # The style controls show this document's selection, or the pen (not the last image's).
+        self._selected(-1 if doc.selected is None else doc.selected)
         self.document_opened.emit(doc)
         self.canvas.open_image(path)
         self.canvas.set_document(doc)

@@ -140,3 +140,18 @@ def test_the_brush_joins_the_selected_mask_only_when_touching_or_asked() -> None
     assert [(e.op, e.index) for e in stroke((55, 30), (90, 30), add=False)] == [("replace", 0)]
     [joined] = stroke((200, 200), (250, 200), add=True)
     assert joined.op == "replace" and len(joined.prompt.polygons) == 2
+
+
+def test_the_style_controls_show_the_pen_again_on_the_next_image(
+    qtbot: Any, window: Any, samples: Any
+) -> None:
+    open_and_wait(qtbot, window, samples)
+    canvas, bar = window.canvas, window.stylebar
+    drag(qtbot, canvas, [(100, 100), (200, 200)])
+    assert window.studio.doc.selected == 0 and bar.showing_selection
+    first = window.studio.path
+    window.actions_["next"].trigger()
+    qtbot.waitUntil(lambda: window.studio.path != first, timeout=15_000)
+    assert not bar.showing_selection
+    bar.color_buttons["blue"].click()
+    assert window.pen.color == "blue"
