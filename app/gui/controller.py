@@ -109,11 +109,11 @@ class Studio(QObject):
         if self.doc is not None:
             self.doc.changed.disconnect(self.mark_dirty)
             self.doc.selection_changed.disconnect(self._selected)
-            self.doc.replaced.disconnect(self._follow_phrase)
+            self.doc.replaced.disconnect(self._replaced)
         self.doc = doc
         doc.changed.connect(self.mark_dirty)
         doc.selection_changed.connect(self._selected)
-        doc.replaced.connect(self._follow_phrase)
+        doc.replaced.connect(self._replaced)
         # The style controls show this document's selection, or the pen (not the last image's).
         self._selected(-1 if doc.selected is None else doc.selected)
         self.document_opened.emit(doc)
@@ -252,8 +252,11 @@ class Studio(QObject):
 
     # -- phrases ----------------------------------------------------------------------------
 
-    def _follow_phrase(self, old: ov.Prompt, new: ov.Prompt) -> None:
-        """A recoloured region: the question names it by its new colour ("blue rectangle")."""
+    def _replaced(self, old: ov.Prompt, new: ov.Prompt) -> None:
+        """A prompt changed in place (also by undo): the style controls show the selection's
+        style as it is now, and the question names a recoloured region by its new colour."""
+        if self.doc is not None and self.doc.selected_prompt() is new:
+            self.stylebar.show_style(new)
         box = self.chat.question
         text = box.toPlainText()
         others = [p for p in self.doc.prompts if p is not new] if self.doc else []

@@ -38,6 +38,7 @@ def test_recolouring_a_selection_keeps_the_pen_and_the_phrase_follows(
     doc.undo_stack.undo()
     assert doc.prompts[0].style.color == "red"
     assert window.chat.question.toPlainText() == "What is in the red rectangle?"
+    assert bar.checked_color() == "red"  # the controls show the style undone to
     doc.undo_stack.redo()
     # "Auto" on a selection: a colour no other region uses (here red again); the pen stays Auto.
     bar.color_buttons["auto"].click()
