@@ -77,6 +77,8 @@ class Canvas(QGraphicsView):
         self.renderer.model_view.connect(self._on_model_view)
         self.renderer.error.connect(self.notice)
         self.pen_source: PenSource = _default_pen
+        #: Brush strokes away from the selected mask join it (the "Add to mask" toggle).
+        self.add_to_mask = False
         self.doc: PromptDocument | None = None
         self.path: Path | None = None
         self.image_size: tuple[int, int] | None = None
@@ -196,6 +198,7 @@ class Canvas(QGraphicsView):
             tolerance=6.0 / self.zoom,
             point_radius=radius,
             brush_radius=brush,
+            add_to_mask=self.add_to_mask,
         )
 
     def _apply(self, edits: list[Edit]) -> None:

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QListView
 import overlays as ov
 from app.gui.canvas import Canvas
 from app.gui.chat import ChatPanel
-from app.gui.conversation import Conversation, insert_phrase
+from app.gui.conversation import Conversation, follow_phrase, insert_phrase
 from app.gui.document import PromptDocument
 from app.gui.files import FileListModel, PathRole, is_image
 from app.gui.layers import LayersPanel
@@ -109,9 +109,13 @@ class Studio(QObject):
         if self.doc is not None:
             self.doc.changed.disconnect(self.mark_dirty)
             self.doc.selection_changed.disconnect(self._selected)
+            self.doc.replaced.disconnect(self._replaced)
         self.doc = doc
         doc.changed.connect(self.mark_dirty)
         doc.selection_changed.connect(self._selected)
+        doc.replaced.connect(self._replaced)
+        # The style controls show this document's selection, or the pen (not the last image's).
+        self._selected(-1 if doc.selected is None else doc.selected)
         self.document_opened.emit(doc)
         self.canvas.open_image(path)
         self.canvas.set_document(doc)
@@ -247,6 +251,23 @@ class Studio(QObject):
         self.files.set_status(self.path, (len(self.turns), reviewed))
 
     # -- phrases ----------------------------------------------------------------------------
+
+    def _replaced(self, old: ov.Prompt, new: ov.Prompt) -> None:
+        """A prompt changed in place (also by undo): the style controls show the selection's
+        style as it is now, and the question names a recoloured region by its new colour."""
+        if self.doc is not None and self.doc.selected_prompt() is new:
+            self.stylebar.show_style(new)
+        box = self.chat.question
+        text = box.toPlainText()
+        others = [p for p in self.doc.prompts if p is not new] if self.doc else []
+        changed = follow_phrase(text, old, new, others)
+        if changed != text:
+            position = box.textCursor().position()
+            box.setPlainText(changed)
+            cursor = box.textCursor()
+            at_end = position >= len(text)
+            cursor.setPosition(len(changed) if at_end else min(position, len(changed)))
+            box.setTextCursor(cursor)
 
     def insert_phrase(self) -> None:
         """Insert the referring phrase of the selected region at the question's cursor."""

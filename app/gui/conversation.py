@@ -8,6 +8,7 @@ not fed back to the model; a regenerated answer replaces the one before it.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -101,3 +102,20 @@ def insert_phrase(text: str, cursor: int, phrase: str) -> tuple[str, int]:
     if after and not after.startswith((" ", ",", ".", "?", "!", ")", "\n")):
         phrase = phrase + " "
     return before + phrase + after, len(before) + len(phrase)
+
+
+def follow_phrase(
+    text: str, old: ov.Prompt, new: ov.Prompt, others: Sequence[ov.Prompt] = ()
+) -> str:
+    """``text`` with the mark of ``old`` ("red rectangle") renamed to that of ``new`` after a
+    recolour, so that the question keeps naming the same region. Unchanged when the colour
+    did not change, or when one of ``others`` still carries the old mark (it may mean that one).
+    """
+    before, after = old.style.color_name, new.style.color_name
+    if old.kind != new.kind or before is None or before == after:
+        return text
+    if any(p.kind == old.kind and p.style.color_name == before for p in others):
+        return text
+    shape = ov.SHAPE_WORDS[old.kind][1]
+    mark = f"{after} {shape}" if after else shape
+    return re.sub(rf"\b{re.escape(before)} {re.escape(shape)}\b", mark, text, flags=re.IGNORECASE)

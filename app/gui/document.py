@@ -19,11 +19,13 @@ from app.gui.undo import Command, Event, UndoStack
 class PromptDocument:
     """The ordered prompts of one image (later ones are drawn on top).
 
-    Events: ``changed()`` after every edit, ``selection_changed(index)`` (-1 for none).
+    Events: ``changed()`` after every edit, ``selection_changed(index)`` (-1 for none),
+    ``replaced(old, new)`` when one prompt changes in place (also on undo and redo).
     """
 
     def __init__(self, path: Path) -> None:
         self.changed = Event()
+        self.replaced = Event()
         self.selection_changed = Event()
         self.path = path
         self.prompts: list[ov.Prompt] = []
@@ -46,7 +48,8 @@ class PromptDocument:
         return prompt
 
     def _set(self, index: int, prompt: ov.Prompt) -> None:
-        self.prompts[index] = prompt
+        old, self.prompts[index] = self.prompts[index], prompt
+        self.replaced.emit(old, prompt)
         self.changed.emit()
 
     def _set_all(self, prompts: Sequence[ov.Prompt]) -> None:
@@ -87,7 +90,9 @@ class PromptDocument:
         if index is not None:
             self.undo_stack.push(RemovePrompt(self, index))
 
-    def duplicate(self, offset: float = 10.0) -> None:
+    def duplicate(self, offset: float = 10.0, *, color: str | None = None) -> None:
+        """Copy the selection, shifted by ``offset``; ``color`` recolours the copy (Auto mode
+        passes a free one, so that two regions never share one phrase)."""
         prompt = self.selected_prompt()
         if prompt is None:
             return
@@ -98,6 +103,8 @@ class PromptDocument:
                 ov.fit_to_image(copy, size)
             except ov.InvalidPrompt:
                 copy = prompt
+        if color is not None:
+            copy = replace(copy, style=copy.style.with_color(color))
         self.undo_stack.push(AddPrompt(self, copy, len(self.prompts), "duplicate"))
 
     def move(self, index: int, to: int) -> None:

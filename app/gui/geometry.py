@@ -224,6 +224,17 @@ def combine_rings(
     return _rings_of(result)
 
 
+def rings_touch(a: Sequence[Ring], b: Sequence[Ring]) -> bool:
+    """Whether two sets of polygons overlap or touch."""
+    if not a or not b:
+        return False
+    return bool(
+        shapely.union_all([Polygon(r) for r in a]).intersects(
+            shapely.union_all([Polygon(r) for r in b])
+        )
+    )
+
+
 def _rings_of(geom: shapely.Geometry) -> list[Ring]:
     parts = getattr(geom, "geoms", [geom])
     out: list[Ring] = []

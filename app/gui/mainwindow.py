@@ -186,7 +186,7 @@ class MainWindow(QMainWindow):
             "previous": lambda: s.step(-1),
             "filter": lambda: self.filter_text.setFocus(),
             "delete": lambda: s.doc.delete() if s.doc else None,
-            "duplicate": lambda: s.doc.duplicate() if s.doc else None,
+            "duplicate": self.duplicate,
             "raise": lambda: self.layers.move_selected(+1),
             "lower": lambda: self.layers.move_selected(-1),
             "clear": lambda: s.doc.clear() if s.doc else None,
@@ -244,6 +244,9 @@ class MainWindow(QMainWindow):
         self.files.scan_failed.connect(self.banner.show_error)
         self.files.scan_finished.connect(self._scanned)
         self.stylebar.changed.connect(self._style_changed)
+        add_to_mask = self.actions_["add_to_mask"]
+        self.stylebar.set_mask_action(add_to_mask)
+        add_to_mask.toggled.connect(lambda on: setattr(self.canvas, "add_to_mask", on))
         c.zoom_changed.connect(lambda z: self.statusbar.zoom.setText(f"{z * 100:.0f}%"))
         c.cursor_moved.connect(self.statusbar.set_cursor)
         c.notice.connect(lambda m: self.statusbar.showMessage(m, 5000))
@@ -343,6 +346,13 @@ class MainWindow(QMainWindow):
         self.actions_[f"tool_{name}"].setChecked(True)
         self.stylebar.set_tool(name)
 
+    def duplicate(self) -> None:
+        """Duplicate the selection; in Auto mode the copy gets a colour no region uses yet."""
+        doc = self.studio.doc
+        if doc is not None:
+            auto = self.pen.color == "auto"
+            doc.duplicate(color=ov.next_free_color(doc.prompts) if auto else None)
+
     def _pen_for(
         self, tool: str, prompts: list[ov.Prompt], size: tuple[int, int]
     ) -> tuple[ov.Style, float, float]:
@@ -355,11 +365,17 @@ class MainWindow(QMainWindow):
         prompt = doc.selected_prompt() if doc else None
         if doc is None or prompt is None or doc.selected is None:
             return
-        style = prompt.style
-        if what == "color" and self.pen.color != "auto":
-            style = style.with_color(self.pen.color)
+        if not self.stylebar.showing_selection:
+            return  # the controls show the pen: they changed the style of new shapes only
+        style, bar = prompt.style, self.stylebar
+        if what == "color":
+            color = bar.checked_color()
+            if color == "auto":  # a colour no other region uses
+                others = [p for i, p in enumerate(doc.prompts) if i != doc.selected]
+                color = ov.next_free_color(others)
+            style = style.with_color(color)
         elif what == "alpha":
-            style = replace(style, alpha=self.pen.alpha)
+            style = replace(style, alpha=bar.alpha.value())
         elif what == "width":
             value = self.stylebar.width_spin.value()
             if isinstance(prompt, ov.Point):

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDoubleSpinBox,
@@ -79,6 +79,9 @@ class StyleBar(QWidget):
         self.pen = pen
         self.tool = "rectangle"
         self._quiet = False
+        #: True while the controls show the selected prompt: editing them then restyles that
+        #: prompt (through ``changed``) and leaves the pen for new shapes alone.
+        self.showing_selection = False
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
         self.group = QButtonGroup(self)
@@ -109,6 +112,11 @@ class StyleBar(QWidget):
         layout.addWidget(self.alpha)
         layout.addWidget(self.width_label)
         layout.addWidget(self.width_spin)
+        #: The brush's "Add to mask" toggle (its action comes from the window's table).
+        self.mask_button = QToolButton()
+        self.mask_button.setVisible(False)
+        layout.addSpacing(8)
+        layout.addWidget(self.mask_button)
         self.alpha.valueChanged.connect(self._alpha_changed)
         self.width_spin.valueChanged.connect(self._width_changed)
         self.refresh()
@@ -119,13 +127,21 @@ class StyleBar(QWidget):
         button.clicked.connect(lambda _=False, n=name: self._color_clicked(n))
         layout.addWidget(button)
 
+    def set_mask_action(self, action: QAction) -> None:
+        """Show ``action`` (checkable "Add to mask") while the brush is the tool."""
+        self.mask_button.setDefaultAction(action)
+        self.mask_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+
     def set_tool(self, tool: str) -> None:
         self.tool = tool
-        self.refresh()
+        self.mask_button.setVisible(tool == "brush")
+        if not self.showing_selection:  # a selection stays shown (and editable) across tools
+            self.refresh()
 
     def refresh(self) -> None:
         """Show the pen's values (without emitting ``changed``)."""
         self._quiet = True
+        self.showing_selection = False
         self.color_buttons.get(self.pen.color, self.color_buttons["auto"]).setChecked(True)
         self.alpha.setValue(self.pen.alpha)
         self.width_label.setText(WIDTH_LABELS.get(self.tool, "Width"))
@@ -135,6 +151,7 @@ class StyleBar(QWidget):
     def show_style(self, prompt: ov.Prompt) -> None:
         """Reflect a selected prompt's style in the controls (without emitting)."""
         self._quiet = True
+        self.showing_selection = True
         name = prompt.style.color_name
         if name in self.color_buttons:
             self.color_buttons[name].setChecked(True)
@@ -147,17 +164,32 @@ class StyleBar(QWidget):
             self.width_spin.setValue(prompt.style.width)
         self._quiet = False
 
+    def checked_color(self) -> str:
+        """The colour control now checked: a palette name or "auto"."""
+        for name, button in self.color_buttons.items():
+            if button.isChecked():
+                return name
+        return "auto"
+
+    # Controls write the pen only when they show it, never while showing a selection.
+
     def _color_clicked(self, name: str) -> None:
-        self.pen.color = name
-        if not self._quiet:
-            self.changed.emit("color")
+        if self._quiet:
+            return
+        if not self.showing_selection:
+            self.pen.color = name
+        self.changed.emit("color")
 
     def _alpha_changed(self, value: int) -> None:
-        self.pen.alpha = value
-        if not self._quiet:
-            self.changed.emit("alpha")
+        if self._quiet:
+            return
+        if not self.showing_selection:
+            self.pen.alpha = value
+        self.changed.emit("alpha")
 
     def _width_changed(self, value: float) -> None:
-        self.pen.widths[self.tool] = value
-        if not self._quiet:
-            self.changed.emit("width")
+        if self._quiet:
+            return
+        if not self.showing_selection:
+            self.pen.widths[self.tool] = value
+        self.changed.emit("width")

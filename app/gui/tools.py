@@ -31,6 +31,8 @@ class ToolContext:
     tolerance: float = 4.0
     point_radius: float = 8.0
     brush_radius: float = 10.0
+    #: "Add to mask": brush strokes join the selected mask even away from it.
+    add_to_mask: bool = False
 
 
 @dataclass(frozen=True)
@@ -270,8 +272,8 @@ class TriangleTool(Tool):
 
 @dataclass
 class BrushTool(Tool):
-    """Paint a mask with a round brush. With a mask selected, strokes add to it (Alt erases);
-    otherwise each stroke makes a new mask."""
+    """Paint a mask with a round brush. A stroke that touches the selected mask adds to it (Alt
+    erases from it); a stroke away from it makes a new mask, unless "add to mask" is on."""
 
     erase: bool = False
 
@@ -306,7 +308,11 @@ class BrushTool(Tool):
         if not stroke:
             return []
         target = ctx.prompts[ctx.selected] if ctx.selected is not None else None
-        if isinstance(target, ov.Mask) and ctx.selected is not None:
+        # A mask just drawn stays selected: only touching it (or "add to mask") edits it.
+        joins = isinstance(target, ov.Mask) and (
+            erase or ctx.add_to_mask or geo.rings_touch(target.polygons, stroke)
+        )
+        if isinstance(target, ov.Mask) and ctx.selected is not None and joins:
             rings = geo.combine_rings(target.polygons, stroke, erase=erase)
             if not rings:
                 return []
