@@ -6,6 +6,7 @@ the log writer and gives the card the stored row back.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -21,6 +22,16 @@ from PySide6.QtWidgets import (
 )
 
 from data_gen.qalog.log import TurnRow
+
+#: The review shortcuts (the main window's actions use the same keys).
+ACCEPT_KEY, EDIT_KEY, REJECT_KEY, NEXT_UNREVIEWED_KEY = (
+    "Ctrl+Shift+A",
+    "Ctrl+Shift+E",
+    "Ctrl+Shift+R",
+    "Ctrl+Shift+U",
+)
+#: A word longer than this gets break opportunities, so labels wrap it to the panel's width.
+LONG_WORD = 24
 
 REVIEW_LABELS = {
     "unreviewed": "not reviewed",
@@ -62,9 +73,13 @@ class TurnCard(QFrame):
         self.cancel_btn = QPushButton("Cancel")
         for b in (self.save_btn, self.cancel_btn):
             b.setVisible(False)
-        self.accept_btn.setToolTip("The answer is right (stored in the log)")
-        self.edit_btn.setToolTip("Correct the answer; the correction is stored beside the original")
-        self.reject_btn.setToolTip("The answer is wrong; it is not used in follow-ups or exports")
+        self.accept_btn.setToolTip(f"The answer is right (stored in the log) ({ACCEPT_KEY})")
+        self.edit_btn.setToolTip(
+            f"Correct the answer; the correction is stored beside the original ({EDIT_KEY})"
+        )
+        self.reject_btn.setToolTip(
+            f"The answer is wrong; it is not used in follow-ups or exports ({REJECT_KEY})"
+        )
         self.tags = QLineEdit()
         self.tags.setPlaceholderText("tags, comma separated")
         buttons = QHBoxLayout()
@@ -91,6 +106,11 @@ class TurnCard(QFrame):
         self.cancel_btn.clicked.connect(lambda: self._editing(False))
         self.tags.editingFinished.connect(self._tags_done)
         self._set_enabled(False)
+
+    def set_current(self, on: bool) -> None:
+        """Mark the card the review shortcuts act on."""
+        self.setLineWidth(2 if on else 1)
+        self.setFrameShadow(QFrame.Shadow.Sunken if on else QFrame.Shadow.Plain)
 
     # -- streaming --------------------------------------------------------------------------
 
@@ -175,6 +195,15 @@ class TurnCard(QFrame):
 
 
 def _escape(text: str) -> str:
+    """HTML of ``text`` for a word-wrapped label; long words (paths, URLs, runs of tokens)
+    get zero-width spaces so that they wrap instead of widening the card."""
+    text = re.sub(
+        rf"\S{{{LONG_WORD},}}",
+        lambda m: "\u200b".join(
+            m.group()[i : i + LONG_WORD] for i in range(0, len(m.group()), LONG_WORD)
+        ),
+        text,
+    )
     return (
         text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br>")
     )
