@@ -16,7 +16,6 @@ from PySide6.QtWidgets import QApplication, QTextBrowser
 from app.gui.chat import ChatPanel
 from app.gui.settings import Generation
 from data_gen.qalog.log import QALog, TurnRow
-from vip_model.engine import Answer
 
 
 def _row(i: int, q: str, a: str, **kw: object) -> TurnRow:
@@ -135,16 +134,17 @@ def test_regenerate_is_enabled_only_once_there_is_an_answer(qtbot: Any, ready: A
 
 
 def test_a_question_stopped_before_its_first_token_goes_back_in_the_box(
-    qtbot: Any, window: Any, samples: Path
+    qtbot: Any, ready: Any
 ) -> None:
-    open_and_wait(qtbot, window, samples)
-    card = window.chat.begin_answer("What is within the red rectangle?")
-    window.chat.question.setPlainText("")  # as ask() leaves it
-    empty = Answer(text="", finish_reason="cancelled")
-    path = window.studio.path
-    window.asker._answered(empty, None, (), card, path, None, None, False, "What is it?")
+    window = ready
+    window.chat.question.setPlainText("What is it?")
+    window.chat.ask_btn.click()
+    assert window.chat.question.toPlainText() == ""  # asked: the box is free for the next one
+    window.chat.stop_btn.click()  # at once: before the first token
+    card = window.asker.card
+    qtbot.waitUntil(lambda: "nothing saved" in card.meta.text(), timeout=20_000)
     assert window.chat.question.toPlainText() == "What is it?"
-    assert "nothing saved" in card.meta.text()
+    assert not window.chat.cards
 
 
 def test_review_shortcuts_act_on_the_answers(qtbot: Any, ready: Any) -> None:
