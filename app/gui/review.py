@@ -154,7 +154,7 @@ class TurnCard(QFrame):
             parts.append("stopped")
         elif row.finish_reason == "length":
             parts.append("cut at max tokens")
-        self.meta.setText(" · ".join(parts))
+        self.meta.setText(_breakable(" · ".join(parts)))
         self._set_enabled(True)
 
     def _set_enabled(self, on: bool) -> None:
@@ -194,16 +194,24 @@ class TurnCard(QFrame):
             self.tags_requested.emit(self.row.id, tags)
 
 
-def _escape(text: str) -> str:
-    """HTML of ``text`` for a word-wrapped label; long words (paths, URLs, runs of tokens)
-    get zero-width spaces so that they wrap instead of widening the card."""
-    text = re.sub(
+def _breakable(text: str) -> str:
+    """``text`` with zero-width spaces in its long words (paths, URLs, runs of tokens), so
+    that a word-wrapped label wraps them instead of widening the card."""
+    return re.sub(
         rf"\S{{{LONG_WORD},}}",
         lambda m: "\u200b".join(
             m.group()[i : i + LONG_WORD] for i in range(0, len(m.group()), LONG_WORD)
         ),
         text,
     )
+
+
+def _escape(text: str) -> str:
+    """HTML of ``text`` for a word-wrapped label (long words made breakable)."""
     return (
-        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br>")
+        _breakable(text)
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("\n", "<br>")
     )

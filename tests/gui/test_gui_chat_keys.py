@@ -86,7 +86,8 @@ def _inside_view(panel: ChatPanel, widget: Any) -> bool:
 
 def test_long_lines_wrap_and_the_review_buttons_stay_in_view(qtbot: Any, panel: ChatPanel) -> None:
     long = "x" * 600  # one unbroken "word": a path, a URL, a degenerate answer
-    panel.set_turns([_row(1, "What is " + long, "It is " + long + " " + long)])
+    model = "http://127.0.0.1:8000/" + long  # a server URL as the model name
+    panel.set_turns([_row(1, "What is " + long, "It is " + long + " " + long, model=model)])
     card = panel.cards[1]
     qtbot.waitUntil(lambda: card.isVisible() and card.width() > 0)
     QApplication.processEvents()
