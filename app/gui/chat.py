@@ -208,6 +208,7 @@ class ChatPanel(QWidget):
         self.streaming = None
         self.current = None
         self.session_label.setText("")  # a new image: no conversation until it has turns
+        self.refresh_buttons()
         while self._items.count() > 1:
             item = self._items.takeAt(0)
             if item is not None and item.widget() is not None:

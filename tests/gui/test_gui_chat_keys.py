@@ -132,6 +132,15 @@ def test_regenerate_is_enabled_only_once_there_is_an_answer(qtbot: Any, ready: A
     qtbot.waitUntil(lambda: window.chat.regen_btn.isEnabled(), timeout=10_000)
     window.chat.new_btn.click()
     assert not window.chat.regen_btn.isEnabled()
+    _ask(qtbot, window, "What is within the red rectangle?")
+    qtbot.waitUntil(lambda: window.chat.regen_btn.isEnabled(), timeout=10_000)
+    first = window.studio.path
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_D)  # another image: nothing to regenerate there
+    qtbot.waitUntil(lambda: window.studio.path != first, timeout=10_000)
+    qtbot.waitUntil(lambda: window.studio.state is not None, timeout=10_000)
+    assert not window.chat.regen_btn.isEnabled()
+    assert window.chat.session_label.text() == ""
 
 
 def test_a_question_stopped_before_its_first_token_goes_back_in_the_box(
