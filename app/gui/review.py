@@ -108,9 +108,13 @@ class TurnCard(QFrame):
         self._set_enabled(False)
 
     def set_current(self, on: bool) -> None:
-        """Mark the card the review shortcuts act on."""
-        self.setLineWidth(2 if on else 1)
-        self.setFrameShadow(QFrame.Shadow.Sunken if on else QFrame.Shadow.Plain)
+        """Mark the card the review shortcuts act on (a highlight-coloured border)."""
+        self.setObjectName("turn")
+        self.setStyleSheet(
+            "QFrame#turn { border: 2px solid palette(highlight); border-radius: 4px; }"
+            if on
+            else ""
+        )
 
     # -- streaming --------------------------------------------------------------------------
 

@@ -177,6 +177,8 @@ def test_review_shortcuts_act_on_the_answers(qtbot: Any, ready: Any) -> None:
     # Next unreviewed goes to the first answer; R rejects it.
     qtbot.keyClick(window.canvas, Qt.Key.Key_U, ctrl_shift)
     assert window.chat.current is window.chat.cards[first.id]
+    assert "highlight" in window.chat.current.styleSheet()
+    assert window.chat.cards[second.id].styleSheet() == ""
     qtbot.keyClick(window.canvas, Qt.Key.Key_R, ctrl_shift)
     qtbot.waitUntil(lambda: review_is(first.id, "rejected"), timeout=10_000)
     qtbot.keyClick(window.canvas, Qt.Key.Key_E, ctrl_shift)
