@@ -9,14 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QDialog,
     QDialogButtonBox,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
+
+from app.gui.review import ACCEPT_KEY, EDIT_KEY, NEXT_UNREVIEWED_KEY, REJECT_KEY
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,13 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("regenerate", "Regenerate the last answer", ("Ctrl+R",), "Ask"),
     ActionSpec("new_conversation", "New conversation", ("Ctrl+N",), "Ask"),
     ActionSpec("insert_phrase", "Insert phrase of the selected region", ("Ctrl+I",), "Ask"),
-    ActionSpec("focus_question", "Go to the question box", ("Ctrl+L",), "Ask"),
+    ActionSpec("focus_question", "Go to the question box (Esc goes back)", ("Ctrl+L",), "Ask"),
+    ActionSpec("review_accept", "Accept the current answer", (ACCEPT_KEY,), "Review"),
+    ActionSpec("review_edit", "Edit the current answer", (EDIT_KEY,), "Review"),
+    ActionSpec("review_reject", "Reject the current answer", (REJECT_KEY,), "Review"),
+    ActionSpec(
+        "next_unreviewed", "Go to the next answer not reviewed", (NEXT_UNREVIEWED_KEY,), "Review"
+    ),
     ActionSpec("reload_model", "Load the model again", (), "Model"),
     ActionSpec("tiny_model", "Use the tiny random model (to try the interface)", (), "Model"),
     ActionSpec("help", "Keyboard shortcuts", ("F1", "?"), "Help"),
@@ -94,6 +104,24 @@ CANVAS_KEYS: tuple[tuple[str, str], ...] = (
     ("Esc", "Cancel what is being drawn"),
     ("Drag a handle (select tool)", "Resize the selected prompt"),
 )
+
+
+class UndoRouter(QObject):
+    """Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y undo the drawing even while a spin box (alpha, width)
+    has the focus: a number field's own undo is of no use, so its override of the key is
+    dropped and the window's Undo/Redo actions fire. Text fields with an undo of their own
+    (the question, the tags, the filter, a correction being edited) keep their Ctrl+Z."""
+
+    KEYS = (QKeySequence.StandardKey.Undo, QKeySequence.StandardKey.Redo)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            event.type() == QEvent.Type.ShortcutOverride
+            and isinstance(event, QKeyEvent)
+            and any(event.matches(k) for k in self.KEYS)
+        ) and isinstance(watched, QAbstractSpinBox):
+            return True  # not accepted by the spin box: the shortcut runs
+        return super().eventFilter(watched, event)
 
 
 def make_actions(parent: QWidget, slots: dict[str, Callable[..., object]]) -> dict[str, QAction]:

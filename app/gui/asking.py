@@ -67,6 +67,7 @@ class Asker(QObject):
         parts.chat.regenerate.connect(self.regenerate)
         parts.chat.new_conversation.connect(self.new_conversation)
         parts.host.state_changed.connect(self._engine_state)
+        parts.chat.regenerable = lambda: bool(studio.conversation.turns)
 
     def _engine_state(self, state: str, detail: str) -> None:
         self.w.chat.set_generating(state == "generating", can_ask=state in ("ready",))
@@ -78,6 +79,7 @@ class Asker(QObject):
         doc = self.studio.doc
         self.studio.conversation.start_over(doc.prompts if doc else ())
         self.w.chat.session_label.setText("new conversation: the next question starts afresh")
+        self.w.chat.refresh_buttons()
         self.studio.mark_dirty()
 
     def ask(self, question: str, *, regenerate: bool = False) -> bool:
@@ -120,7 +122,7 @@ class Asker(QObject):
             request,
             on_text=lambda piece: card.append(piece) if shiboken6.isValid(card) else None,
             on_answer=lambda a: self._answered(
-                a, request, refs, card, path, image_id, session, regenerate
+                a, request, refs, card, path, image_id, session, regenerate, question
             ),
             on_error=lambda exc: self._failed(card, exc),
         )
@@ -154,6 +156,7 @@ class Asker(QObject):
         image_id: int | None,
         session: int | None,
         regenerate: bool,
+        typed: str = "",
     ) -> None:
         spec = self.w.host.spec
         meta = [spec.label if spec else answer.model]
@@ -167,6 +170,10 @@ class Asker(QObject):
         if not answer.text.strip() and answer.finish_reason == "cancelled":
             if live:
                 card.meta.setText("stopped before any text: nothing saved")
+            box = self.w.chat.question
+            # Nothing came of it: the question goes back into the box, to edit or ask again.
+            if not regenerate and self.studio.path == path and not box.toPlainText().strip():
+                box.setPlainText(typed)
             return
         turn = NewTurn.from_answer(
             session or 0,

@@ -3,6 +3,8 @@ notice that says how to get a model when none is loaded. Widgets only: it emits 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import shiboken6
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
@@ -23,15 +25,24 @@ from vip_model.errors import DOWNLOAD_HINT
 
 
 class QuestionBox(QPlainTextEdit):
-    """The question being typed; Ctrl+Enter asks."""
+    """The question being typed; Ctrl+Enter asks, Tab/Shift+Tab move the focus on (a
+    question never needs a tab character), Esc leaves the box (``left``)."""
 
     submitted = Signal()
+    left = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTabChangesFocus(True)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and (
             event.modifiers() & Qt.KeyboardModifier.ControlModifier
         ):
             self.submitted.emit()
+            return
+        if event.key() == Qt.Key.Key_Escape:
+            self.left.emit()
             return
         super().keyPressEvent(event)
 
@@ -108,13 +119,26 @@ class ChatPanel(QWidget):
         self.notice.setVisible(False)
         self.cards: dict[int, TurnCard] = {}
         self.streaming: TurnCard | None = None
+        #: The card the review shortcuts act on (None: the last stored one).
+        self.current: TurnCard | None = None
+        #: Whether there is a last question to ask again; set by the asker.
+        self.regenerable: Callable[[], bool] = lambda: False
+        self._generating = False
+        self._can_ask = True
+        #: Follow the end of the list (a streaming answer) while the person is at the bottom.
+        self._follow = True
         self._list = QWidget()
         self._items = QVBoxLayout(self._list)
         self._items.setContentsMargins(4, 4, 4, 4)
         self._items.addStretch(1)
         self.scroll_area = QScrollArea()
         self.scroll_area.setWidgetResizable(True)
+        # Cards wrap to the panel's width: a long line never pushes the review buttons away.
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.scroll_area.setWidget(self._list)
+        bar = self.scroll_area.verticalScrollBar()
+        bar.valueChanged.connect(lambda v: setattr(self, "_follow", v >= bar.maximum() - 4))
+        bar.rangeChanged.connect(lambda _lo, hi: bar.setValue(hi) if self._follow else None)
         self.session_label = QLabel("")
         self.session_label.setObjectName("meta")
         self.question = QuestionBox()
@@ -164,9 +188,15 @@ class ChatPanel(QWidget):
             self.ask.emit(text)
 
     def set_generating(self, on: bool, can_ask: bool = True) -> None:
+        self._generating, self._can_ask = on, can_ask
+        self.refresh_buttons()
+
+    def refresh_buttons(self) -> None:
+        """Regenerate is enabled only when there is a last question to ask again."""
+        on, can_ask = self._generating, self._can_ask
         self.stop_btn.setEnabled(on)
         self.ask_btn.setEnabled(not on and can_ask)
-        self.regen_btn.setEnabled(not on and can_ask)
+        self.regen_btn.setEnabled(not on and can_ask and self.regenerable())
 
     # -- turns ------------------------------------------------------------------------------
 
@@ -176,6 +206,9 @@ class ChatPanel(QWidget):
             card.deleteLater()
         self.cards.clear()
         self.streaming = None
+        self.current = None
+        self.session_label.setText("")  # a new image: no conversation until it has turns
+        self.refresh_buttons()
         while self._items.count() > 1:
             item = self._items.takeAt(0)
             if item is not None and item.widget() is not None:
@@ -194,6 +227,7 @@ class ChatPanel(QWidget):
                 self._items.insertWidget(self._items.count() - 1, sep)
             self._add_card(row.question).set_row(row)
             self.cards[row.id] = self._last_card
+        self.refresh_buttons()
         self._scroll_to_end()
 
     def _add_card(self, question: str) -> TurnCard:
@@ -211,8 +245,7 @@ class ChatPanel(QWidget):
 
     def append(self, text: str) -> None:
         if self.streaming is not None:
-            self.streaming.append(text)
-            self._scroll_to_end()
+            self.streaming.append(text)  # the view follows it while at the bottom (_follow)
 
     def stored(self, card: TurnCard | None, row: TurnRow) -> None:
         """The answer of ``card`` is in the log as ``row``; without a live card (the panel was
@@ -225,12 +258,51 @@ class ChatPanel(QWidget):
             self.streaming = None
         self.set_generating(False)
 
+    # -- review from the keyboard -----------------------------------------------------------
+
+    def review_card(self) -> TurnCard | None:
+        """The card the review shortcuts act on: the current one, else the last stored one."""
+        if self.current is not None and shiboken6.isValid(self.current):
+            return self.current
+        stored = [c for c in self.cards.values() if c.row is not None]
+        return stored[-1] if stored else None
+
+    def review_current(self, status: str) -> None:
+        """Accept or reject (``status``) the current card, or start editing it (``edit``)."""
+        card = self.review_card()
+        if card is None:
+            return
+        if status == "edit":
+            card.edit_btn.click()
+        else:
+            (card.accept_btn if status == "accepted" else card.reject_btn).click()
+
+    def next_unreviewed(self) -> TurnCard | None:
+        """Make the next not-reviewed card (after the current one, wrapping) current."""
+        cards = [c for c in self.cards.values() if c.row is not None]
+        if not cards:
+            return None
+        start = cards.index(self.current) + 1 if self.current in cards else 0
+        for card in cards[start:] + cards[:start]:
+            if card.row is not None and card.row.review == "unreviewed":
+                self._make_current(card)
+                return card
+        return None
+
+    def _make_current(self, card: TurnCard) -> None:
+        for c in self.cards.values():
+            c.set_current(c is card)
+        self.current = card
+        self._follow = False
+        self.scroll_area.ensureWidgetVisible(card)
+
     def update_row(self, row: TurnRow) -> None:
         card = self.cards.get(row.id)
         if card is not None:
             card.set_row(row)
 
     def _scroll_to_end(self) -> None:
+        self._follow = True
         bar = self.scroll_area.verticalScrollBar()
         # bar as context: the call is dropped if the panel is gone before the timer fires
         QTimer.singleShot(0, bar, lambda: bar.setValue(bar.maximum()))

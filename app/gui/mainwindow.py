@@ -12,6 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer
 from PySide6.QtGui import QActionGroup, QCloseEvent
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QApplication,
     QComboBox,
     QDockWidget,
@@ -27,7 +28,7 @@ from PySide6.QtWidgets import (
 
 import overlays as ov
 from app.gui import settings as settings_io
-from app.gui.actions import SPECS, CheatSheet, make_actions
+from app.gui.actions import SPECS, CheatSheet, UndoRouter, make_actions
 from app.gui.asking import Asker, AskingParts
 from app.gui.canvas import Canvas
 from app.gui.chat import ChatPanel
@@ -201,6 +202,10 @@ class MainWindow(QMainWindow):
             "new_conversation": self.asker.new_conversation,
             "insert_phrase": s.insert_phrase,
             "focus_question": lambda: self.chat.question.setFocus(),
+            "review_accept": lambda: self.chat.review_current("accepted"),
+            "review_edit": lambda: self.chat.review_current("edit"),
+            "review_reject": lambda: self.chat.review_current("rejected"),
+            "next_unreviewed": self.chat.next_unreviewed,
             "reload_model": lambda: self.load_model(),
             "tiny_model": self.use_tiny_model,
             "help": self.show_help,
@@ -264,6 +269,12 @@ class MainWindow(QMainWindow):
         self.studio.image_changed.connect(self._image_changed)
         self.studio.folder_requested.connect(self.open_folder)
         self.studio.document_opened.connect(self._bind_undo)
+        self.chat.question.left.connect(lambda: self.canvas.setFocus())
+        # Only the window's number fields are watched (an application-wide filter would cost
+        # a Python call per event of every kind).
+        self._undo_router = UndoRouter(self)
+        for spin in self.findChildren(QAbstractSpinBox):
+            spin.installEventFilter(self._undo_router)
 
     # -- undo -------------------------------------------------------------------------------
 

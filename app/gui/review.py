@@ -6,6 +6,7 @@ the log writer and gives the card the stored row back.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -21,6 +22,16 @@ from PySide6.QtWidgets import (
 )
 
 from data_gen.qalog.log import TurnRow
+
+#: The review shortcuts (the main window's actions use the same keys).
+ACCEPT_KEY, EDIT_KEY, REJECT_KEY, NEXT_UNREVIEWED_KEY = (
+    "Ctrl+Shift+A",
+    "Ctrl+Shift+E",
+    "Ctrl+Shift+R",
+    "Ctrl+Shift+U",
+)
+#: A word longer than this gets break opportunities, so labels wrap it to the panel's width.
+LONG_WORD = 24
 
 REVIEW_LABELS = {
     "unreviewed": "not reviewed",
@@ -62,9 +73,13 @@ class TurnCard(QFrame):
         self.cancel_btn = QPushButton("Cancel")
         for b in (self.save_btn, self.cancel_btn):
             b.setVisible(False)
-        self.accept_btn.setToolTip("The answer is right (stored in the log)")
-        self.edit_btn.setToolTip("Correct the answer; the correction is stored beside the original")
-        self.reject_btn.setToolTip("The answer is wrong; it is not used in follow-ups or exports")
+        self.accept_btn.setToolTip(f"The answer is right (stored in the log) ({ACCEPT_KEY})")
+        self.edit_btn.setToolTip(
+            f"Correct the answer; the correction is stored beside the original ({EDIT_KEY})"
+        )
+        self.reject_btn.setToolTip(
+            f"The answer is wrong; it is not used in follow-ups or exports ({REJECT_KEY})"
+        )
         self.tags = QLineEdit()
         self.tags.setPlaceholderText("tags, comma separated")
         buttons = QHBoxLayout()
@@ -91,6 +106,15 @@ class TurnCard(QFrame):
         self.cancel_btn.clicked.connect(lambda: self._editing(False))
         self.tags.editingFinished.connect(self._tags_done)
         self._set_enabled(False)
+
+    def set_current(self, on: bool) -> None:
+        """Mark the card the review shortcuts act on (a highlight-coloured border)."""
+        self.setObjectName("turn")
+        self.setStyleSheet(
+            "QFrame#turn { border: 2px solid palette(highlight); border-radius: 4px; }"
+            if on
+            else ""
+        )
 
     # -- streaming --------------------------------------------------------------------------
 
@@ -134,7 +158,7 @@ class TurnCard(QFrame):
             parts.append("stopped")
         elif row.finish_reason == "length":
             parts.append("cut at max tokens")
-        self.meta.setText(" · ".join(parts))
+        self.meta.setText(_breakable(" · ".join(parts)))
         self._set_enabled(True)
 
     def _set_enabled(self, on: bool) -> None:
@@ -174,7 +198,24 @@ class TurnCard(QFrame):
             self.tags_requested.emit(self.row.id, tags)
 
 
+def _breakable(text: str) -> str:
+    """``text`` with zero-width spaces in its long words (paths, URLs, runs of tokens), so
+    that a word-wrapped label wraps them instead of widening the card."""
+    return re.sub(
+        rf"\S{{{LONG_WORD},}}",
+        lambda m: "\u200b".join(
+            m.group()[i : i + LONG_WORD] for i in range(0, len(m.group()), LONG_WORD)
+        ),
+        text,
+    )
+
+
 def _escape(text: str) -> str:
+    """HTML of ``text`` for a word-wrapped label (long words made breakable)."""
     return (
-        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br>")
+        _breakable(text)
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("\n", "<br>")
     )
