@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer
+from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QActionGroup, QCloseEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -302,8 +302,6 @@ class MainWindow(QMainWindow):
         if row is None and count:
             row = 0  # a new folder opens on its first image
         if row is not None:
-            while row >= self.files.rowCount() and self.files.canFetchMore():
-                self.files.fetchMore(QModelIndex())
             index = self.proxy.mapFromSource(self.files.index(row))
             if index.isValid():
                 self.file_view.setCurrentIndex(index)
