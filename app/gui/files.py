@@ -271,9 +271,12 @@ class FileFilter(QSortFilterProxyModel):
             self.mode = mode
         source = self.sourceModel()
         if isinstance(source, FileListModel):
-            self._accepted = [
-                self._accepts(p, n) for p, n in zip(source.paths, source.lower_names, strict=True)
-            ]
+            text, names = self.text, source.lower_names
+            if self.mode == "all":  # the keystroke path: one comprehension, no calls
+                self._accepted = [text in name for name in names]
+            else:
+                pairs = zip(source.paths, names, strict=True)
+                self._accepted = [self._accepts(p, n) for p, n in pairs]
         try:
             self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
         finally:
