@@ -48,8 +48,8 @@ def run(
     window.show()
     if target is not None:
         window.studio.open_path(target)
-    elif window.settings.last_folder and Path(window.settings.last_folder).is_dir():
-        window.open_folder(Path(window.settings.last_folder))
+    else:
+        window.restore_last()
     return int(app.exec())
 
 
