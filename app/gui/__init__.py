@@ -6,6 +6,7 @@ log (through `app.gui.writer`, its single writer). Heavy work runs off the GUI t
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -50,7 +51,14 @@ def run(
         window.studio.open_path(target)
     else:
         window.restore_last()
-    return int(app.exec())
+    code = int(app.exec())
+    if window.background_busy():
+        # A generation stuck in the model (or a big decode) would hold the interpreter's exit
+        # for seconds; the log process has already finished its writes (window.closeEvent).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 __all__ = ["run"]

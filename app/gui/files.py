@@ -117,10 +117,14 @@ class Thumbnails(QObject):
     def wait(self, timeout_ms: int = 5000) -> bool:
         return self._pool.waitForDone(timeout_ms)
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_ms: int = 5000) -> None:
         """Forget queued requests (they finish at once) and wait for the running one."""
         self._wanted.clear()
-        self._pool.waitForDone(5000)
+        self._pool.waitForDone(timeout_ms)
+
+    @property
+    def busy(self) -> bool:
+        return self._pool.activeThreadCount() > 0
 
 
 class FileListModel(QAbstractListModel):

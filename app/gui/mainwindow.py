@@ -504,11 +504,18 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.studio.flush()
         self._save_last_folder()
-        self.canvas.renderer.shutdown()
+        # Cancel background work and do not wait for it: a generation can sit in the model for
+        # seconds before it sees the cancel. Only the log's writes are waited for (they are data).
+        self.canvas.renderer.shutdown(timeout_ms=0)
         self.files.stop_scan()
-        self.files.thumbnails.shutdown()
-        self.host.close()
+        self.files.thumbnails.shutdown(timeout_ms=0)
+        self.host.close(timeout_ms=0)
         recovery = self.writer.close()
         if recovery is not None:
             print(f"vipstudio: answers that could not be saved are in {recovery}", file=sys.stderr)
         super().closeEvent(event)
+
+    def background_busy(self) -> bool:
+        """Whether model, render or thumbnail work still runs (the app then exits without
+        waiting for it: see :func:`app.gui.run`)."""
+        return self.host.busy or self.canvas.renderer.busy or self.files.thumbnails.busy

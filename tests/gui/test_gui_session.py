@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ from gui_helpers import open_and_wait
 import overlays as ov
 from app.gui import settings as settings_io
 from app.gui.settings import Settings
+from app.gui.threads import run_in_thread
+from data_gen.qalog.log import QALog
 
 
 def test_a_restart_reopens_the_image_shown_last(
@@ -63,3 +66,28 @@ def test_the_toolbar_stays_put_as_the_undo_text_grows(
     assert window.actions_["undo"].text().startswith("Undo replace every prompt")  # menu: all
     assert (fit.x(), undo.width()) == before
     assert undo.toolTip().startswith("Undo replace every prompt")
+
+
+def test_closing_does_not_wait_for_a_generation_stuck_in_the_model(
+    qtbot: Any, window: Any, samples: Path
+) -> None:
+    open_and_wait(qtbot, window, samples / "coffee.jpg")
+    stuck = threading.Event()  # a generation that does not look at its cancel token for long
+    started = threading.Event()
+
+    def generate() -> None:
+        started.set()
+        stuck.wait(30)
+
+    run_in_thread(generate, owner=window.host, pool=window.host._pool)
+    assert started.wait(5)
+    window.studio.doc.add(ov.Rectangle((5, 5, 60, 60)))
+    window.studio.flush()  # a draft write handed to the log process just before quitting
+    try:
+        window.close()  # returns at once: the stuck generation is cancelled, not waited for
+        assert not stuck.is_set() and window.background_busy()
+    finally:
+        stuck.set()
+    with QALog.open(Path(window.settings.db_path)) as log:  # the log still got the write
+        image = log.image_by_path(samples / "coffee.jpg")
+        assert image is not None and log.load_draft(image.id) is not None
