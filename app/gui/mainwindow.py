@@ -304,7 +304,7 @@ class MainWindow(QMainWindow):
     # -- files ------------------------------------------------------------------------------
 
     def open_folder(self, folder: Path, select: Path | None = None) -> None:
-        if self.files.paths and self.files.paths[0].parent != folder:
+        if str(folder) != self.settings.last_folder:
             # Another folder: the old filter would hide its images (an empty list).
             self.filter_text.clear()
             self.filter_mode.setCurrentText("all")
