@@ -7,6 +7,7 @@ log (through `app.gui.writer`, its single writer). Heavy work runs off the GUI t
 from __future__ import annotations
 
 import sys
+from os import _exit as exit_now  # the stdlib's exit without interpreter teardown
 from pathlib import Path
 
 from app.gui.compat import guard_singletons
@@ -48,9 +49,16 @@ def run(
     window.show()
     if target is not None:
         window.studio.open_path(target)
-    elif window.settings.last_folder and Path(window.settings.last_folder).is_dir():
-        window.open_folder(Path(window.settings.last_folder))
-    return int(app.exec())
+    else:
+        window.restore_last()
+    code = int(app.exec())
+    if window.background_busy():
+        # A generation stuck in the model (or a big decode) would hold the interpreter's exit
+        # for seconds; the log process has already finished its writes (window.closeEvent).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        exit_now(code)
+    return code
 
 
 __all__ = ["run"]

@@ -201,9 +201,6 @@ class Studio(QObject):
             return
         current = view.currentIndex()
         row = current.row() + delta if current.isValid() else 0
-        if row >= count and proxy.canFetchMore(QModelIndex()):
-            proxy.fetchMore(QModelIndex())
-            count = proxy.rowCount()
         if not 0 <= row < count:
             self.statusbar.showMessage(
                 "last image of the list" if delta > 0 else "first image", 2000

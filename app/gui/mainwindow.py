@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer
+from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QActionGroup, QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QListView,
     QMainWindow,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -238,6 +239,13 @@ class MainWindow(QMainWindow):
         for key in ("undo", "redo", "fit", "actual", "model_view"):
             tools.addAction(a[key])
         self.addToolBar(tools)
+        self.tools_bar = tools
+        metrics = tools.fontMetrics()
+        for key in ("undo", "redo"):  # fixed width: the toolbar must not jump as the text grows
+            button = tools.widgetForAction(a[key])
+            if button is not None:
+                button.setFixedWidth(metrics.horizontalAdvance("Redo " + "m" * 10) + 12)
+        self._undo_state()
 
     def _connect(self) -> None:
         c = self.canvas
@@ -279,6 +287,7 @@ class MainWindow(QMainWindow):
     # -- undo -------------------------------------------------------------------------------
 
     _undo_stack: UndoStack | None = None
+    tools_bar: QToolBar | None = None
 
     def _bind_undo(self, doc: PromptDocument) -> None:
         """Undo and Redo act on the document being edited and show what they would do."""
@@ -296,11 +305,23 @@ class MainWindow(QMainWindow):
         ):
             action = self.actions_[key]
             action.setEnabled(can)
-            action.setText(f"{key.capitalize()} {text}".strip())
+            full = f"{key.capitalize()} {text}".strip()
+            action.setText(full)  # the menu shows it all
+            button = self.tools_bar.widgetForAction(action) if self.tools_bar else None
+            if isinstance(button, QToolButton):  # the toolbar button: elided to its fixed width
+                width = button.width() - 12
+                button.setText(
+                    button.fontMetrics().elidedText(full, Qt.TextElideMode.ElideRight, width)
+                )
+                button.setToolTip(full)
 
     # -- files ------------------------------------------------------------------------------
 
     def open_folder(self, folder: Path, select: Path | None = None) -> None:
+        if str(folder) != self.settings.last_folder:
+            # Another folder: the old filter would hide its images (an empty list).
+            self.filter_text.clear()
+            self.filter_mode.setCurrentText("all")
         self._select_after_scan = select
         self.files.scan(folder)
         self.settings = self.settings.with_changes(last_folder=str(folder))
@@ -316,8 +337,6 @@ class MainWindow(QMainWindow):
         if row is None and count:
             row = 0  # a new folder opens on its first image
         if row is not None:
-            while row >= self.files.rowCount() and self.files.canFetchMore():
-                self.files.fetchMore(QModelIndex())
             index = self.proxy.mapFromSource(self.files.index(row))
             if index.isValid():
                 self.file_view.setCurrentIndex(index)
@@ -341,9 +360,21 @@ class MainWindow(QMainWindow):
         if folder:
             self.open_folder(Path(folder))
 
+    def restore_last(self) -> None:
+        """At start-up: the last folder, on the image shown last (where its draft was)."""
+        folder = self.settings.last_folder
+        if not folder or not Path(folder).is_dir():
+            return
+        image = Path(self.settings.last_image) if self.settings.last_image else None
+        if image is not None and (image.parent != Path(folder) or not image.is_file()):
+            image = None
+        self.open_folder(Path(folder), select=image)
+
     def _image_changed(self, path: Path) -> None:
         self.setWindowTitle(f"{path.name} — ViP Studio")
         self.statusbar.image.setText(path.name)
+        self.settings = self.settings.with_changes(last_image=str(path))
+        self.stored_settings = self.stored_settings.with_changes(last_image=str(path))
 
     def _image_loaded(self, loaded: object) -> None:
         size = self.canvas.image_size
@@ -481,12 +512,13 @@ class MainWindow(QMainWindow):
             on_disk = settings_io.load(self.settings_path)
         except settings_io.SettingsError:
             return  # never overwrite a file we could not read
-        if on_disk.last_folder != self.stored_settings.last_folder:
+        last = {
+            "last_folder": self.stored_settings.last_folder,
+            "last_image": self.stored_settings.last_image,
+        }
+        if (on_disk.last_folder, on_disk.last_image) != tuple(last.values()):
             with contextlib.suppress(OSError):
-                settings_io.save(
-                    on_disk.with_changes(last_folder=self.stored_settings.last_folder),
-                    self.settings_path,
-                )
+                settings_io.save(on_disk.with_changes(**last), self.settings_path)
 
     def show_help(self) -> None:
         if self.cheat_sheet is None:
@@ -499,11 +531,18 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.studio.flush()
         self._save_last_folder()
-        self.canvas.renderer.shutdown()
+        # Cancel background work and do not wait for it: a generation can sit in the model for
+        # seconds before it sees the cancel. Only the log's writes are waited for (they are data).
+        self.canvas.renderer.shutdown(timeout_ms=0)
         self.files.stop_scan()
-        self.files.thumbnails.shutdown()
-        self.host.close()
+        self.files.thumbnails.shutdown(timeout_ms=0)
+        self.host.close(timeout_ms=0)
         recovery = self.writer.close()
         if recovery is not None:
             print(f"vipstudio: answers that could not be saved are in {recovery}", file=sys.stderr)
         super().closeEvent(event)
+
+    def background_busy(self) -> bool:
+        """Whether model, render or thumbnail work still runs (the app then exits without
+        waiting for it: see :func:`app.gui.run`)."""
+        return self.host.busy or self.canvas.renderer.busy or self.files.thumbnails.busy

@@ -65,13 +65,14 @@ class Settings:
     autosave_ms: int = 400
     thumbnails: bool = True
     last_folder: str = ""
+    last_image: str = ""  # the image shown last: a restart reopens it (its draft with it)
 
     def __post_init__(self) -> None:
         _check_choice("device", self.device, DEVICES)
         _check_choice("quantization", self.quantization, QUANTIZATIONS)
         _check_choice("template", self.template, TEMPLATES)
         _check_choice("theme", self.theme, THEMES)
-        for name in ("model", "server_url", "server_token", "db_path", "last_folder"):
+        for name in ("model", "server_url", "server_token", "db_path", "last_folder", "last_image"):
             if not isinstance(getattr(self, name), str):
                 raise SettingsError(f"{name} must be text, got {getattr(self, name)!r}")
         url = self.server_url.strip()

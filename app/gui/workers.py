@@ -259,8 +259,13 @@ class EngineHost(QObject):
         if self.job is not None:
             self.job.stop()
 
+    @property
+    def busy(self) -> bool:
+        """Whether model work (a load, a generation, a close) still runs."""
+        return self._pool.activeThreadCount() > 0
+
     def close(self, timeout_ms: int = 5000) -> None:
-        """Cancel what runs, close the engine (at exit)."""
+        """Cancel what runs, close the engine (at exit); wait at most ``timeout_ms``."""
         self.stop()
         self._load_id += 1
         engine, self.engine = self.engine, None
