@@ -6,8 +6,8 @@ log (through `app.gui.writer`, its single writer). Heavy work runs off the GUI t
 
 from __future__ import annotations
 
+import os
 import sys
-from os import _exit as exit_now  # the stdlib's exit without interpreter teardown
 from pathlib import Path
 
 from app.gui.compat import guard_singletons
@@ -57,7 +57,7 @@ def run(
         # for seconds; the log process has already finished its writes (window.closeEvent).
         sys.stdout.flush()
         sys.stderr.flush()
-        exit_now(code)
+        os._exit(code)  # no interpreter teardown: it would wait for the stuck threads
     return code
 
 
