@@ -10,6 +10,8 @@ import numpy as np
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QImage
 
+from data_gen.qalog.log import TurnRow
+
 
 def adopt(window: Any, engine: Any, folder: Path) -> None:
     from app.gui.workers import EngineSpec
@@ -66,3 +68,37 @@ def qimage_rgb(image: QImage) -> np.ndarray:
     raw = np.frombuffer(image.constBits(), np.uint8).reshape(h, image.bytesPerLine())
     bgra = raw[:, : w * 4].reshape(h, w, 4)
     return bgra[..., 2::-1].copy()
+
+
+def turn_row(i: int, q: str, a: str, **kw: object) -> TurnRow:
+    """A stored turn as the log returns it, for panels tested without a log."""
+    base: dict[str, object] = dict(
+        id=i,
+        session_id=1,
+        image_id=1,
+        idx=i,
+        prompts=[],
+        question=q,
+        question_refs=[],
+        answer=a,
+        model="m",
+        template="llava_v1",
+        settings={},
+        timings={},
+        prompt_tokens=None,
+        answer_tokens=None,
+        finish_reason="stop",
+        source="gui",
+        request_id=None,
+        review="unreviewed",
+        corrected_answer=None,
+        reviewed_at=None,
+        created_at="",
+        tags=[],
+        image_path="",
+        image_sha256="",
+        image_width=1,
+        image_height=1,
+    )
+    base.update(kw)
+    return TurnRow(**base)  # type: ignore[arg-type]

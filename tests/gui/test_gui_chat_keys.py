@@ -15,40 +15,8 @@ from PySide6.QtWidgets import QApplication, QTextBrowser
 
 from app.gui.chat import ChatPanel
 from app.gui.settings import Generation
-from data_gen.qalog.log import QALog, TurnRow
-
-
-def _row(i: int, q: str, a: str, **kw: object) -> TurnRow:
-    base: dict[str, object] = dict(
-        id=i,
-        session_id=1,
-        image_id=1,
-        idx=i,
-        prompts=[],
-        question=q,
-        question_refs=[],
-        answer=a,
-        model="m",
-        template="llava_v1",
-        settings={},
-        timings={},
-        prompt_tokens=None,
-        answer_tokens=None,
-        finish_reason="stop",
-        source="gui",
-        request_id=None,
-        review="unreviewed",
-        corrected_answer=None,
-        reviewed_at=None,
-        created_at="",
-        tags=[],
-        image_path="",
-        image_sha256="",
-        image_width=1,
-        image_height=1,
-    )
-    base.update(kw)
-    return TurnRow(**base)  # type: ignore[arg-type]
+from data_gen.qalog.log import QALog
+from tests.gui.gui_helpers import turn_row
 
 
 @pytest.fixture
@@ -87,7 +55,7 @@ def _inside_view(panel: ChatPanel, widget: Any) -> bool:
 def test_long_lines_wrap_and_the_review_buttons_stay_in_view(qtbot: Any, panel: ChatPanel) -> None:
     long = "x" * 600  # one unbroken "word": a path, a URL, a degenerate answer
     model = "http://127.0.0.1:8000/" + long  # a server URL as the model name
-    panel.set_turns([_row(1, "What is " + long, "It is " + long + " " + long, model=model)])
+    panel.set_turns([turn_row(1, "What is " + long, "It is " + long + " " + long, model=model)])
     card = panel.cards[1]
     qtbot.waitUntil(lambda: card.isVisible() and card.width() > 0)
     QApplication.processEvents()
@@ -99,7 +67,7 @@ def test_long_lines_wrap_and_the_review_buttons_stay_in_view(qtbot: Any, panel: 
 def test_the_view_follows_a_streaming_answer_only_while_at_the_bottom(
     qtbot: Any, panel: ChatPanel
 ) -> None:
-    panel.set_turns([_row(i, f"question {i}", "an answer") for i in range(1, 8)])
+    panel.set_turns([turn_row(i, f"question {i}", "an answer") for i in range(1, 8)])
     bar = panel.scroll_area.verticalScrollBar()
     panel.begin_answer("one more")
     for i in range(40):

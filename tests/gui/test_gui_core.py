@@ -15,7 +15,7 @@ from app.gui.conversation import Conversation, history, insert_phrase, settings_
 from app.gui.settings import Generation, Settings, SettingsError, load, save
 from app.gui.stylebar import Pen, auto_color
 from app.gui.tools import ToolContext, make_tool
-from data_gen.qalog.log import TurnRow
+from tests.gui.gui_helpers import turn_row
 
 SIZE = (600, 400)
 
@@ -106,47 +106,14 @@ def test_geometry_hit_test_handles_and_transforms() -> None:
     assert geo.drag_handle(mask, "se", (201, 201)) is None  # degenerate: refused
 
 
-def _row(i: int, q: str, a: str, **kw: object) -> TurnRow:
-    base: dict[str, object] = dict(
-        id=i,
-        session_id=1,
-        image_id=1,
-        idx=i,
-        prompts=[],
-        question=q,
-        question_refs=[],
-        answer=a,
-        model="m",
-        template="llava_v1",
-        settings={},
-        timings={},
-        prompt_tokens=None,
-        answer_tokens=None,
-        finish_reason="stop",
-        source="gui",
-        request_id=None,
-        review="unreviewed",
-        corrected_answer=None,
-        reviewed_at=None,
-        created_at="",
-        tags=[],
-        image_path="",
-        image_sha256="",
-        image_width=1,
-        image_height=1,
-    )
-    base.update(kw)
-    return TurnRow(**base)  # type: ignore[arg-type]
-
-
 def test_history_skips_rejected_cancelled_and_replaces_regenerated() -> None:
     rows = [
-        _row(0, "q1", "a1"),
-        _row(1, "q2", "bad", review="rejected"),
-        _row(2, "q3", "part", finish_reason="cancelled"),
-        _row(3, "q4", "a4"),
-        _row(4, "q4", "a4 again", tags=["regenerated"]),
-        _row(5, "q5", "wrong", review="edited", corrected_answer="right"),
+        turn_row(0, "q1", "a1"),
+        turn_row(1, "q2", "bad", review="rejected"),
+        turn_row(2, "q3", "part", finish_reason="cancelled"),
+        turn_row(3, "q4", "a4"),
+        turn_row(4, "q4", "a4 again", tags=["regenerated"]),
+        turn_row(5, "q5", "wrong", review="edited", corrected_answer="right"),
     ]
     assert [(t.question, t.answer) for t in history(rows)] == [
         ("q1", "a1"),
