@@ -69,6 +69,35 @@ class TemplateTracker:
             self.template = cv2.addWeighted(self.template, 1 - _LEARN_RATE, seen, _LEARN_RATE, 0)
         return True, (nx / z, ny / z, nw / z, nh / z)
 
+    def verify(self, image: np.ndarray, box: tuple[float, float, float, float]) -> float:
+        """How well what ``box`` (x, y, w, h) shows matches the object (best normalised
+        correlation within a few pixels of it, -1..1); another tracker's box is checked this
+        way. A good match also updates the template and the box."""
+        gray = self._gray(image)
+        z = self.zoom
+        x, y, w, h = box[0] * z, box[1] * z, box[2] * z, box[3] * z
+        th, tw = self.template.shape
+        scale = (w / tw + h / th) / 2
+        tw, th = max(4, round(tw * scale)), max(4, round(th * scale))
+        template = cv2.resize(self.template, (tw, th), interpolation=cv2.INTER_AREA)
+        mx, my = 0.15 * tw + 2, 0.15 * th + 2
+        x0, y0 = max(0, int(x - mx)), max(0, int(y - my))
+        x1 = min(gray.shape[1], int(x + w + mx) + 1)
+        y1 = min(gray.shape[0], int(y + h + my) + 1)
+        window = gray[y0:y1, x0:x1]
+        if window.shape[0] < th or window.shape[1] < tw:
+            return -1.0
+        _, score, _, (bx, by) = cv2.minMaxLoc(
+            cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED)
+        )
+        if score > _LEARN_SCORE:
+            self.box = (float(x0 + bx), float(y0 + by), float(tw), float(th))
+            seen = cv2.resize(
+                _patch(gray, self.box), self.template.shape[::-1], interpolation=cv2.INTER_AREA
+            )
+            self.template = cv2.addWeighted(self.template, 1 - _LEARN_RATE, seen, _LEARN_RATE, 0)
+        return float(score)
+
     def _gray(self, image: np.ndarray) -> np.ndarray:
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
         if self.zoom < 1:

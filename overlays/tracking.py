@@ -39,6 +39,7 @@ _AREA_RANGE = (0.2, 5.0)  # box area against the seed box's
 _MAX_JUMP = 1.0  # centre moves per frame, in box diagonals
 _MIN_INSIDE = 0.5  # share of the box that must stay inside the frame
 _MAX_LOOK = 0.45  # Bhattacharyya distance of the box's colours from the object's (0 same, 1 unlike)
+_MIN_MATCH = 0.3  # normalised correlation of the box with the object's (adapting) template
 _BACKWARD_CHUNK = 24  # frames decoded forward at a time when tracking backward
 
 
@@ -158,6 +159,10 @@ class _Follower:
         self.seed_area = (small[2] - small[0]) * (small[3] - small[1])
         self.look = _colours(image, small)
         self.why = ""
+        self.checker: TemplateTracker | None = None
+        if not isinstance(self.tracker, TemplateTracker):  # that one checks its own matches
+            self.checker = TemplateTracker()
+            self.checker.init(image, _xywh(small))
 
     def follow(self, image: np.ndarray) -> Box | None:
         """The box in full-frame pixels, or None where the object is lost."""
@@ -184,6 +189,8 @@ class _Follower:
         distance = cv2.compareHist(self.look, look, cv2.HISTCMP_BHATTACHARYYA)
         if distance > _MAX_LOOK:
             return self._lost("the box no longer shows it (hidden or gone)")
+        if self.checker is not None and self.checker.verify(image, (x, y, w, h)) < _MIN_MATCH:
+            return self._lost("the box no longer shows it (hidden, gone or the tracker drifted)")
         self.look = cv2.addWeighted(self.look, 0.95, look, 0.05, 0)  # adapt slowly to changes
         self.box = box
         return self._to_full(box)  # not clipped: a prompt may reach past the frame's edge
