@@ -152,8 +152,8 @@ class VideoReader:
         try:
             for packet in self._container.demux(self._stream):
                 pts = packet.pts if packet.pts is not None else packet.dts
-                if pts is None or packet.size == 0:
-                    continue  # the demuxer's end-of-stream marker
+                if pts is None or packet.size == 0 or packet.is_discard:
+                    continue  # the end-of-stream marker; frames an edit list cuts away
                 stamps.append(pts)
                 if packet.is_keyframe:
                     keys.append(pts)
@@ -261,17 +261,15 @@ class VideoReader:
         target = self._pts[index]
         if not self._decodes_on_to(target):
             self._seek(target)
-        used = bisect.bisect_right(self._key_pts, target) - 1
-        for attempt in range(4):
-            found = self._decode_until(index)
+        earlier = bisect.bisect_right(self._key_pts, target) - 1
+        while True:
+            # From the very start, a frame the decoder never shows gives way to the next shown.
+            found = self._decode_until(index, from_start=earlier < 0)
             if found is not None:
                 return found
             # The demuxer landed after the wanted frame: seek one keyframe further back.
-            earlier = used - 1 - attempt
+            earlier -= 1
             self._seek(self._key_pts[earlier] if earlier >= 0 else None)
-        raise VideoUnreadable(
-            f"{self.path}: frame {index} cannot be decoded (the data is damaged): re-encode it"
-        )
 
     def _decodes_on_to(self, target: int) -> bool:
         """Whether to decode on from the current position rather than seek: ``target`` is
@@ -293,9 +291,10 @@ class VideoReader:
         self._decoder = self._container.decode(self._stream)
         self._pos = -1
 
-    def _decode_until(self, index: int) -> av.VideoFrame | None:
-        """Decode forward to frame ``index``; None if the first frame decoded is already past it.
-        A frame the decoder never gives (damaged) is replaced by the one shown before it."""
+    def _decode_until(self, index: int, *, from_start: bool = False) -> av.VideoFrame | None:
+        """Decode forward to frame ``index``; None if the first frame decoded is already past it
+        (unless decoding ``from_start``). A frame the decoder never gives (damaged, or cut by an
+        edit list) is replaced by the one shown before it."""
         assert self._decoder is not None
         previous: av.VideoFrame | None = None
         first = True
@@ -316,7 +315,7 @@ class VideoReader:
                     "the file is truncated"
                 )
             at = self._frame_index(frame)
-            if first and at > index:
+            if first and at > index and not from_start:
                 return None
             first = False
             self._pos = at
