@@ -116,7 +116,15 @@ def test_write_video_takes_images_and_replaces_atomically(tmp_path: Path) -> Non
     assert [p.name for p in tmp_path.iterdir()] == ["pil.mp4"]  # no temporary file left
     with pytest.raises(ValueError, match="no frames"):
         write_video(tmp_path / "none.mp4", [], 10)
-    assert [p.name for p in tmp_path.iterdir()] == ["pil.mp4"]
+    with pytest.raises(ValueError, match="frame 1 is 32×48, the first was 64×48"):
+        write_video(tmp_path / "sizes.mp4", [index_frame(0), index_frame(0)[:, :32]], 10)
+    with pytest.raises(ValueError, match=r"increasing time per frame \(frame 2"):
+        write_video(tmp_path / "vfr.mp4", [index_frame(0)] * 3, 10, times=[0, 0.1, 0.1])
+    with pytest.raises(ValueError, match="not in this PyAV build"):
+        write_video(tmp_path / "x.mp4", [index_frame(0)], 10, codec="libnope")
+    with pytest.raises(ValueError, match="positive"):
+        write_video(tmp_path / "x.mp4", [index_frame(0)], float("nan"))
+    assert [p.name for p in tmp_path.iterdir()] == ["pil.mp4"]  # no partial files left
 
 
 def test_display_rotation_is_applied(tmp_path: Path) -> None:
