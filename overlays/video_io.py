@@ -48,10 +48,10 @@ __all__ = [
 VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
 
 #: Decoded frames kept for stepping back and repainting: at most this many, and this many bytes
-#: of YUV data (8 at 1080p, 3 at 4K). Holding more slows sequential decoding down (each frame
-#: held is a buffer the decoder cannot reuse): 145 frames held made 640×480 decoding 4× slower.
+#: of YUV data (8 up to 4K, 100 MB there). Holding many slows sequential decoding down (each one
+#: is a buffer the decoder cannot reuse): 145 frames held made 640×480 decoding 4× slower.
 CACHE_FRAMES = 8
-CACHE_BYTES = 48 << 20
+CACHE_BYTES = 100 << 20
 
 # FFmpeg's threading: "AUTO" = frame and slice threads.
 _THREAD_TYPE = "AUTO"
