@@ -2,9 +2,10 @@
 
 A frame is an image: :meth:`VideoReader.frame` gives the same RGB ``PIL.Image`` that
 :func:`overlays.load_image` gives for a photo (display rotation applied), so prompts render on it
-exactly as on a photo. Opening demuxes the packets once to index every frame's presentation
-timestamp (no decoding), which makes frame counts exact, variable frame rates right and seeking
-frame-accurate; stepping to the next frame decodes on from the last one without seeking.
+exactly as on a photo. Opening indexes every frame's presentation timestamp without decoding
+(:mod:`overlays.video_index`), which makes frame counts exact, variable frame rates right and
+seeking frame-accurate; stepping to the next frame decodes on from the last one without seeking.
+Writing: :func:`overlays.video_write.write_video`, re-exported here.
 """
 
 from __future__ import annotations
@@ -104,10 +105,13 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 
 
 class VideoReader:
-    """Frames of one video file by index or time. Not thread-safe: one reader per thread.
+    """Frames of one video file by index or time. Not thread-safe: one reader per thread (a
+    worker that tracks or asks over time opens its own).
 
     ``info`` hashes the file on first use (about a second per GB); ``width``, ``height``,
-    ``fps``, ``frame_count`` and ``duration`` are known as soon as the reader is open.
+    ``fps``, ``frame_count``, ``duration``, ``codec`` and ``variable_frame_rate`` are known as
+    soon as the reader is open. Raises :class:`VideoUnreadable` (missing, not a regular file,
+    damaged, truncated, no video stream) or :class:`VideoTooLarge`.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> None:
