@@ -203,3 +203,17 @@ def test_a_point_and_an_arrow_follow_what_they_mark(glide: tuple[Path, list[BoxT
     cx, cy = centre(10)
     assert abs(moved_point.center[0] - cx) < 4 and abs(moved_point.center[1] - cy) < 4
     assert abs(moved_arrow.tip[0] - cx) < 4 and abs(moved_arrow.tip[1] - cy) < 4
+
+
+def test_a_large_object_backward_over_several_decoded_spans(tmp_path: Path) -> None:
+    """A 90-px object (matched on a downscaled frame) tracked backward over 30 frames: more than
+    one span of frames decoded forward and handed out in reverse."""
+    w, h, count = 200, 150, 30
+    boxes = square_path(count, w, h, size=90, step=2)
+    path = tmp_path / "big.mp4"
+    write_video(path, (textured_square(w, h, b) for b in boxes), 20, crf=18)
+    with VideoReader(path) as reader:
+        out = track(reader, Track({count - 1: ov.Rectangle(boxes[-1])}), count - 1, 0)
+    assert out.lost_at is None and sorted(out.tracked) == list(range(count - 1))
+    overlaps = [iou(out.tracked[i].box, boxes[i]) for i in out.tracked]  # type: ignore[union-attr]
+    assert min(overlaps) > 0.8, overlaps
