@@ -1,11 +1,13 @@
-"""Following a region through a clip with an OpenCV single-object tracker.
+"""Following a region through a clip with a single-object tracker.
 
-The tracker follows the region's box; the prompt moves with it (translated and scaled by the
-box, :func:`overlays.tracks.moved`). A tracker that loses its object rarely says so (MIL keeps
+The tracker (OpenCV's CSRT/KCF with the contrib build, MIL, or our template matcher) follows the
+region's box; the prompt moves with it (translated and scaled by the box,
+:func:`overlays.tracks.moved`). A tracker that loses its object rarely says so (MIL keeps
 returning a box on the background), so every step is checked: the tracker's own failure, a box
-that collapses or balloons, a jump longer than the box, a box leaving the frame, and what the box
-shows no longer looking like the object. The first failed check ends the run and is recorded as
-the track's ``lost_at``: a track never drifts silently.
+that collapses or balloons, a jump longer than the box, a box leaving the frame, colours that are
+no longer the object's, and (for OpenCV's trackers) a box that no longer matches the object's
+template. The first failed check ends the run and is recorded as the track's ``lost_at`` with
+``lost_why``: a track never drifts silently.
 """
 
 from __future__ import annotations
