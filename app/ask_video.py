@@ -128,7 +128,7 @@ def _tracked(
     reader: VideoReader, prompts: Sequence[ov.Prompt], start: int, frames: list[int], tracker: str
 ) -> Planned:
     from overlays.tracking import track  # type: ignore[import-not-found,unused-ignore]
-    from overlays.tracks import Track  # type: ignore[import-not-found,unused-ignore]
+    from overlays.tracks import Track
 
     tracks = [
         track(
