@@ -12,19 +12,30 @@ Click-free: the doors map :class:`WhenError` and the overlays' video errors to t
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import overlays as ov
 from data_gen.qalog.log import NewTurn, QALog, Recorded
 from data_gen.qalog.log_video import frame_image
-from overlays.video_io import VideoReader
+
+if TYPE_CHECKING:  # PyAV is imported by the commands that open a video, not by every parser
+    from overlays.video_io import VideoReader
 
 #: Frames one `ask --batch` line may ask about (their images wait in memory for the engine).
 MAX_FRAMES_PER_LINE = 256
 TRACKERS = ("auto", "csrt", "kcf", "mil")
+#: How the command line names the fields of :class:`When` (an `ask --batch` line names its keys).
+FLAGS = {
+    "at": "--at",
+    "frame": "--frame",
+    "track": "--track",
+    "every": "--every",
+    "until": "--until",
+    "tracker": "--tracker",
+}
 
 
 class WhenError(ValueError):
@@ -43,27 +54,31 @@ class When:
     until: float | None = None
     tracker: str = "auto"
 
-    def check(self) -> None:
-        """Raise :class:`WhenError` (with the flag names) unless the fields fit together."""
+    def check(self, names: Mapping[str, str] = FLAGS) -> None:
+        """Raise :class:`WhenError` unless the fields fit together; the message calls them by
+        ``names`` (the command line's flags by default)."""
+        at, frame, track, every, until = (
+            names[k] for k in ("at", "frame", "track", "every", "until")
+        )
         if self.at is not None and self.frame is not None:
-            raise WhenError("give --at SECONDS or --frame N, not both")
+            raise WhenError(f"give {at} SECONDS or {frame} N, not both")
         if self.at is None and self.frame is None:
-            raise WhenError("a video needs --at SECONDS or --frame N: the moment to ask about")
+            raise WhenError(f"a video needs {at} SECONDS or {frame} N: the moment to ask about")
         if self.at is not None and not (math.isfinite(self.at) and self.at >= 0):
-            raise WhenError(f"--at {self.at:g} must be a time in seconds from 0")
+            raise WhenError(f"{at} {self.at:g} must be a time in seconds from 0")
         if self.frame is not None and self.frame < 0:
-            raise WhenError(f"--frame {self.frame} must be a frame index from 0")
+            raise WhenError(f"{frame} {self.frame} must be a frame index from 0")
         if self.every is not None and not (math.isfinite(self.every) and self.every > 0):
-            raise WhenError(f"--every {self.every:g} must be a positive number of seconds")
+            raise WhenError(f"{every} {self.every:g} must be a positive number of seconds")
         if self.track and self.every is None:
-            raise WhenError("--track needs --every SECONDS: how often to ask along the track")
+            raise WhenError(f"{track} needs {every} SECONDS: how often to ask along the track")
         if self.until is not None:
             if self.every is None:
-                raise WhenError("--until needs --every SECONDS (asking over a span)")
+                raise WhenError(f"{until} needs {every} SECONDS (asking over a span)")
             if not math.isfinite(self.until):
-                raise WhenError(f"--until {self.until:g} must be a time in seconds")
+                raise WhenError(f"{until} {self.until:g} must be a time in seconds")
             if self.at is not None and self.until < self.at:
-                raise WhenError(f"--until {self.until:g} s is before --at {self.at:g} s")
+                raise WhenError(f"{until} {self.until:g} s is before {at} {self.at:g} s")
         if self.tracker not in TRACKERS:
             raise WhenError(f"unknown tracker {self.tracker!r}: use one of {', '.join(TRACKERS)}")
 
@@ -128,6 +143,7 @@ def _tracked(
     reader: VideoReader, prompts: Sequence[ov.Prompt], start: int, frames: list[int], tracker: str
 ) -> Planned:
     from overlays.tracking import track  # type: ignore[import-not-found,unused-ignore]
+
     from overlays.tracks import Track
 
     tracks = [
@@ -190,6 +206,7 @@ def log_frame_turn(
 
 
 __all__ = [
+    "FLAGS",
     "MAX_FRAMES_PER_LINE",
     "TRACKERS",
     "FramePlan",
