@@ -16,7 +16,7 @@ from collections.abc import Set
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.ask_video import MAX_FRAMES_PER_LINE, FramePlan, frame_label, plan
+from app.ask_video import MAX_FRAMES_PER_LINE, FramePlan, WhenError, frame_label, plan
 from app.batch_query import BadQuery, Query
 from data_gen.qalog.log import NewTurn, QALog
 from data_gen.qalog.log_types import ImageFile
@@ -86,7 +86,10 @@ def prepare_video(
         prompts = query_prompts(query, (reader.width, reader.height))
         if when.track and not prompts:
             raise BadQuery('"track" needs a region to follow: give "bboxes" or "prompts"')
-        planned = plan(reader, prompts, when)
+        try:
+            planned = plan(reader, prompts, when)
+        except WhenError as exc:
+            raise BadQuery(str(exc)) from None
         if len(planned.frames) > MAX_FRAMES_PER_LINE:
             raise BadQuery(
                 f"{len(planned.frames)} sampled frames is over the limit of {MAX_FRAMES_PER_LINE} "

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from video_helpers import square_clip
 
 from app.batch import BatchRunner, Summary
 from app.batch_query import BadQuery, parse_query
@@ -146,3 +147,27 @@ def test_a_video_line_parses_to_where_to_ask() -> None:
         True,
     )
     assert parse_query(_line("p", image="a.jpg"), Path("/data"), DEFAULTS).when is None
+
+
+def test_a_tracked_line_says_lost_on_each_frame_after_the_loss(
+    engine: HFEngine, tmp_path: Path
+) -> None:
+    clip = tmp_path / "glide.mp4"
+    boxes = square_clip(clip, 20, gone_at=12)
+    queries, out = tmp_path / "q.jsonl", tmp_path / "a.jsonl"
+    line = _line("glide", video=str(clip), t=0, every=0.6, track=True, bboxes=[list(boxes[0])])
+    queries.write_text(line + "\n")
+    with QALog.open(tmp_path / "log.sqlite") as log:
+        summary = _run(engine, queries, out, log)
+        records = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+        assert sorted(records) == ["glide@0", "glide@12", "glide@18", "glide@6"]
+        assert (summary.answered, summary.errors) == (2, 2)
+        for lost in ("glide@12", "glide@18"):
+            assert records[lost]["error_type"] == "TrackLost"
+            assert "lost region 0 at frame 12" in records[lost]["error"]
+            assert (records[lost]["video"], records[lost]["frame"]) == (str(clip), int(lost[6:]))
+        moved = records["glide@6"]["prompts"][0]["box"]
+        assert max(abs(a - b) for a, b in zip(moved, boxes[6], strict=True)) < 6
+        (video,) = log.videos()
+        (stored,) = log.tracks(video.id)
+        assert stored.track().lost_at == 12
