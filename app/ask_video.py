@@ -113,11 +113,18 @@ def start_frame(reader: VideoReader, when: When) -> int:
     return reader.index_at(when.at)
 
 
-def plan(reader: VideoReader, prompts: Sequence[ov.Prompt], when: When) -> Planned:
+def plan(
+    reader: VideoReader,
+    prompts: Sequence[ov.Prompt],
+    when: When,
+    *,
+    max_frames: int | None = None,
+) -> Planned:
     """The frames ``when`` asks about, each with its prompts (tracked with ``when.track``).
 
     Raises ``overlays.FrameOutOfRange`` for a moment outside the clip and :class:`WhenError`
-    for a span or tracker that cannot be used."""
+    for a span or tracker that cannot be used, or more than ``max_frames`` frames (checked
+    before any tracking)."""
     from overlays.video_io import sample_times
 
     start = start_frame(reader, when)
@@ -131,6 +138,11 @@ def plan(reader: VideoReader, prompts: Sequence[ov.Prompt], when: When) -> Plann
         if isinstance(exc, ov.OverlayError):
             raise
         raise WhenError(str(exc)) from None
+    if max_frames is not None and len(frames) > max_frames:
+        raise WhenError(
+            f"{len(frames)} sampled frames is over the limit of {max_frames}: ask less often "
+            "or over a shorter span"
+        )
     if not when.track:
         return Planned([FramePlan(i, reader.time_of(i), tuple(prompts)) for i in frames], [])
     if not prompts:

@@ -87,14 +87,9 @@ def prepare_video(
         if when.track and not prompts:
             raise BadQuery('"track" needs a region to follow: give "bboxes" or "prompts"')
         try:
-            planned = plan(reader, prompts, when)
+            planned = plan(reader, prompts, when, max_frames=MAX_FRAMES_PER_LINE)
         except WhenError as exc:
             raise BadQuery(str(exc)) from None
-        if len(planned.frames) > MAX_FRAMES_PER_LINE:
-            raise BadQuery(
-                f"{len(planned.frames)} sampled frames is over the limit of {MAX_FRAMES_PER_LINE} "
-                'per line: raise "every" or split the span into lines'
-            )
         info = reader.info if log else None
         over_time = when.every is not None
         frames: list[FrameReady | FrameError] = []
