@@ -116,7 +116,15 @@ def test_write_video_takes_images_and_replaces_atomically(tmp_path: Path) -> Non
     assert [p.name for p in tmp_path.iterdir()] == ["pil.mp4"]  # no temporary file left
     with pytest.raises(ValueError, match="no frames"):
         write_video(tmp_path / "none.mp4", [], 10)
-    assert [p.name for p in tmp_path.iterdir()] == ["pil.mp4"]
+    with pytest.raises(ValueError, match="frame 1 is 32×48, the first was 64×48"):
+        write_video(tmp_path / "sizes.mp4", [index_frame(0), index_frame(0)[:, :32]], 10)
+    with pytest.raises(ValueError, match=r"increasing time per frame \(frame 2"):
+        write_video(tmp_path / "vfr.mp4", [index_frame(0)] * 3, 10, times=[0, 0.1, 0.1])
+    with pytest.raises(ValueError, match="not in this PyAV build"):
+        write_video(tmp_path / "x.mp4", [index_frame(0)], 10, codec="libnope")
+    with pytest.raises(ValueError, match="positive"):
+        write_video(tmp_path / "x.mp4", [index_frame(0)], float("nan"))
+    assert [p.name for p in tmp_path.iterdir()] == ["pil.mp4"]  # no partial files left
 
 
 def test_display_rotation_is_applied(tmp_path: Path) -> None:
@@ -251,3 +259,24 @@ def test_a_frame_image_is_a_copy(clip: Path) -> None:
         image.paste((255, 0, 0), (0, 0, 64, 48))  # a caller drawing on it (render inplace=True)
         assert read_index(reader.frame_array(3)) == 3
         assert read_index(np.asarray(reader.frame(3))) == 3
+
+
+def test_frames_cut_by_an_edit_list_are_not_frames(tmp_path: Path) -> None:
+    """An MP4 whose edit list starts 2 frames in (as cutters and phones write): those frames
+    are demuxed but never shown, so they are not counted and frame 0 is the first shown."""
+    source = index_clip(tmp_path / "source.mp4", 30, gop=10)
+    with av.open(str(source)) as src, av.open(str(tmp_path / "cut.mp4"), "w") as dst:
+        stream = src.streams.video[0]
+        out = dst.add_stream_from_template(stream)
+        for packet in src.demux(stream):
+            if not packet.size:
+                continue
+            shift = 2 * (packet.duration or 0)
+            copy = av.Packet(bytes(packet))
+            copy.pts, copy.dts = packet.pts - shift, packet.dts - shift  # type: ignore[operator]
+            copy.duration, copy.is_keyframe = packet.duration, packet.is_keyframe
+            copy.time_base, copy.stream = packet.time_base, out
+            dst.mux(copy)
+    with VideoReader(tmp_path / "cut.mp4") as reader:
+        assert reader.frame_count == 28
+        assert [read_index(reader.frame_array(i)) for i in (0, 27, 1)] == [2, 29, 3]
