@@ -266,8 +266,10 @@ class _Session:
         else:
             click.echo()
             t = answer.timings
+            shown = self.frame[1] if self.frame is not None else None
+            at = "" if shown is None else f"frame {shown.index} at {shown.time:.2f} s, "
             click.echo(
-                f"[{answer.completion_tokens} tokens, first after {t.ttft_s:.2f} s, "
+                f"[{at}{answer.completion_tokens} tokens, first after {t.ttft_s:.2f} s, "
                 f"{t.tokens_per_s:.1f} tokens/s{'' if turn_id is None else f', turn {turn_id}'}]",
                 err=True,
             )

@@ -67,6 +67,7 @@ def test_at_a_moment_asks_about_that_frame_and_logs_it(
     by_index = _ask(tiny_model_dir, db, "ask", str(clip), question, "--bbox", "4,10,24,30",
                     "--frame", "19")  # fmt: skip
     assert by_index.exit_code == 0, by_index.output
+    assert "[frame 19 at 1.90 s, " in by_index.stderr and "turn 2" in by_index.stderr
     with QALog.open(db) as log:
         assert [(t.frame_index, t.frame_time) for t in log.video_turns(video.id)] == [
             (7, pytest.approx(0.7)),
