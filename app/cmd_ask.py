@@ -246,16 +246,16 @@ class _Session:
             answer = streamed.answer
         turn_id = self._log(prepared, answer)
         if as_json and self.frame is not None:
-            at = self.frame[1]
+            frame = self.frame[1]
             record = AnswerRecord.of(
-                frame_label(self.path, at.index),
+                frame_label(self.path, frame.index),
                 request,
                 answer,
                 model=self.model,
                 turn_id=turn_id,
                 video=str(self.path),
-                frame=at.index,
-                t=at.time,
+                frame=frame.index,
+                t=frame.time,
             )
             click.echo(json.dumps(record.to_dict(), ensure_ascii=False))
         elif as_json:
@@ -267,9 +267,9 @@ class _Session:
             click.echo()
             t = answer.timings
             shown = self.frame[1] if self.frame is not None else None
-            at = "" if shown is None else f"frame {shown.index} at {shown.time:.2f} s, "
+            where = "" if shown is None else f"frame {shown.index} at {shown.time:.2f} s, "
             click.echo(
-                f"[{at}{answer.completion_tokens} tokens, first after {t.ttft_s:.2f} s, "
+                f"[{where}{answer.completion_tokens} tokens, first after {t.ttft_s:.2f} s, "
                 f"{t.tokens_per_s:.1f} tokens/s{'' if turn_id is None else f', turn {turn_id}'}]",
                 err=True,
             )
