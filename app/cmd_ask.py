@@ -11,7 +11,15 @@ from typing import Any
 import click
 
 import overlays as ov
-from app.ask_video import TRACKERS, FramePlan, When, WhenError, frame_label, log_frame_turn
+from app.ask_video import (
+    TRACKERS,
+    FramePlan,
+    When,
+    WhenError,
+    frame_label,
+    log_frame_turn,
+    start_frame,
+)
 from app.batch_ray_cli import check_ray_flags, ray_options, run_ray_batch
 from app.cli import CliError, reported
 from app.cmd_log import db_option
@@ -142,6 +150,12 @@ def ask(image: Path | None, question: str | None, **kw: Any) -> None:
             raise click.UsageError("--batch takes no IMAGE or QUESTION")
         if kw["out"] is None:
             raise click.UsageError("--batch needs --out FILE for the answers")
+        given = [f"--{name}" for name in VIDEO_FLAGS if kw[name] not in (None, False)]
+        if given:
+            raise click.UsageError(
+                f"{', '.join(given)} are for one video; in a --batch file each line says where "
+                'to ask ("t", "every", "until", "track")'
+            )
         if kw["use_ray"]:
             run_ray_batch(kw, EXIT_PARTIAL)
         else:
@@ -345,8 +359,6 @@ def _when(image: Path, question: str | None, kw: dict[str, Any]) -> When | None:
 
 
 def _first_frame(reader: VideoReader, when: When) -> FramePlan:
-    from app.ask_video import start_frame
-
     index = start_frame(reader, when)
     return FramePlan(index, reader.time_of(index), ())
 
