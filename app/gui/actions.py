@@ -83,7 +83,7 @@ SPECS: tuple[ActionSpec, ...] = (
         short="Carry prompts",
     ),
     ActionSpec("view_adjust", "Brightness / contrast (the view only)…", ("Ctrl+Shift+J",), "View"),
-    ActionSpec("view_reset", "Reset brightness / contrast", ("Ctrl+Shift+0",), "View"),
+    ActionSpec("view_reset", "Reset brightness / contrast (the image as it is)", (), "View"),
     ActionSpec("zoom_in", "Zoom in", ("Ctrl++", "Ctrl+="), "View"),
     ActionSpec("zoom_out", "Zoom out", ("Ctrl+-",), "View"),
     ActionSpec("fit", "Fit to window", ("Ctrl+0",), "View", short="Fit"),

@@ -72,12 +72,10 @@ class Carrier(QObject):
             self.statusbar.showMessage("The previous image has no prompts to paste", 4000)
             return
         state = state or self.studio.state
-        size = doc.image_size or (
-            (state.image.width, state.image.height) if state is not None else None
-        )
-        if size is None:
+        if state is None:  # its draft may still come back: it must not be pasted over
             self.statusbar.showMessage("The image is still loading: paste again in a moment", 4000)
             return
+        size = doc.image_size or (state.image.width, state.image.height)
         kept, dropped = fit_prompts(previous.prompts, size)
         fresh = [p for p in kept if p not in doc.prompts]  # pasting twice adds nothing twice
         if fresh:

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -127,6 +128,7 @@ class LabelController(QObject):
         #: A file given on the command line: the list of the first folder opened.
         self.given: Path | None = None
         self._doc: PromptDocument | None = None
+        self._key_actions: list[QAction] = []
         p = panel.buttons
         p["add"].clicked.connect(self._ask_add)
         p["rename"].clicked.connect(self._ask_rename)
@@ -225,9 +227,17 @@ class LabelController(QObject):
             del self.labels[row]
             self._save()
 
+    def set_key_actions(self, actions: list[QAction]) -> None:
+        """The actions of keys 1–9: the Labels menu names the label each key puts on."""
+        self._key_actions = actions
+        self._show()
+
     def _show(self) -> None:
         self.panel.show_labels(self.labels, self.file)
         self.chat.refresh_labels()
+        for n, action in enumerate(self._key_actions, start=1):
+            name = self.labels[n - 1] if n <= len(self.labels) else "(none yet)"
+            action.setText(f"{n}: {name}")
         self.changed.emit(list(self.labels))
 
     # -- applying -----------------------------------------------------------------------------

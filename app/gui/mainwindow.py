@@ -307,7 +307,7 @@ class MainWindow(QMainWindow):
         self.actions_["carry_prompts"].toggled.connect(
             lambda on: setattr(self.carrier, "enabled", on)
         )
-        self.labels.changed.connect(self._label_actions)
+        self.labels.set_key_actions([self.actions_[f"label_{n}"] for n in range(1, 10)])
         # Only the window's number fields are watched (an application-wide filter would cost
         # a Python call per event of every kind).
         self._undo_router = UndoRouter(self)
@@ -458,12 +458,6 @@ class MainWindow(QMainWindow):
         doc.restyle(doc.selected, style)
 
     # -- labels -----------------------------------------------------------------------------
-
-    def _label_actions(self, labels: list[str]) -> None:
-        """The Labels menu names the label each key puts on."""
-        for n in range(1, 10):
-            name = labels[n - 1] if n <= len(labels) else "(none yet)"
-            self.actions_[f"label_{n}"].setText(f"{n}: {name}")
 
     def _remember_labels(self, folder: str, file: str) -> None:
         files = {**self.stored_settings.label_files, folder: file}

@@ -82,6 +82,15 @@ class AdjustEffect(QGraphicsEffect):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.table = ViewAdjust().lut()
+        # Qt keeps the item's pixmap while it does not change (a shape dragged over it is
+        # another item): its adjusted copy is kept too, so a drag costs no table pass.
+        self._key: tuple[int, int, int] | None = None
+        self._image = QImage()
+
+    def set_table(self, table: np.ndarray) -> None:
+        self.table = table
+        self._key = None
+        self.update()
 
     def draw(self, painter: QPainter) -> None:
         offset = QPoint()
@@ -90,7 +99,11 @@ class AdjustEffect(QGraphicsEffect):
         )
         if pixmap.isNull():
             return
-        image = adjust_image(pixmap.toImage(), self.table)
+        key = (pixmap.cacheKey(), offset.x(), offset.y())
+        if key != self._key:
+            self._image = adjust_image(pixmap.toImage(), self.table)
+            self._key = key
+        image = self._image
         painter.save()
         painter.setWorldTransform(QTransform())
         painter.drawImage(offset, image)
@@ -151,9 +164,8 @@ class ViewAdjuster(QObject):
     def set(self, adjust: ViewAdjust) -> None:
         """Show the image through ``adjust`` (neutral: as it is, at no cost)."""
         self.adjust = adjust
-        self.effect.table = adjust.lut()
+        self.effect.set_table(adjust.lut())
         self.effect.setEnabled(not adjust.neutral)
-        self.effect.update()
         if adjust.neutral:
             self.badge.setVisible(False)
         else:

@@ -238,3 +238,26 @@ def test_the_review_card_offers_the_labels_for_the_turns_regions(
     for _ in range(2):
         window.labels.remove_label(0)
     assert not card.regions.isVisibleTo(card)
+
+
+def test_labels_given_without_a_folder_are_used_and_a_bad_file_is_a_banner(
+    qtbot: Any, make_window: Any, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    labels = tmp_path / "classes.txt"
+    labels.write_text("cup\n", encoding="utf-8")
+    window = make_window(labels_file=labels)
+    window.labels.use_given()  # what `vipstudio gui --labels F` does when no folder opens
+    assert window.labels.labels == ["cup"]
+    (tmp_path / "bad.txt").write_bytes(b"caf\xe9\n")
+    bad = make_window(labels_file=tmp_path / "bad.txt")
+    bad.labels.use_given()
+    assert bad.banner.isVisible() and "not UTF-8" in bad.banner.messages[-1]
+    assert bad.labels.labels == []
+    result = CliRunner().invoke(main, ["gui", "--help"])
+    assert "--labels FILE" in result.output and "remembered for that folder" in result.output
+    folder = CliRunner().invoke(main, ["gui", "--labels", str(tmp_path)])
+    assert folder.exit_code == 2 and "is a directory" in folder.output
