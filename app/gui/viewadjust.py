@@ -146,9 +146,9 @@ class ViewAdjuster(QObject):
         super().__init__(parent)
         self.canvas, self.statusbar = canvas, statusbar
         self.adjust = ViewAdjust()
-        self.effect = AdjustEffect(self)
-        self.effect.setEnabled(False)
-        canvas.composite.setGraphicsEffect(self.effect)
+        #: On the composite item only while the view is adjusted: a neutral view is painted
+        #: exactly as without this feature (no effect object in the scene at all).
+        self.effect: AdjustEffect | None = None
         self.badge = QPushButton(BADGE_TEXT, canvas)
         self.badge.setObjectName("viewBadge")
         self.badge.setToolTip("Click to reset the view to the original image")
@@ -164,8 +164,15 @@ class ViewAdjuster(QObject):
     def set(self, adjust: ViewAdjust) -> None:
         """Show the image through ``adjust`` (neutral: as it is, at no cost)."""
         self.adjust = adjust
-        self.effect.set_table(adjust.lut())
-        self.effect.setEnabled(not adjust.neutral)
+        if adjust.neutral and self.effect is not None:
+            # Qt deletes the effect (the stubs omit None, which Qt documents for removing one)
+            self.canvas.composite.setGraphicsEffect(None)  # type: ignore[arg-type]
+            self.effect = None
+        elif not adjust.neutral:
+            if self.effect is None:
+                self.effect = AdjustEffect()
+                self.canvas.composite.setGraphicsEffect(self.effect)  # the item owns it
+            self.effect.set_table(adjust.lut())
         if adjust.neutral:
             self.badge.setVisible(False)
         else:

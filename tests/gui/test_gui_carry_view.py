@@ -140,6 +140,6 @@ def test_brightness_changes_the_screen_only_and_says_so(
     # The badge resets the view.
     qtbot.mouseClick(badge, Qt.MouseButton.LeftButton)
     assert not badge.isVisible() and window.view_adjust.adjust.neutral
-    assert not window.view_adjust.effect.isEnabled()
+    assert window.view_adjust.effect is None and window.canvas.composite.graphicsEffect() is None
     assert window.view_adjust.dialog is not None
     assert window.view_adjust.dialog.brightness.value() == 0
