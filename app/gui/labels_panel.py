@@ -33,11 +33,13 @@ from app.gui.labels import (
     clean_label,
     default_file,
     label_prompts,
+    parse_labels,
     read_labels,
     selection_of,
     write_labels,
 )
 from app.gui.status import Banner, StatusBar
+from app.gui.writer import LogWriter
 
 
 class LabelsPanel(QWidget):
@@ -109,6 +111,7 @@ class LabelController(QObject):
         studio: Studio,
         canvas: Canvas,
         chat: ChatPanel,
+        writer: LogWriter,
         banner: Banner,
         statusbar: StatusBar,
         config_dir: Path,
@@ -118,6 +121,7 @@ class LabelController(QObject):
     ) -> None:
         super().__init__(parent)
         self.panel, self.studio, self.canvas, self.chat = panel, studio, canvas, chat
+        self.writer = writer
         self.banner, self.statusbar = banner, statusbar
         self.config_dir = config_dir
         self.remembered = dict(remembered)
@@ -188,6 +192,19 @@ class LabelController(QObject):
             self.banner.show_error(f"labels: {exc}")
             self.labels, self.file = [], None
             self._show()
+            return
+        if not self.labels:  # a new list: the classes of regions imported for these images
+            self.writer.region_labels(folder, lambda found: self._seed(key, found))
+
+    def _seed(self, folder: str, found: list[str]) -> None:
+        labels = parse_labels("\n".join(found))
+        if folder != self.folder or self.labels or not labels:
+            return
+        self.labels = labels
+        self._save()
+        self.statusbar.showMessage(
+            f"{len(labels)} labels from the regions imported for these images", 5000
+        )
 
     def _save(self) -> None:
         if self.file is None:

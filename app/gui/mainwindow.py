@@ -142,6 +142,7 @@ class MainWindow(QMainWindow):
             studio=self.studio,
             canvas=self.canvas,
             chat=self.chat,
+            writer=self.writer,
             banner=self.banner,
             statusbar=self.statusbar,
             config_dir=self.settings_path.parent,

@@ -261,3 +261,30 @@ def test_labels_given_without_a_folder_are_used_and_a_bad_file_is_a_banner(
     assert "--labels FILE" in result.output and "remembered for that folder" in result.output
     folder = CliRunner().invoke(main, ["gui", "--labels", str(tmp_path)])
     assert folder.exit_code == 2 and "is a directory" in folder.output
+
+
+def test_an_empty_list_is_seeded_from_the_regions_imported_for_the_folder(
+    qtbot: Any, make_window: Any, samples: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "other"
+    elsewhere.mkdir()
+    (elsewhere / "x.jpg").write_bytes((samples / "coffee.jpg").read_bytes() + b"\0")
+    with QALog.open(tmp_path / "log.sqlite") as log:
+        box = ov.Region(box=(1, 1, 20, 20))
+        coffee = log.add_image(samples / "coffee.jpg")
+        rocket = log.add_image(samples / "rocket.jpg")
+        other = log.add_image(elsewhere / "x.jpg")
+        with log.batch() as batch:
+            for image, label in (
+                (rocket, "rocket"),
+                (coffee, "cup"),
+                (coffee, "cup"),
+                (other, "elsewhere"),
+                (coffee, None),
+            ):
+                batch.add_region(image.id, box, label=label)
+    window = make_window()
+    open_and_wait(qtbot, window, samples)
+    qtbot.waitUntil(lambda: window.labels.labels == ["cup", "rocket"], timeout=10_000)
+    assert window.labels.file is not None
+    assert read_labels(window.labels.file) == ["cup", "rocket"]
