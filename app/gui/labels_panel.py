@@ -306,9 +306,11 @@ class LabelController(QObject):
         doc = self.studio.doc
         if doc is None:
             return None
+        if prompt in doc.prompts:
+            return doc.prompts.index(prompt)
         bare = replace(prompt, label=None)
-        for i, p in enumerate(doc.prompts):
-            if replace(p, label=None) == bare:
+        for i, p in enumerate(doc.prompts):  # the same region under another label
+            if p.kind == prompt.kind and p.style == prompt.style and replace(p, label=None) == bare:
                 return i
         return None
 

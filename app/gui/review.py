@@ -219,11 +219,12 @@ class TurnCard(QFrame):
 
     def refresh_labels(self) -> None:
         """Offer the project's labels for the turn's regions (hidden while there are none)."""
-        if self.row is None:
-            return
-        prompts = list(self.row.prompts)
+        choices = self.label_choices()
+        if self.row is None or not (choices or self.regions.combos):
+            return  # nothing to offer (the common case without a label list): no widgets made
+        prompts = list(self.row.prompts) if choices else []
         current = [self.region_label(p) for p in prompts]
-        self.regions.set_regions(prompts, self.label_choices(), current)
+        self.regions.set_regions(prompts, choices, current)
 
     def _set_enabled(self, on: bool) -> None:
         for w in (self.accept_btn, self.edit_btn, self.reject_btn, self.tags):
