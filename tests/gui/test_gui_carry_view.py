@@ -43,6 +43,8 @@ def test_carry_puts_the_prompts_on_each_next_image_undoably(
     qtbot: Any, window: Any, samples: Path
 ) -> None:
     open_and_wait(qtbot, window, samples)  # astronaut.jpg, 512×512; chelsea.jpg is 451×300
+    window.actions_["paste_previous"].trigger()
+    assert window.statusbar.currentMessage() == "The previous image has no prompts to paste"
     drag(qtbot, window.canvas, [(100, 100), (200, 180)])
     drag(qtbot, window.canvas, [(460, 400), (500, 500)])  # below chelsea's 300 rows
     first = list(window.studio.doc.prompts)

@@ -56,6 +56,16 @@ def test_an_unusable_labels_file_is_one_clear_error(
     assert "\n" not in str(info.value)
 
 
+def test_the_settings_remember_a_labels_file_per_folder(tmp_path: Path) -> None:
+    path = tmp_path / "gui.json"
+    settings_io.save(Settings(theme="dark"), path)
+    settings_io.remember_label_file(path, "/data/frames", "/data/classes.txt")
+    stored = settings_io.load(path)
+    assert stored.label_files == {"/data/frames": "/data/classes.txt"} and stored.theme == "dark"
+    with pytest.raises(settings_io.SettingsError, match="label_files must map folders"):
+        Settings.from_dict({"label_files": {"/data": 3}})
+
+
 def test_a_label_is_trimmed_and_never_empty_reserved_or_twice() -> None:
     assert clean_label("  coffee   cup ") == "coffee cup"
     for bad, why in (("  ", "empty"), ("__ignore__", "reserved"), ("CUP", "already")):
@@ -205,6 +215,11 @@ def test_digits_typed_in_the_question_or_a_field_are_text_not_labels(
     window.filter_text.setFocus()
     qtbot.keyClick(window.filter_text, Qt.Key.Key_1)
     assert window.filter_text.text() == "1"
+    alpha = window.stylebar.alpha
+    alpha.setFocus()
+    alpha.selectAll()
+    qtbot.keyClick(alpha, Qt.Key.Key_9)
+    assert alpha.value() == 9
     assert doc.prompts[0].label is None and window.canvas.new_label is None
 
 
