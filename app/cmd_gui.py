@@ -79,6 +79,15 @@ def display_problem(env: dict[str, str] | None = None) -> str | None:
     default=None,
     help="Settings file to use (default: per user, or $VIPSTUDIO_GUI_SETTINGS).",
 )
+@click.option(
+    "--labels",
+    "labels",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="The label list (one label per line; created if missing) for the folder opened; "
+    "remembered for that folder.",
+)
 def gui(
     target: Path | None,
     db: Path | None,
@@ -86,6 +95,7 @@ def gui(
     server: str | None,
     token: str | None,
     settings_path: Path | None,
+    labels: Path | None,
 ) -> None:
     """Open the desktop app on an image or a folder of images.
 
@@ -99,6 +109,7 @@ def gui(
       vipstudio gui assets/samples
       vipstudio gui photo.jpg --model ~/models/vip-llava-7b-hf
       vipstudio gui photos/ --server http://gpu-box:8000 --token "$TOKEN" --db team.sqlite
+      vipstudio gui frames/ --labels classes.txt
     """
     if server is not None and not server.startswith(("http://", "https://")):
         raise click.BadParameter("must start with http:// or https://", param_hint="--server")
@@ -115,7 +126,15 @@ def gui(
             "(pip install 'vip-studio[gui]'), and on Linux the Qt system libraries "
             "(libxcb-cursor0, libxkbcommon-x11-0)"
         ) from None
-    code = run(target, db=db, model=model, server=server, token=token, settings_path=settings_path)
+    code = run(
+        target,
+        db=db,
+        model=model,
+        server=server,
+        token=token,
+        settings_path=settings_path,
+        labels=labels,
+    )
     if code:
         raise SystemExit(code)
 

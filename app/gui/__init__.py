@@ -23,6 +23,7 @@ def run(
     server: str | None = None,
     token: str | None = None,
     settings_path: Path | None = None,
+    labels: Path | None = None,
 ) -> int:
     """Open the main window (on ``target``, an image or a folder) and run the event loop."""
     from app.gui import logproc
@@ -45,12 +46,14 @@ def run(
         overrides["server_url"] = server
     if token is not None:
         overrides["server_token"] = token
-    window = MainWindow(settings_path=settings_path, overrides=overrides)
+    window = MainWindow(settings_path=settings_path, overrides=overrides, labels_file=labels)
     window.show()
     if target is not None:
         window.studio.open_path(target)
     else:
         window.restore_last()
+    if window.labels.given is not None:  # no folder was opened: the list is used as it is
+        window.labels.use_given()
     code = int(app.exec())
     if window.background_busy():
         # A generation stuck in the model (or a big decode) would hold the interpreter's exit

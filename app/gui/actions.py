@@ -71,6 +71,19 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("raise", "Bring forward (drawn later)", ("Ctrl+]",), "Edit"),
     ActionSpec("lower", "Send backward (drawn earlier)", ("Ctrl+[",), "Edit"),
     ActionSpec("clear", "Remove all prompts", ("Ctrl+Shift+Delete",), "Edit"),
+    ActionSpec(
+        "paste_previous", "Paste the prompts of the previous image", ("Ctrl+Shift+V",), "Edit"
+    ),
+    ActionSpec(
+        "carry_prompts",
+        "Carry the prompts over to each next image (for sequences)",
+        (),
+        "Edit",
+        checkable=True,
+        short="Carry prompts",
+    ),
+    ActionSpec("view_adjust", "Brightness / contrast (the view only)…", ("Ctrl+Shift+J",), "View"),
+    ActionSpec("view_reset", "Reset brightness / contrast (the image as it is)", (), "View"),
     ActionSpec("zoom_in", "Zoom in", ("Ctrl++", "Ctrl+="), "View"),
     ActionSpec("zoom_out", "Zoom out", ("Ctrl+-",), "View"),
     ActionSpec("fit", "Fit to window", ("Ctrl+0",), "View", short="Fit"),
@@ -90,6 +103,16 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "next_unreviewed", "Go to the next answer not reviewed", (NEXT_UNREVIEWED_KEY,), "Review"
     ),
+    *(
+        ActionSpec(
+            f"label_{n}",
+            f"Label {n}: on the selected prompts, else on new shapes",
+            (str(n),),
+            "Labels",
+        )
+        for n in range(1, 10)
+    ),
+    ActionSpec("label_0", "No label (selected prompts, else new shapes)", ("0",), "Labels"),
     ActionSpec("reload_model", "Load the model again", (), "Model"),
     ActionSpec("tiny_model", "Use the tiny random model (to try the interface)", (), "Model"),
     ActionSpec("help", "Keyboard shortcuts", ("F1", "?"), "Help"),

@@ -9,6 +9,7 @@ composite replaces the vectors as soon as it is ready.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
@@ -79,6 +80,8 @@ class Canvas(QGraphicsView):
         self.pen_source: PenSource = _default_pen
         #: Brush strokes away from the selected mask join it (the "Add to mask" toggle).
         self.add_to_mask = False
+        #: The label new shapes get (keys 1–9 with nothing selected); None: no label.
+        self.new_label: str | None = None
         self.doc: PromptDocument | None = None
         self.path: Path | None = None
         self.image_size: tuple[int, int] | None = None
@@ -217,7 +220,8 @@ class Canvas(QGraphicsView):
                 self.notice.emit(f"not applied: {exc}")
                 continue
             if edit.op == "add":
-                doc.add(edit.prompt)
+                label = self.new_label
+                doc.add(edit.prompt if label is None else replace(edit.prompt, label=label))
             elif edit.op == "replace" and edit.index is not None:
                 doc.replace_at(
                     edit.index, edit.prompt, "move" if self.tool.name == "select" else "paint"

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+import overlays as ov
 from app.gui.review import TurnCard
 from data_gen.qalog.log import TurnRow
 from vip_model.errors import DOWNLOAD_HINT
@@ -112,9 +113,13 @@ class ChatPanel(QWidget):
     question_changed = Signal(str)
     review_requested = Signal(int, str, str)
     tags_requested = Signal(int, list)
+    label_requested = Signal(int, int, str)  # turn id, region index, label ("" for none)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        #: The project's labels, and the label the drawing gives a region (set by the labels).
+        self.label_choices: Callable[[], list[str]] = list
+        self.region_label: Callable[[ov.Prompt], str | None] = lambda p: p.label
         self.notice = ModelNotice()
         self.notice.setVisible(False)
         self.cards: dict[int, TurnCard] = {}
@@ -232,8 +237,11 @@ class ChatPanel(QWidget):
 
     def _add_card(self, question: str) -> TurnCard:
         card = TurnCard(question)
+        card.label_choices = lambda: self.label_choices()
+        card.region_label = lambda p: self.region_label(p)
         card.review_requested.connect(self.review_requested)
         card.tags_requested.connect(self.tags_requested)
+        card.label_requested.connect(self.label_requested)
         self._items.insertWidget(self._items.count() - 1, card)
         self._last_card = card
         return card
@@ -295,6 +303,11 @@ class ChatPanel(QWidget):
         self.current = card
         self._follow = False
         self.scroll_area.ensureWidgetVisible(card)
+
+    def refresh_labels(self) -> None:
+        """The label choosers of every card follow the list and the drawing."""
+        for card in self.cards.values():
+            card.refresh_labels()
 
     def update_row(self, row: TurnRow) -> None:
         card = self.cards.get(row.id)

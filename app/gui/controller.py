@@ -22,6 +22,7 @@ from app.gui.chat import ChatPanel
 from app.gui.conversation import Conversation, follow_phrase, insert_phrase
 from app.gui.document import PromptDocument
 from app.gui.files import FileListModel, PathRole, is_image
+from app.gui.labels import follow_label
 from app.gui.layers import LayersPanel
 from app.gui.renderer import Loaded
 from app.gui.status import Banner, StatusBar
@@ -251,13 +252,13 @@ class Studio(QObject):
 
     def _replaced(self, old: ov.Prompt, new: ov.Prompt) -> None:
         """A prompt changed in place (also by undo): the style controls show the selection's
-        style as it is now, and the question names a recoloured region by its new colour."""
+        style as it is now, and the question names a recoloured (or relabelled) region anew."""
         if self.doc is not None and self.doc.selected_prompt() is new:
             self.stylebar.show_style(new)
         box = self.chat.question
         text = box.toPlainText()
         others = [p for p in self.doc.prompts if p is not new] if self.doc else []
-        changed = follow_phrase(text, old, new, others)
+        changed = follow_label(follow_phrase(text, old, new, others), old, new, others)
         if changed != text:
             position = box.textCursor().position()
             box.setPlainText(changed)

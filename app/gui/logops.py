@@ -66,6 +66,19 @@ def _set_tags(log: QALog, turn_id: int, wanted: Sequence[str]) -> TurnRow:
     return log.turn(turn_id)
 
 
+def _region_labels(log: QALog, folder: str) -> list[str]:
+    """The labels of the regions imported for the images in ``folder`` (and below it), most
+    used first: they seed an empty label list."""
+    prefix = str(Path(folder).resolve()).rstrip(os.sep) + os.sep  # the log stores them resolved
+    rows = log.conn.execute(
+        "SELECT r.label FROM regions r JOIN images i ON i.id = r.image_id "
+        "WHERE r.label IS NOT NULL AND substr(i.path, 1, ?) = ? "
+        "GROUP BY r.label ORDER BY COUNT(*) DESC, r.label LIMIT 500",
+        (len(prefix), prefix),
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
 OPS: dict[str, Callable[..., Any]] = {
     "ping": lambda log: None,
     "open_image": _open_image,
@@ -76,6 +89,7 @@ OPS: dict[str, Callable[..., Any]] = {
     "commit_turn": _commit_turn,
     "review": _review,
     "set_tags": _set_tags,
+    "region_labels": _region_labels,
 }
 
 

@@ -32,10 +32,12 @@ from app.gui import settings as settings_io
 from app.gui.actions import SPECS, CheatSheet, UndoRouter, make_actions
 from app.gui.asking import Asker, AskingParts
 from app.gui.canvas import Canvas
+from app.gui.carry import Carrier
 from app.gui.chat import ChatPanel
 from app.gui.controller import Studio
 from app.gui.document import PromptDocument
 from app.gui.files import FILTERS, FileFilter, FileListModel
+from app.gui.labels_panel import LabelController, LabelsPanel
 from app.gui.layers import LayersPanel
 from app.gui.settings import Settings
 from app.gui.settings_dialog import SettingsDialog
@@ -44,6 +46,7 @@ from app.gui.stylebar import Pen, StyleBar
 from app.gui.theme import apply_theme, follow_system
 from app.gui.tools import TOOL_NAMES
 from app.gui.undo import UndoStack
+from app.gui.viewadjust import ViewAdjuster
 from app.gui.workers import EngineHost, EngineSpec
 from app.gui.writer import LogWriter
 from data_gen.qalog.log import default_db_path
@@ -65,6 +68,7 @@ class MainWindow(QMainWindow):
         *,
         load_model: bool = True,
         overrides: dict[str, str] | None = None,
+        labels_file: Path | None = None,
     ) -> None:
         super().__init__()
         self.settings_path = settings_path or settings_io.default_path()
@@ -102,6 +106,7 @@ class MainWindow(QMainWindow):
         self.filter_mode.addItems(FILTERS)
         self.chat = ChatPanel()
         self.layers = LayersPanel()
+        self.labels_panel = LabelsPanel()
         self.statusbar = StatusBar()
         self.setStatusBar(self.statusbar)
         self._docks()
@@ -132,6 +137,22 @@ class MainWindow(QMainWindow):
             current_settings=lambda: self.settings,
         )
         self.asker = Asker(parts, self.studio, parent=self)
+        self.labels = LabelController(
+            panel=self.labels_panel,
+            studio=self.studio,
+            canvas=self.canvas,
+            chat=self.chat,
+            writer=self.writer,
+            banner=self.banner,
+            statusbar=self.statusbar,
+            config_dir=self.settings_path.parent,
+            remembered=self.settings.label_files,
+            remember=self._remember_labels,
+            parent=self,
+        )
+        self.labels.given = labels_file
+        self.carrier = Carrier(self.studio, self.statusbar, parent=self)
+        self.view_adjust = ViewAdjuster(self.canvas, self.statusbar, parent=self)
         self.actions_ = make_actions(self, self._slots())
         self._menus_and_toolbars()
         self._connect()
@@ -166,6 +187,7 @@ class MainWindow(QMainWindow):
             ("Images", images, Qt.DockWidgetArea.LeftDockWidgetArea),
             ("Chat", self.chat, Qt.DockWidgetArea.RightDockWidgetArea),
             ("Prompts", self.layers, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("Labels", self.labels_panel, Qt.DockWidgetArea.RightDockWidgetArea),
         ):
             dock = QDockWidget(title, self)
             dock.setObjectName(title)
@@ -215,6 +237,11 @@ class MainWindow(QMainWindow):
         }
         for name in TOOL_NAMES:
             slots[f"tool_{name}"] = lambda _=False, n=name: self.select_tool(n)
+        for n in range(10):
+            slots[f"label_{n}"] = lambda _=False, n=n: self.labels.apply_key(n)
+        slots["paste_previous"] = lambda: self.carrier.paste()
+        slots["view_adjust"] = self.view_adjust.show_dialog
+        slots["view_reset"] = self.view_adjust.reset
         return slots
 
     def _menus_and_toolbars(self) -> None:
@@ -278,6 +305,10 @@ class MainWindow(QMainWindow):
         self.studio.folder_requested.connect(self.open_folder)
         self.studio.document_opened.connect(self._bind_undo)
         self.chat.question.left.connect(lambda: self.canvas.setFocus())
+        self.actions_["carry_prompts"].toggled.connect(
+            lambda on: setattr(self.carrier, "enabled", on)
+        )
+        self.labels.set_key_actions([self.actions_[f"label_{n}"] for n in range(1, 10)])
         # Only the window's number fields are watched (an application-wide filter would cost
         # a Python call per event of every kind).
         self._undo_router = UndoRouter(self)
@@ -323,6 +354,7 @@ class MainWindow(QMainWindow):
             self.filter_text.clear()
             self.filter_mode.setCurrentText("all")
         self._select_after_scan = select
+        self.labels.open_folder(folder)
         self.files.scan(folder)
         self.settings = self.settings.with_changes(last_folder=str(folder))
         self.stored_settings = self.stored_settings.with_changes(last_folder=str(folder))
@@ -425,6 +457,17 @@ class MainWindow(QMainWindow):
                 return
             style = replace(style, width=value)
         doc.restyle(doc.selected, style)
+
+    # -- labels -----------------------------------------------------------------------------
+
+    def _remember_labels(self, folder: str, file: str) -> None:
+        files = {**self.stored_settings.label_files, folder: file}
+        self.settings = self.settings.with_changes(label_files=files)
+        self.stored_settings = self.stored_settings.with_changes(label_files=files)
+        try:
+            settings_io.remember_label_file(self.settings_path, folder, file)
+        except OSError as exc:
+            self.banner.show_error(f"cannot save the settings to {self.settings_path}: {exc}")
 
     # -- model ------------------------------------------------------------------------------
 

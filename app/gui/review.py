@@ -7,10 +7,12 @@ the log writer and gives the card the stored row back.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+import overlays as ov
 from data_gen.qalog.log import TurnRow
 
 #: The review shortcuts (the main window's actions use the same keys).
@@ -41,15 +44,62 @@ REVIEW_LABELS = {
 }
 
 
+NO_LABEL = "—"
+
+
+class RegionLabels(QWidget):
+    """A label chooser per region of a turn ("red rectangle: cup ▾"), offered once the project
+    has labels; choosing one labels that region of the drawing (``chosen(region, label)``)."""
+
+    chosen = Signal(int, str)  # region index in the turn, label ("" for none)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.combos: list[QComboBox] = []
+        self.row = QHBoxLayout(self)
+        self.row.setContentsMargins(0, 0, 0, 0)
+        self.setVisible(False)
+
+    def set_regions(
+        self, prompts: list[ov.Prompt], choices: list[str], current: list[str | None]
+    ) -> None:
+        while self.row.count():
+            item = self.row.takeAt(0)
+            if item is not None and item.widget() is not None:
+                item.widget().deleteLater()  # type: ignore[union-attr]
+        self.combos = []
+        for i, (prompt, label) in enumerate(zip(prompts, current, strict=True)):
+            mark = QLabel(ov.mark_phrase(prompt).removeprefix("the ") + ":")
+            mark.setObjectName("meta")
+            combo = QComboBox()
+            combo.addItems([NO_LABEL, *choices])
+            if label and label not in choices:
+                combo.addItem(label)
+            combo.setCurrentText(label or NO_LABEL)
+            combo.setToolTip(f"Label of {ov.mark_phrase(prompt)} (labels the region drawn)")
+            combo.textActivated.connect(
+                lambda text, i=i: self.chosen.emit(i, "" if text == NO_LABEL else text)
+            )
+            self.row.addWidget(mark)
+            self.row.addWidget(combo)
+            self.combos.append(combo)
+        self.row.addStretch(1)
+        self.setVisible(bool(prompts and choices))
+
+
 class TurnCard(QFrame):
     """A question and its (streaming, then stored) answer."""
 
     review_requested = Signal(int, str, str)  # turn id, status, corrected answer ("" for none)
     tags_requested = Signal(int, list)
+    label_requested = Signal(int, int, str)  # turn id, region index, label ("" for none)
 
     def __init__(self, question: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
+        #: The project's labels, and the label the drawing gives a region (set by the chat).
+        self.label_choices: Callable[[], list[str]] = list
+        self.region_label: Callable[[ov.Prompt], str | None] = lambda p: p.label
         self.row: TurnRow | None = None
         self.streamed = ""
         self.question = QLabel(f"<b>Q:</b> {_escape(question)}")
@@ -82,6 +132,10 @@ class TurnCard(QFrame):
         )
         self.tags = QLineEdit()
         self.tags.setPlaceholderText("tags, comma separated")
+        self.regions = RegionLabels()
+        self.regions.chosen.connect(
+            lambda i, label: self.row and self.label_requested.emit(self.row.id, i, label)
+        )
         buttons = QHBoxLayout()
         for w in (
             self.state,
@@ -98,6 +152,7 @@ class TurnCard(QFrame):
         for part in (self.question, self.answer, self.editor, self.meta):
             layout.addWidget(part)
         layout.addLayout(buttons)
+        layout.addWidget(self.regions)
         layout.addWidget(self.tags)
         self.accept_btn.clicked.connect(lambda: self._review("accepted"))
         self.reject_btn.clicked.connect(lambda: self._review("rejected"))
@@ -160,6 +215,16 @@ class TurnCard(QFrame):
             parts.append("cut at max tokens")
         self.meta.setText(_breakable(" · ".join(parts)))
         self._set_enabled(True)
+        self.refresh_labels()
+
+    def refresh_labels(self) -> None:
+        """Offer the project's labels for the turn's regions (hidden while there are none)."""
+        choices = self.label_choices()
+        if self.row is None or not (choices or self.regions.combos):
+            return  # nothing to offer (the common case without a label list): no widgets made
+        prompts = list(self.row.prompts) if choices else []
+        current = [self.region_label(p) for p in prompts]
+        self.regions.set_regions(prompts, choices, current)
 
     def _set_enabled(self, on: bool) -> None:
         for w in (self.accept_btn, self.edit_btn, self.reject_btn, self.tags):

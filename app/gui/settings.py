@@ -66,6 +66,8 @@ class Settings:
     thumbnails: bool = True
     last_folder: str = ""
     last_image: str = ""  # the image shown last: a restart reopens it (its draft with it)
+    #: Image folder → its labels file (one label per line), remembered per folder.
+    label_files: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_choice("device", self.device, DEVICES)
@@ -81,6 +83,10 @@ class Settings:
                 f"server_url {url!r} must start with http:// or https:// (or be empty)"
             )
         _check_range("autosave_ms", self.autosave_ms, 50, 60_000, integer=True)
+        if not isinstance(self.label_files, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.label_files.items()
+        ):
+            raise SettingsError("label_files must map folders to labels files (text to text)")
         if not isinstance(self.thumbnails, bool):
             raise SettingsError(f"thumbnails must be true or false, got {self.thumbnails!r}")
         if not isinstance(self.generation, Generation):
@@ -156,6 +162,18 @@ def save(settings: Settings, path: Path) -> None:
     with atomic_write(path, permissions=0o600) as fh:
         json.dump(settings.to_dict(), fh, indent=2, sort_keys=True)
         fh.write("\n")
+
+
+def remember_label_file(path: Path, folder: str, file: str) -> None:
+    """Store that ``folder``'s labels are in ``file``, in the settings at ``path`` (as they are
+    on disk; a file that cannot be read is left alone)."""
+    try:
+        on_disk = load(path)
+    except SettingsError:
+        return
+    files = {**on_disk.label_files, folder: file}
+    if files != on_disk.label_files:
+        save(on_disk.with_changes(label_files=files), path)
 
 
 def _build(cls: Any, values: dict[str, Any]) -> Any:

@@ -134,6 +134,10 @@ class LogWriter(QObject):
         """Per image path: (number of turns, number reviewed), for the file list's filters."""
         self.call("reading the log", "statuses", on_done=on_done)
 
+    def region_labels(self, folder: Path, on_done: Callable[[list[str]], Any]) -> None:
+        """The labels of the regions imported for images in ``folder``, most used first."""
+        self.call("reading the log", "region_labels", str(folder), on_done=on_done)
+
     # -- writing ----------------------------------------------------------------------------
 
     def save_draft(
