@@ -82,6 +82,9 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("stop", "Stop the answer", ("Ctrl+.",), "Ask"),
     ActionSpec("regenerate", "Regenerate the last answer", ("Ctrl+R",), "Ask"),
     ActionSpec("new_conversation", "New conversation", ("Ctrl+N",), "Ask"),
+    ActionSpec(
+        "ask_all", "Ask every region… (this image or the folder)", ("Ctrl+Shift+Return",), "Ask"
+    ),
     ActionSpec("insert_phrase", "Insert phrase of the selected region", ("Ctrl+I",), "Ask"),
     ActionSpec("focus_question", "Go to the question box (Esc goes back)", ("Ctrl+L",), "Ask"),
     ActionSpec("review_accept", "Accept the current answer", (ACCEPT_KEY,), "Review"),

@@ -30,10 +30,12 @@ from PySide6.QtWidgets import (
 import overlays as ov
 from app.gui import settings as settings_io
 from app.gui.actions import SPECS, CheatSheet, UndoRouter, make_actions
+from app.gui.askall import AskAll
 from app.gui.asking import Asker, AskingParts
 from app.gui.canvas import Canvas
 from app.gui.chat import ChatPanel
 from app.gui.controller import Studio
+from app.gui.dialogs_askall import AskAllDialog
 from app.gui.document import PromptDocument
 from app.gui.files import FILTERS, FileFilter, FileListModel
 from app.gui.layers import LayersPanel
@@ -132,6 +134,15 @@ class MainWindow(QMainWindow):
             current_settings=lambda: self.settings,
         )
         self.asker = Asker(parts, self.studio, parent=self)
+        self.ask_all = AskAll(
+            studio=self.studio,
+            host=self.host,
+            writer=self.writer,
+            chat=self.chat,
+            files=self.files,
+            current_settings=lambda: self.settings,
+            parent=self,
+        )
         self.actions_ = make_actions(self, self._slots())
         self._menus_and_toolbars()
         self._connect()
@@ -201,6 +212,7 @@ class MainWindow(QMainWindow):
             "stop": self.asker.stop,
             "regenerate": self.asker.regenerate,
             "new_conversation": self.asker.new_conversation,
+            "ask_all": self.show_ask_all,
             "insert_phrase": s.insert_phrase,
             "focus_question": lambda: self.chat.question.setFocus(),
             "review_accept": lambda: self.chat.review_current("accepted"),
@@ -504,6 +516,19 @@ class MainWindow(QMainWindow):
                 follow_system(app, new.theme)
         self.files.thumbnails.enabled = new.thumbnails
         self.studio.set_autosave_interval(new.autosave_ms)
+
+    # -- dialogs ----------------------------------------------------------------------------
+
+    ask_all_dialog: AskAllDialog | None = None
+
+    def show_ask_all(self) -> AskAllDialog:
+        """The "Ask every region" dialog (non-modal: review goes on while it runs)."""
+        if self.ask_all_dialog is None:
+            self.ask_all_dialog = AskAllDialog(self.ask_all, self)
+        self.ask_all_dialog.refresh()
+        self.ask_all_dialog.show()
+        self.ask_all_dialog.raise_()
+        return self.ask_all_dialog
 
     # -- help and closing -------------------------------------------------------------------
 

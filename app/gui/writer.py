@@ -134,6 +134,15 @@ class LogWriter(QObject):
         """Per image path: (number of turns, number reviewed), for the file list's filters."""
         self.call("reading the log", "statuses", on_done=on_done)
 
+    def prompted_images(
+        self,
+        paths: Sequence[Path],
+        on_done: Callable[[list[tuple[Path, int, list[ov.Prompt]]]], Any],
+    ) -> None:
+        """Of ``paths``, the images with a draft (or imported regions) in the log, with their
+        prompts: what "ask every region of the folder" asks about."""
+        self.call("reading the drafts", "prompted_images", list(paths), on_done=on_done)
+
     # -- writing ----------------------------------------------------------------------------
 
     def save_draft(
