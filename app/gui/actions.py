@@ -41,6 +41,9 @@ def _tool(name: str, text: str, key: str, short: str) -> ActionSpec:
 SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("open", "Open image…", ("Ctrl+O",), "File"),
     ActionSpec("open_folder", "Open folder…", ("Ctrl+Shift+O",), "File"),
+    ActionSpec("export", "Export dataset…", ("Ctrl+E",), "File"),
+    ActionSpec("import", "Import annotations…", (), "File"),
+    ActionSpec("report", "Report…", (), "File"),
     ActionSpec("settings", "Settings…", ("Ctrl+,",), "File"),
     ActionSpec("quit", "Quit", ("Ctrl+Q",), "File"),
     ActionSpec("next", "Next image", ("D",), "Navigate"),

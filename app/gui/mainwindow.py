@@ -36,6 +36,7 @@ from app.gui.canvas import Canvas
 from app.gui.chat import ChatPanel
 from app.gui.controller import Studio
 from app.gui.dialogs_askall import AskAllDialog
+from app.gui.dialogs_data import ExportDialog, ImportDialog, JobDialog, ReportDialog
 from app.gui.document import PromptDocument
 from app.gui.files import FILTERS, FileFilter, FileListModel
 from app.gui.layers import LayersPanel
@@ -193,6 +194,9 @@ class MainWindow(QMainWindow):
         slots: dict[str, Callable[..., object]] = {
             "open": self.choose_image,
             "open_folder": self.choose_folder,
+            "export": self.show_export,
+            "import": self.show_import,
+            "report": self.show_report,
             "settings": self.edit_settings,
             "quit": self.close,
             "next": lambda: s.step(+1),
@@ -529,6 +533,24 @@ class MainWindow(QMainWindow):
         self.ask_all_dialog.show()
         self.ask_all_dialog.raise_()
         return self.ask_all_dialog
+
+    def _data_dialog(self, kind: Callable[[Path, QWidget], JobDialog]) -> JobDialog:
+        self.studio.flush()
+        dialog = kind(self.writer.path, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        # An import adds regions and turns: the list's Q&A counts are read again.
+        dialog.finished_job.connect(lambda _r: self.writer.statuses(self.files.set_statuses))
+        dialog.show()
+        return dialog
+
+    def show_export(self) -> JobDialog:
+        return self._data_dialog(ExportDialog)
+
+    def show_import(self) -> JobDialog:
+        return self._data_dialog(ImportDialog)
+
+    def show_report(self) -> JobDialog:
+        return self._data_dialog(ReportDialog)
 
     # -- help and closing -------------------------------------------------------------------
 
