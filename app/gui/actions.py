@@ -41,6 +41,13 @@ def _tool(name: str, text: str, key: str, short: str) -> ActionSpec:
 SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("open", "Open image…", ("Ctrl+O",), "File"),
     ActionSpec("open_folder", "Open folder…", ("Ctrl+Shift+O",), "File"),
+    ActionSpec(
+        "include_subfolders",
+        "Include subfolders when opening a folder",
+        (),
+        "File",
+        checkable=True,
+    ),
     ActionSpec("export", "Export dataset…", ("Ctrl+E",), "File"),
     ActionSpec("import", "Import annotations…", (), "File"),
     ActionSpec("report", "Report…", (), "File"),

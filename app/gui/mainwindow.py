@@ -40,6 +40,7 @@ from app.gui.dialogs_data import ExportDialog, ImportDialog, JobDialog, ReportDi
 from app.gui.document import PromptDocument
 from app.gui.files import FILTERS, FileFilter, FileListModel
 from app.gui.layers import LayersPanel
+from app.gui.opening import DropOpener, RecentMenu, forget, remember
 from app.gui.settings import Settings
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.status import Banner, StatusBar
@@ -192,6 +193,7 @@ class MainWindow(QMainWindow):
     def _slots(self) -> dict[str, Callable[..., object]]:
         c, s = self.canvas, self.studio
         slots: dict[str, Callable[..., object]] = {
+            "include_subfolders": self.set_include_subfolders,
             "open": self.choose_image,
             "open_folder": self.choose_folder,
             "export": self.show_export,
@@ -247,6 +249,12 @@ class MainWindow(QMainWindow):
             menu = bar.addMenu(group)
             for i in ids:
                 menu.addAction(a[i])
+            if group == "File":
+                self.recent_menu = RecentMenu(
+                    lambda: self.settings.recent, self.open_target, self._set_recent, menu
+                )
+                menu.insertMenu(a["include_subfolders"], self.recent_menu)
+        a["include_subfolders"].setChecked(self.settings.include_subfolders)
         tools = QToolBar("Tools")
         tools.setObjectName("tools")
         for name in TOOL_NAMES:
@@ -294,6 +302,12 @@ class MainWindow(QMainWindow):
         self.studio.folder_requested.connect(self.open_folder)
         self.studio.document_opened.connect(self._bind_undo)
         self.chat.question.left.connect(lambda: self.canvas.setFocus())
+        # Drops on the canvas or the list would stop there: the opener watches them too.
+        self.setAcceptDrops(True)
+        self._drops = DropOpener(self.open_target, self)
+        for target in (self, self.canvas.viewport(), self.file_view.viewport()):
+            target.setAcceptDrops(True)
+            target.installEventFilter(self._drops)
         # Only the window's number fields are watched (an application-wide filter would cost
         # a Python call per event of every kind).
         self._undo_router = UndoRouter(self)
@@ -333,13 +347,55 @@ class MainWindow(QMainWindow):
 
     # -- files ------------------------------------------------------------------------------
 
+    def open_target(self, path: Path) -> None:
+        """The one way in of the file dialogs, Open Recent and drops: an image (its folder
+        listed), a folder, or another file (the canvas says what it cannot show)."""
+        path = path.expanduser().absolute()
+        if path.exists():
+            self._set_recent(remember(self.settings.recent, path))
+        elif str(path) in self.settings.recent:
+            self._set_recent(forget(self.settings.recent, str(path)))
+            self.banner.show_error(f"{path} no longer exists: removed from the recent list")
+            return
+        self.studio.open_path(path)
+
+    def _set_recent(self, recent: tuple[str, ...]) -> None:
+        self._persist(recent=recent)
+
+    def set_include_subfolders(self, on: bool) -> None:
+        """List the images of subfolders too (by relative path); the open folder is listed
+        again."""
+        self._persist(include_subfolders=bool(on))
+        self.actions_["include_subfolders"].setChecked(bool(on))
+        folder = self.settings.last_folder
+        if folder and Path(folder).is_dir():
+            self._rescan(Path(folder), self.studio.path)
+
+    def _persist(self, **changes: object) -> None:
+        """Use ``changes`` now and write them to the settings file, merged into what is on
+        disk (never over a file that could not be read)."""
+        self.settings = self.settings.with_changes(**changes)
+        self.stored_settings = self.stored_settings.with_changes(**changes)
+        try:
+            on_disk = settings_io.load(self.settings_path)
+        except settings_io.SettingsError:
+            return
+        with contextlib.suppress(OSError):
+            settings_io.save(on_disk.with_changes(**changes), self.settings_path)
+
     def open_folder(self, folder: Path, select: Path | None = None) -> None:
+        if select is not None and self.files.row_of(select) is not None and not self.files.scanning:
+            self._select(select)  # already listed (also below a folder opened with subfolders)
+            return
         if str(folder) != self.settings.last_folder:
             # Another folder: the old filter would hide its images (an empty list).
             self.filter_text.clear()
             self.filter_mode.setCurrentText("all")
+        self._rescan(folder, select)
+
+    def _rescan(self, folder: Path, select: Path | None) -> None:
         self._select_after_scan = select
-        self.files.scan(folder)
+        self.files.scan(folder, recursive=self.settings.include_subfolders)
         self.settings = self.settings.with_changes(last_folder=str(folder))
         self.stored_settings = self.stored_settings.with_changes(last_folder=str(folder))
 
@@ -353,13 +409,19 @@ class MainWindow(QMainWindow):
         if row is None and count:
             row = 0  # a new folder opens on its first image
         if row is not None:
-            index = self.proxy.mapFromSource(self.files.index(row))
-            if index.isValid():
-                self.file_view.setCurrentIndex(index)
-                self.file_view.scrollTo(index)
+            self._select(self.files.paths[row])
         if count == 0 and self.studio.path is None:
             self.canvas.message = "No images in this folder (JPEG, PNG, WebP, TIFF, BMP)"
             self.canvas.viewport().update()
+
+    def _select(self, path: Path) -> None:
+        row = self.files.row_of(path)
+        if row is None:
+            return
+        index = self.proxy.mapFromSource(self.files.index(row))
+        if index.isValid():
+            self.file_view.setCurrentIndex(index)
+            self.file_view.scrollTo(index)
 
     def choose_image(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -369,12 +431,12 @@ class MainWindow(QMainWindow):
             "Images (*.jpg *.jpeg *.png *.webp *.bmp *.tif *.tiff *.gif)",
         )
         if path:
-            self.studio.open_path(Path(path))
+            self.open_target(Path(path))
 
     def choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open folder", self.settings.last_folder)
         if folder:
-            self.open_folder(Path(folder))
+            self.open_target(Path(folder))
 
     def restore_last(self) -> None:
         """At start-up: the last folder, on the image shown last (where its draft was)."""
@@ -382,7 +444,11 @@ class MainWindow(QMainWindow):
         if not folder or not Path(folder).is_dir():
             return
         image = Path(self.settings.last_image) if self.settings.last_image else None
-        if image is not None and (image.parent != Path(folder) or not image.is_file()):
+        below = image is not None and (
+            image.parent == Path(folder)
+            or (self.settings.include_subfolders and Path(folder) in image.parents)
+        )
+        if image is not None and (not below or not image.is_file()):
             image = None
         self.open_folder(Path(folder), select=image)
 

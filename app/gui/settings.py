@@ -66,6 +66,8 @@ class Settings:
     thumbnails: bool = True
     last_folder: str = ""
     last_image: str = ""  # the image shown last: a restart reopens it (its draft with it)
+    recent: tuple[str, ...] = ()  # File → Open Recent: images and folders, newest first
+    include_subfolders: bool = False  # a folder lists the images of its subfolders too
 
     def __post_init__(self) -> None:
         _check_choice("device", self.device, DEVICES)
@@ -83,6 +85,15 @@ class Settings:
         _check_range("autosave_ms", self.autosave_ms, 50, 60_000, integer=True)
         if not isinstance(self.thumbnails, bool):
             raise SettingsError(f"thumbnails must be true or false, got {self.thumbnails!r}")
+        if not isinstance(self.include_subfolders, bool):
+            raise SettingsError(
+                f"include_subfolders must be true or false, got {self.include_subfolders!r}"
+            )
+        if not isinstance(self.recent, list | tuple) or not all(
+            isinstance(p, str) for p in self.recent
+        ):
+            raise SettingsError(f"recent must be a list of paths, got {self.recent!r}")
+        object.__setattr__(self, "recent", tuple(self.recent))  # JSON gives a list
         if not isinstance(self.generation, Generation):
             raise SettingsError("generation must be a Generation")
 
