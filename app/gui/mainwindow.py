@@ -293,6 +293,7 @@ class MainWindow(QMainWindow):
         self.writer.status.connect(self.statusbar.log.setText)
         self.host.state_changed.connect(self._model_state)
         self.host.progress.connect(lambda m: self.statusbar.showMessage(m, 10_000))
+        self.host.load_progress.connect(self.statusbar.set_load_progress)
         n = self.chat.notice
         n.choose_folder.connect(self.choose_model_folder)
         n.connect_server.connect(self.connect_server)
