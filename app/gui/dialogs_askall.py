@@ -49,7 +49,7 @@ class AskAllDialog(QDialog):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.progress.setFormat("%v / %m")
+        self.progress.setFormat("%v / %m regions")
         self.eta = QLabel("")
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
