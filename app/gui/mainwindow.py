@@ -3,7 +3,6 @@ the actions, and hands behaviour to the controllers (``Studio``, ``Asker``)."""
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -377,12 +376,7 @@ class MainWindow(QMainWindow):
         disk (never over a file that could not be read)."""
         self.settings = self.settings.with_changes(**changes)
         self.stored_settings = self.stored_settings.with_changes(**changes)
-        try:
-            on_disk = settings_io.load(self.settings_path)
-        except settings_io.SettingsError:
-            return
-        with contextlib.suppress(OSError):
-            settings_io.save(on_disk.with_changes(**changes), self.settings_path)
+        settings_io.update(self.settings_path, **changes)
 
     def open_folder(self, folder: Path, select: Path | None = None) -> None:
         if select is not None and self.files.row_of(select) is not None and not self.files.scanning:
@@ -622,17 +616,11 @@ class MainWindow(QMainWindow):
     # -- help and closing -------------------------------------------------------------------
 
     def _save_last_folder(self) -> None:
-        try:
-            on_disk = settings_io.load(self.settings_path)
-        except settings_io.SettingsError:
-            return  # never overwrite a file we could not read
-        last = {
-            "last_folder": self.stored_settings.last_folder,
-            "last_image": self.stored_settings.last_image,
-        }
-        if (on_disk.last_folder, on_disk.last_image) != tuple(last.values()):
-            with contextlib.suppress(OSError):
-                settings_io.save(on_disk.with_changes(**last), self.settings_path)
+        settings_io.update(
+            self.settings_path,
+            last_folder=self.stored_settings.last_folder,
+            last_image=self.stored_settings.last_image,
+        )
 
     def show_help(self) -> None:
         if self.cheat_sheet is None:

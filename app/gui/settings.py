@@ -7,6 +7,7 @@ is written safely: temp file, fsync, replace, mode 0600 because it may hold a se
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -167,6 +168,20 @@ def save(settings: Settings, path: Path) -> None:
     with atomic_write(path, permissions=0o600) as fh:
         json.dump(settings.to_dict(), fh, indent=2, sort_keys=True)
         fh.write("\n")
+
+
+def update(path: Path, **changes: Any) -> None:
+    """Write ``changes`` into the settings file at ``path``, keeping everything else it holds
+    (another window may have changed it). A file that cannot be read is never overwritten; a
+    file that cannot be written is left as it is (the values stay in use for this run)."""
+    try:
+        on_disk = load(path)
+    except SettingsError:
+        return
+    if all(getattr(on_disk, k) == v for k, v in changes.items()):
+        return
+    with contextlib.suppress(OSError):
+        save(on_disk.with_changes(**changes), path)
 
 
 def _build(cls: Any, values: dict[str, Any]) -> Any:

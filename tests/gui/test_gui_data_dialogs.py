@@ -5,6 +5,8 @@ and the summary at the end."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +182,17 @@ def test_report_shows_the_counts_and_the_figure(
     expected = _cli_error("report", "--db", str(logged), "--plot", str(photo))
     assert dialog.error == expected and "source image of the log" in expected
     assert photo.read_bytes() == before
+
+
+def test_the_job_process_loads_no_qt() -> None:
+    """What the child runs (the CLI's log opening and the data_gen calls) never imports Qt:
+    it is a plain Python process, as the log process is."""
+    code = (
+        "import sys; from app.gui.datajobs import child_main, run_job, ExportJob; "
+        "import app.cmd_log, data_gen.export, data_gen.importers, data_gen.report; "
+        "qt = {m.split('.')[0] for m in sys.modules if m.startswith(('PySide', 'shiboken'))}; "
+        "print(sorted(qt))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
