@@ -224,6 +224,11 @@ class AskAll(QObject):
         if self.host.engine is None:
             self.refused.emit("no model is ready: load one first (see the chat panel)")
             return False
+        try:  # a question naming <region1> cannot be asked of one region: say so now
+            ov.compose_question(question, [items[0].prompt])
+        except ov.OverlayError as exc:
+            self.refused.emit(f"{exc} (each region is asked alone: it is <region0>)")
+            return False
         settings = self.current_settings()
         loaded: dict[Path, Image.Image] = {}
         if self.studio.path is not None and self.studio.image is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gui_helpers import adopt, drag, open_and_wait
+from gui_helpers import adopt, drag, open_and_wait, wait_rendered
 from PySide6.QtCore import Qt
 
 from app.gui.dialogs_askall import eta_text
@@ -68,18 +68,17 @@ def test_the_folder_asks_the_images_with_drafts(qtbot: Any, ready: Any, samples:
     window = ready
     first = window.studio.path
     drag(qtbot, window.canvas, [(60, 60), (160, 160)])
-    window.studio.step(+1)
-    qtbot.waitUntil(lambda: window.studio.state is not None and window.studio.path != first)
+    _step(qtbot, window)
     second = window.studio.path
     drag(qtbot, window.canvas, [(30, 30), (90, 90)])
     drag(qtbot, window.canvas, [(100, 100), (200, 200)])
-    window.studio.step(+1)  # the third image: nothing drawn, not asked
-    qtbot.waitUntil(lambda: window.studio.state is not None and window.studio.path != second)
+    assert len(window.studio.doc.prompts) == 2
+    _step(qtbot, window)  # the third image: nothing drawn, not asked
     dialog = window.show_ask_all()
     dialog.folder.setChecked(True)
     with qtbot.waitSignal(window.ask_all.finished, timeout=60_000) as blocker:
         dialog.start()
-    assert blocker.args[0].answered == 3
+    assert blocker.args[0].answered == 3, window.banner.messages
     qtbot.waitUntil(lambda: window.ask_all.summary.saved == 3, timeout=10_000)
     by_image: dict[str, int] = {}
     for turn in _turns(window):
@@ -87,6 +86,16 @@ def test_the_folder_asks_the_images_with_drafts(qtbot: Any, ready: Any, samples:
         assert turn.source == "gui"
     assert by_image == {first.name: 1, second.name: 2}
     assert window.files.statuses[str(second)] == (2, 0)
+
+
+def _step(qtbot: Any, window: Any) -> None:
+    """The next image, shown and known to the log."""
+    before = window.studio.path
+    window.studio.step(+1)
+    qtbot.waitUntil(lambda: window.studio.path != before, timeout=15_000)
+    qtbot.waitUntil(lambda: window.studio.image is not None, timeout=15_000)
+    qtbot.waitUntil(lambda: window.studio.state is not None, timeout=15_000)
+    wait_rendered(qtbot, window)
 
 
 def test_stop_ends_promptly_and_keeps_the_answers_given(qtbot: Any, ready: Any) -> None:
@@ -131,3 +140,54 @@ def test_eta_text() -> None:
     assert eta_text(-1) == "estimating…"
     assert eta_text(42.4) == "0:42"
     assert eta_text(3723) == "1:02:03"
+
+
+def test_a_region_asked_in_one_go_is_logged_as_the_chat_logs_it(qtbot: Any, ready: Any) -> None:
+    """The same region and question through the chat and through "ask every region": the same
+    logged turn (question, references, prompts, template, settings, source)."""
+    window = ready
+    drag(qtbot, window.canvas, [(60, 60), (160, 160)])
+    dialog = window.show_ask_all()
+    with qtbot.waitSignal(window.ask_all.finished, timeout=60_000):
+        dialog.start()
+    qtbot.waitUntil(lambda: window.ask_all.summary.saved == 1, timeout=10_000)
+    window.chat.question.setPlainText(dialog.question.text())
+    with qtbot.waitSignal(window.asker.answered, timeout=60_000):
+        qtbot.mouseClick(window.chat.ask_btn, Qt.MouseButton.LeftButton)
+    one_go, chat = sorted(_turns(window), key=lambda t: t.id)
+    fields = ("question", "question_refs", "prompts", "template", "settings", "source", "model")
+    assert [getattr(one_go, f) for f in fields] == [getattr(chat, f) for f in fields]
+
+
+def test_a_question_naming_a_second_region_is_refused_before_asking(qtbot: Any, ready: Any) -> None:
+    window = ready
+    drag(qtbot, window.canvas, [(60, 60), (160, 160)])
+    dialog = window.show_ask_all()
+    dialog.question.setText("Is <region0> left of <region1>?")
+    dialog.start()
+    assert "each region is asked alone" in dialog.summary.text()
+    assert not window.ask_all.running and dialog.start_btn.isEnabled()
+
+
+def test_the_folder_asks_imported_regions_too(
+    qtbot: Any, ready: Any, samples: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from data_gen.importers import import_file
+
+    window = ready
+    file = samples / "coffee.json"
+    shapes = [{"label": "cup", "shape_type": "rectangle", "points": [[420, 230], [180, 20]]}]
+    file.write_text(json.dumps({"imagePath": "coffee.jpg", "shapes": shapes}))
+    with QALog.open(window.writer.path) as log:
+        assert import_file(log, "labelme", file).regions == 1
+    dialog = window.show_ask_all()
+    dialog.folder.setChecked(True)
+    with qtbot.waitSignal(window.ask_all.finished, timeout=60_000) as blocker:
+        dialog.start()
+    assert blocker.args[0].answered == 1
+    qtbot.waitUntil(lambda: window.ask_all.summary.saved == 1, timeout=10_000)
+    (turn,) = _turns(window)
+    assert Path(turn.image_path).name == "coffee.jpg" and turn.source == "gui"
+    assert turn.question == "What is the cup within the red rectangle?"
