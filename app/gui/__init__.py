@@ -48,7 +48,7 @@ def run(
     window = MainWindow(settings_path=settings_path, overrides=overrides)
     window.show()
     if target is not None:
-        window.studio.open_path(target)
+        window.open_target(target)  # also into File → Open Recent
     else:
         window.restore_last()
     code = int(app.exec())

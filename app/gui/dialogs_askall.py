@@ -4,6 +4,7 @@ to the chat and the log as they come, so the dialog does not block the window.""
 
 from __future__ import annotations
 
+from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -78,6 +79,11 @@ class AskAllDialog(QDialog):
         runner.progress.connect(self._progress)
         runner.finished.connect(self._finished)
         runner.refused.connect(self._refused)
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.WindowActivate and not self.runner.running:
+            self.refresh()  # back from drawing: the count of regions may have changed
+        return super().event(event)
 
     def refresh(self) -> None:
         """Name how many regions the image on screen has."""

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QActionGroup, QCloseEvent
 from PySide6.QtWidgets import (
@@ -601,8 +602,14 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         # An import adds regions and turns: the list's Q&A counts are read again.
         dialog.finished_job.connect(lambda _r: self.writer.statuses(self.files.set_statuses))
+        self._job_dialogs = [d for d in self._job_dialogs if shiboken6.isValid(d)] + [dialog]
         dialog.show()
         return dialog
+
+    _job_dialogs: list[JobDialog] = []  # noqa: RUF012 - replaced, never mutated in place
+
+    def _running_jobs(self) -> list[JobDialog]:
+        return [d for d in self._job_dialogs if shiboken6.isValid(d) and d.running]
 
     def show_export(self) -> JobDialog:
         return self._data_dialog(ExportDialog)
@@ -639,6 +646,8 @@ class MainWindow(QMainWindow):
         self.files.stop_scan()
         self.files.thumbnails.shutdown(timeout_ms=0)
         self.host.close(timeout_ms=0)
+        for dialog in self._running_jobs():
+            dialog.cancel()  # an export stops at its next record; an import finishes
         recovery = self.writer.close()
         if recovery is not None:
             print(f"vipstudio: answers that could not be saved are in {recovery}", file=sys.stderr)
@@ -647,4 +656,9 @@ class MainWindow(QMainWindow):
     def background_busy(self) -> bool:
         """Whether model, render or thumbnail work still runs (the app then exits without
         waiting for it: see :func:`app.gui.run`)."""
-        return self.host.busy or self.canvas.renderer.busy or self.files.thumbnails.busy
+        return (
+            self.host.busy
+            or self.canvas.renderer.busy
+            or self.files.thumbnails.busy
+            or bool(self._running_jobs())
+        )

@@ -196,3 +196,16 @@ def test_the_job_process_loads_no_qt() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_closing_the_window_cancels_a_running_export(qtbot: Any, win: Any, tmp_path: Path) -> None:
+    from PySide6.QtCore import QThreadPool
+
+    dialog = win.show_export()
+    out = tmp_path / "closed"
+    dialog.out.setText(str(out))
+    dialog.run()
+    assert win.background_busy()  # the app's exit will not wait for it
+    win.close()
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=30_000)
+    assert not out.exists() and not list(tmp_path.glob(".closed*"))
