@@ -303,12 +303,14 @@ class MainWindow(QMainWindow):
         self.studio.folder_requested.connect(self.open_folder)
         self.studio.document_opened.connect(self._bind_undo)
         self.chat.question.left.connect(lambda: self.canvas.setFocus())
-        # Drops on the canvas or the list would stop there: the opener watches them too.
+        # A drop anywhere goes to the window: the canvas (a QGraphicsView takes drops for its
+        # scene, which has no use for them) passes it up. Only the window is watched: a filter
+        # on the canvas would cost a Python call per mouse move.
+        for view in (self.canvas, self.canvas.viewport()):
+            view.setAcceptDrops(False)
         self.setAcceptDrops(True)
         self._drops = DropOpener(self.open_target, self)
-        for target in (self, self.canvas.viewport(), self.file_view.viewport()):
-            target.setAcceptDrops(True)
-            target.installEventFilter(self._drops)
+        self.installEventFilter(self._drops)
         # Only the window's number fields are watched (an application-wide filter would cost
         # a Python call per event of every kind).
         self._undo_router = UndoRouter(self)

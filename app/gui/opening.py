@@ -96,8 +96,8 @@ def dropped_path(event: QDropEvent | QDragEnterEvent | QDragMoveEvent) -> Path |
 
 
 class DropOpener(QObject):
-    """An event filter for the window and the views that would otherwise take the drop (the
-    canvas, the image list): a dropped image, folder or video file goes to ``open_path``."""
+    """An event filter for the window: a dropped image, folder or video file goes to
+    ``open_path`` (the views under it leave drops to the window)."""
 
     def __init__(self, open_path: Callable[[Path], object], parent: QObject | None = None) -> None:
         super().__init__(parent)

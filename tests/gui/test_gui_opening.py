@@ -23,18 +23,22 @@ def _names(window: Any) -> list[str]:
     return [window.proxy.index(r, 0).data() for r in range(window.proxy.rowCount())]
 
 
-def _drop(widget: Any, path: Path) -> bool:
-    """Drag ``path`` over ``widget`` and drop it, as a file manager does."""
+def _drop(window: Any, over: Any, path: Path) -> bool:
+    """Drag ``path`` over the widget ``over`` and drop it, as a file manager does: the events
+    go to the native window, and Qt hands them to the widget under the pointer that takes
+    drops (or its nearest parent that does)."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
     action = Qt.DropAction.CopyAction
     buttons, mods = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    enter = QDragEnterEvent(QPoint(20, 20), action, mime, buttons, mods)
-    QApplication.sendEvent(widget, enter)
+    at = over.mapTo(window, over.rect().center())
+    handle = window.windowHandle()
+    enter = QDragEnterEvent(at, action, mime, buttons, mods)
+    QApplication.sendEvent(handle, enter)
     if not enter.isAccepted():
         return False
-    drop = QDropEvent(QPointF(20, 20), action, mime, buttons, mods)
-    QApplication.sendEvent(widget, drop)
+    drop = QDropEvent(QPointF(at), action, mime, buttons, mods)
+    QApplication.sendEvent(handle, drop)
     return drop.isAccepted()
 
 
@@ -96,18 +100,18 @@ def test_recent_in_a_settings_file_must_be_a_list_of_paths(tmp_path: Path) -> No
 def test_dropping_an_image_a_folder_or_a_video_opens_it(
     qtbot: Any, window: Any, samples: Path, tmp_path: Path
 ) -> None:
-    assert _drop(window.canvas.viewport(), samples / "rocket.jpg")
+    assert _drop(window, window.canvas.viewport(), samples / "rocket.jpg")
     qtbot.waitUntil(lambda: window.studio.path == samples / "rocket.jpg", timeout=15_000)
     qtbot.waitUntil(lambda: len(_names(window)) == 4, timeout=15_000)
     other = tmp_path / "dropped"
     other.mkdir()
     shutil.copy(samples / "chelsea.jpg", other / "cat.jpg")
-    assert _drop(window.file_view.viewport(), other)
+    assert _drop(window, window.file_view.viewport(), other)
     qtbot.waitUntil(lambda: window.studio.path == other / "cat.jpg", timeout=15_000)
     assert _names(window) == ["cat.jpg"]
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"\x00\x00\x00\x18ftypmp42")
-    assert _drop(window, clip)  # the same open path as File → Open
+    assert _drop(window, window.chat.session_label, clip)  # as File → Open
     qtbot.waitUntil(lambda: window.studio.path == clip, timeout=15_000)
     assert window.settings.recent[:3] == (str(clip), str(other), str(samples / "rocket.jpg"))
     mime = QMimeData()
