@@ -153,6 +153,9 @@ class MainWindow(QMainWindow):
         if isinstance(app, QApplication):
             apply_theme(app, self.settings.theme)
             follow_system(app, self.settings.theme)
+        self._unsaved_settings: dict[str, object] = {}
+        self._settings_timer = QTimer(self, singleShot=True, interval=1000)
+        self._settings_timer.timeout.connect(self._write_settings)
         self._load_model_pending = load_model
         if load_model:
             # After the first image is on screen: importing torch must not delay it.
@@ -375,11 +378,18 @@ class MainWindow(QMainWindow):
             self._rescan(Path(folder), self.studio.path)
 
     def _persist(self, **changes: object) -> None:
-        """Use ``changes`` now and write them to the settings file, merged into what is on
-        disk (never over a file that could not be read)."""
+        """Use ``changes`` now; write them to the settings file (merged into what is on disk)
+        a moment later, off the path of opening an image (a safe write fsyncs), or at exit."""
         self.settings = self.settings.with_changes(**changes)
         self.stored_settings = self.stored_settings.with_changes(**changes)
-        settings_io.update(self.settings_path, **changes)
+        self._unsaved_settings.update(changes)
+        self._settings_timer.start()
+
+    def _write_settings(self) -> None:
+        changes, self._unsaved_settings = self._unsaved_settings, {}
+        self._settings_timer.stop()
+        if changes:
+            settings_io.update(self.settings_path, **changes)
 
     def open_folder(self, folder: Path, select: Path | None = None) -> None:
         if select is not None and self.files.row_of(select) is not None and not self.files.scanning:
@@ -625,6 +635,7 @@ class MainWindow(QMainWindow):
     # -- help and closing -------------------------------------------------------------------
 
     def _save_last_folder(self) -> None:
+        self._write_settings()
         settings_io.update(
             self.settings_path,
             last_folder=self.stored_settings.last_folder,

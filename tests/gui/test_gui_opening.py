@@ -23,6 +23,11 @@ def _names(window: Any) -> list[str]:
     return [window.proxy.index(r, 0).data() for r in range(window.proxy.rowCount())]
 
 
+def _on_disk(window: Any) -> dict[str, Any]:
+    path = window.settings_path
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def _drop(window: Any, over: Any, path: Path) -> bool:
     """Drag ``path`` over the widget ``over`` and drop it, as a file manager does: the events
     go to the native window, and Qt hands them to the widget under the pointer that takes
@@ -53,8 +58,8 @@ def test_recent_images_and_folders_are_remembered_and_reopened(
     window.open_target(other / "cup.jpg")
     qtbot.waitUntil(lambda: window.studio.path == other / "cup.jpg", timeout=15_000)
     assert window.settings.recent == (str(other / "cup.jpg"), str(samples))
-    on_disk = json.loads(window.settings_path.read_text())
-    assert on_disk["recent"] == [str(other / "cup.jpg"), str(samples)]  # survives a crash
+    # Written a moment later (not on the path of opening): it survives a crash.
+    qtbot.waitUntil(lambda: _on_disk(window).get("recent") == list(window.settings.recent))
     menu = window.recent_menu
     menu.rebuild()
     entries = menu.entry_actions()
@@ -151,7 +156,7 @@ def test_a_folder_with_its_subfolders_lists_relative_paths(
     qtbot.waitUntil(lambda: len(_names(window)) == 4, timeout=15_000)
     assert _names(window) == ["sub/deeper/far.jpg", "sub/img2.jpg", "sub/img10.jpg", "top.jpg"]
     assert window.studio.path == root / "top.jpg"  # the image shown stays selected
-    assert json.loads(window.settings_path.read_text())["include_subfolders"] is True
+    qtbot.waitUntil(lambda: _on_disk(window).get("include_subfolders") is True)
     window.filter_text.setText("deeper")
     assert _names(window) == ["sub/deeper/far.jpg"]
     window.filter_text.clear()
