@@ -24,10 +24,12 @@ import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.gui.logproc import child_env, receive, send
-from data_gen.base import ExportOptions
+
+if TYPE_CHECKING:
+    from data_gen.base import ExportOptions
 
 PROGRESS_EVERY_S = 0.1
 

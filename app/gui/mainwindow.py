@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import shiboken6
 from PySide6.QtCore import QSize, Qt, QTimer
@@ -36,7 +37,6 @@ from app.gui.canvas import Canvas
 from app.gui.chat import ChatPanel
 from app.gui.controller import Studio
 from app.gui.dialogs_askall import AskAllDialog
-from app.gui.dialogs_data import ExportDialog, ImportDialog, JobDialog, ReportDialog
 from app.gui.document import PromptDocument
 from app.gui.files import FILTERS, FileFilter, FileListModel
 from app.gui.layers import LayersPanel
@@ -51,6 +51,9 @@ from app.gui.undo import UndoStack
 from app.gui.workers import EngineHost, EngineSpec
 from app.gui.writer import LogWriter
 from data_gen.qalog.log import default_db_path
+
+if TYPE_CHECKING:
+    from app.gui.dialogs_data import JobDialog
 
 
 def tiny_model_folder() -> Path:
@@ -608,9 +611,11 @@ class MainWindow(QMainWindow):
         self.ask_all_dialog.raise_()
         return self.ask_all_dialog
 
-    def _data_dialog(self, kind: Callable[[Path, QWidget], JobDialog]) -> JobDialog:
+    def _data_dialog(self, kind: str) -> JobDialog:
+        from app.gui import dialogs_data  # on first use: it imports the export machinery
+
         self.studio.flush()
-        dialog = kind(self.writer.path, self)
+        dialog: JobDialog = getattr(dialogs_data, kind)(self.writer.path, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         # An import adds regions and turns: the list's Q&A counts are read again.
         dialog.finished_job.connect(lambda _r: self.writer.statuses(self.files.set_statuses))
@@ -624,23 +629,22 @@ class MainWindow(QMainWindow):
         return [d for d in self._job_dialogs if shiboken6.isValid(d) and d.running]
 
     def show_export(self) -> JobDialog:
-        return self._data_dialog(ExportDialog)
+        return self._data_dialog("ExportDialog")
 
     def show_import(self) -> JobDialog:
-        return self._data_dialog(ImportDialog)
+        return self._data_dialog("ImportDialog")
 
     def show_report(self) -> JobDialog:
-        return self._data_dialog(ReportDialog)
+        return self._data_dialog("ReportDialog")
 
     # -- help and closing -------------------------------------------------------------------
 
     def _save_last_folder(self) -> None:
-        self._write_settings()
-        settings_io.update(
-            self.settings_path,
+        self._unsaved_settings.update(
             last_folder=self.stored_settings.last_folder,
             last_image=self.stored_settings.last_image,
         )
+        self._write_settings()  # one write with the recent list
 
     def show_help(self) -> None:
         if self.cheat_sheet is None:

@@ -5,6 +5,7 @@ and the summary at the end."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -209,3 +210,19 @@ def test_closing_the_window_cancels_a_running_export(qtbot: Any, win: Any, tmp_p
     win.close()
     qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=30_000)
     assert not out.exists() and not list(tmp_path.glob(".closed*"))
+
+
+def test_the_window_imports_the_export_machinery_only_when_a_dialog_opens() -> None:
+    """Launch stays light: the dialogs' data_gen imports (OpenCV, multiprocessing, the
+    importers) load on first use, not with the window."""
+    code = (
+        "import sys; import app.gui.mainwindow; "
+        "print(sorted(m for m in ('cv2', 'multiprocessing', 'data_gen.importers', "
+        "'data_gen.export', 'app.gui.dialogs_data') if m in sys.modules))"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
