@@ -214,7 +214,10 @@ class AskAll(QObject):
             items.sort(key=lambda it: (order.get(it.path, -1), it.index))
             self.start(question, items)
 
-        self.writer.prompted_images(self.files.paths, found)
+        def failed(exc: Exception) -> None:
+            self.refused.emit(f"cannot read the drafts in the log: {exc}")
+
+        self.writer.prompted_images(self.files.paths, found, failed)
 
     def start(self, question: str, items: Sequence[AskItem]) -> bool:
         """Ask ``question`` about each item; False (``refused`` says why) if it cannot start."""

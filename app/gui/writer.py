@@ -147,10 +147,13 @@ class LogWriter(QObject):
         self,
         paths: Sequence[Path],
         on_done: Callable[[list[tuple[Path, int, list[ov.Prompt]]]], Any],
+        on_error: Callable[[Exception], Any] | None = None,
     ) -> None:
         """Of ``paths``, the images with a draft (or imported regions) in the log, with their
         prompts: what "ask every region of the folder" asks about."""
-        self.call("reading the drafts", "prompted_images", list(paths), on_done=on_done)
+        self.call(
+            "reading the drafts", "prompted_images", list(paths), on_done=on_done, on_error=on_error
+        )
 
     # -- writing ----------------------------------------------------------------------------
 
