@@ -36,19 +36,14 @@ class LoadProgress:
         return self.done / self.total if self.total else 0.0
 
     def text(self) -> str:
-        size = (
-            f"{_gb(self.total_bytes)} in {self.files} weight file{'s' if self.files != 1 else ''}"
-        )
+        """``113/226 tensors · ≈1.2/2.3 MB · 1 file`` (short: it sits in the status bar)."""
+        files = f"{self.files} file{'s' if self.files != 1 else ''}"
+        scale, unit = (1 << 30, "GB") if self.total_bytes >= 1 << 30 else (1 << 20, "MB")
+        size = f"{self.total_bytes / scale:.1f}"
         if not self.total:
-            return f"reading the checkpoint: {size}"
-        read = _gb(int(self.total_bytes * self.fraction))
-        return f"{self.done}/{self.total} tensors · ≈{read} of {size}"
-
-
-def _gb(n: int) -> str:
-    if n >= 1 << 30:
-        return f"{n / (1 << 30):.1f} GB"
-    return f"{n / (1 << 20):.1f} MB"
+            return f"reading the checkpoint: {size} {unit} in {files}"
+        read = f"{self.total_bytes * self.fraction / scale:.1f}"
+        return f"{self.done}/{self.total} tensors · ≈{read}/{size} {unit} · {files}"
 
 
 def weight_files(folder: Path | None) -> list[Path]:

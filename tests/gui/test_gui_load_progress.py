@@ -30,11 +30,11 @@ def test_load_engine_reports_files_bytes_then_every_tensor(
     size = files[0].stat().st_size
     first, last = seen[0], seen[-1]
     assert (first.files, first.total_bytes, first.total) == (1, size, 0)
-    assert first.text().startswith("reading the checkpoint: 2.3 MB in 1 weight file")
+    assert first.text() == "reading the checkpoint: 2.3 MB in 1 file"
     assert last.total > 100 and last.done == last.total and last.fraction == 1.0
     counts = [p.done for p in seen[1:]]
     assert counts == list(range(1, last.total + 1))  # every tensor, in order
-    assert last.text() == f"{last.total}/{last.total} tensors · ≈2.3 MB of 2.3 MB in 1 weight file"
+    assert last.text() == f"{last.total}/{last.total} tensors · ≈2.3/2.3 MB · 1 file"
 
 
 def test_the_window_shows_a_determinate_bar_while_the_model_loads(
@@ -54,11 +54,13 @@ def test_the_window_shows_a_determinate_bar_while_the_model_loads(
     ):
         window.load_model()
     assert bars, "no progress was shown while loading"
-    assert bars[0][0] == 1000 and "in 1 weight file" in bars[0][2]
+    assert bars[0][0] == 1000 and "2.3 MB in 1 file" in bars[0][2]
     assert bars[-1][:2] == (1000, 1000) and "tensors" in bars[-1][2]
     assert bar.maximum() == 0 or not bar.isVisible()  # back to a busy bar, hidden when ready
 
 
 def test_no_weight_files_no_size() -> None:
     assert weight_files(None) == [] and weight_files(Path("/nonexistent")) == []
-    assert LoadProgress(0, 0).text() == "reading the checkpoint: 0.0 MB in 0 weight files"
+    assert LoadProgress(0, 0).text() == "reading the checkpoint: 0.0 MB in 0 files"
+    big = LoadProgress(3, 14_200_000_000, done=1, total=4)
+    assert big.text() == "1/4 tensors · ≈3.3/13.2 GB · 3 files"
