@@ -70,6 +70,7 @@ class AskAllSummary:
     """The end of a run: counts, and each item that could not be asked with the reason."""
 
     total: int = 0
+    images: int = 0
     answered: int = 0
     saved: int = 0
     stopped: bool = False
@@ -78,7 +79,8 @@ class AskAllSummary:
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
-        head = f"{self.answered} of {self.total} region(s) answered in {self.seconds:.1f} s"
+        on = f" on {self.images} images" if self.images > 1 else ""
+        head = f"{self.answered} of {self.total} region(s){on} answered in {self.seconds:.1f} s"
         if self.stopped:
             head += f"; stopped: {self.total - self.answered - len(self.skipped)} not asked"
         lines = [head, "every answer is in the chat of its image and in the log (source gui)"]
@@ -236,7 +238,7 @@ class AskAll(QObject):
         loaded: dict[Path, Image.Image] = {}
         if self.studio.path is not None and self.studio.image is not None:
             loaded[self.studio.path] = self.studio.image
-        self.summary = AskAllSummary(total=len(items))
+        self.summary = AskAllSummary(total=len(items), images=len({i.path for i in items}))
         self._done, self._started = 0, time.perf_counter()
         job = self.host.run(
             functools.partial(ask_each, batch=self.batch),

@@ -79,6 +79,7 @@ def test_the_folder_asks_the_images_with_drafts(qtbot: Any, ready: Any, samples:
     with qtbot.waitSignal(window.ask_all.finished, timeout=60_000) as blocker:
         dialog.start()
     assert blocker.args[0].answered == 3, window.banner.messages
+    assert "3 of 3 region(s) on 2 images answered" in dialog.summary.text()
     qtbot.waitUntil(lambda: window.ask_all.summary.saved == 3, timeout=10_000)
     by_image: dict[str, int] = {}
     for turn in _turns(window):
