@@ -305,6 +305,8 @@ def export(
                     pipeline.turns += len(sample.conversation.exchanges)
                 writer.write(sample, image)
                 pipeline.id_paths[sample.id_prefix] += 1
+            if on_progress is not None and selected:  # duplicates dropped count as done
+                on_progress(selected[-1], selected[-1])
             files = writer.close()
             pipeline.finish()
             summary = ExportSummary(
