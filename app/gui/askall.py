@@ -168,6 +168,7 @@ class AskAll(QObject):
         self.chat, self.files, self.current_settings = chat, files, current_settings
         self.job: AskJob | None = None
         self.batch = BATCH
+        self.last_path: Path | None = None  # the image of the last region asked
         self.summary = AskAllSummary()
         self._done = 0
         self._started = 0.0
@@ -270,6 +271,7 @@ class AskAll(QObject):
         summary = self.summary
         self._done += 1
         item = asked.item
+        self.last_path = item.path
         if asked.error is not None or asked.request is None or asked.answer is None:
             summary.skipped.append((f"{item.path.name}: region {item.index}", asked.error or ""))
         else:

@@ -112,7 +112,9 @@ class AskAllDialog(QDialog):
     def _progress(self, done: int, total: int, left: float) -> None:
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
-        self.eta.setText(f"{done}/{total} asked · about {eta_text(left)} left")
+        where = self.runner.last_path
+        image = f" · {where.name}" if where and self.runner.summary.images > 1 else ""
+        self.eta.setText(f"{done}/{total} asked{image} · about {eta_text(left)} left")
 
     def _finished(self, summary: AskAllSummary) -> None:
         self._running(False)

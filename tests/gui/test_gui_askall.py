@@ -80,6 +80,8 @@ def test_the_folder_asks_the_images_with_drafts(qtbot: Any, ready: Any, samples:
         dialog.start()
     assert blocker.args[0].answered == 3, window.banner.messages
     assert "3 of 3 region(s) on 2 images answered" in dialog.summary.text()
+    assert dialog.eta.text() == "done"
+    assert window.ask_all.last_path == second  # the folder's order: the first image first
     qtbot.waitUntil(lambda: window.ask_all.summary.saved == 3, timeout=10_000)
     by_image: dict[str, int] = {}
     for turn in _turns(window):

@@ -69,8 +69,9 @@ def _cli_error(*args: str) -> str:
 
 
 def test_export_writes_the_dataset_with_progress_and_a_summary(
-    qtbot: Any, win: Any, tmp_path: Path
+    qtbot: Any, win: Any, tmp_path: Path, samples: Path
 ) -> None:
+    (samples / "chelsea.jpg").unlink()  # its two turns are left out, with the reason
     dialog = win.show_export()
     dialog.format.setCurrentText("llava-rendered")
     out = tmp_path / "dataset"
@@ -85,10 +86,11 @@ def test_export_writes_the_dataset_with_progress_and_a_summary(
     assert seen and seen[-1] == (4, 4)
     assert dialog.progress.value() == dialog.progress.maximum()
     text = dialog.summary.toPlainText()
-    assert text.startswith("llava-rendered → ") and "from 4 turns in 2 conversations" in text
-    assert dialog.outcome.data["turns"] == 4
+    assert text.startswith("llava-rendered → ") and "from 2 turns in 1 conversations" in text
+    assert "left out: 2 × " in text and "chelsea.jpg" in text
+    assert dialog.outcome.data["turns"] == 2
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["turns"] == 4 and summary["options"]["val_fraction"] == 0.5
+    assert summary["turns"] == 2 and summary["options"]["val_fraction"] == 0.5
     assert dialog.run_btn.isEnabled() and dialog.close_btn.isEnabled()
 
 
