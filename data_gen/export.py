@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,11 +233,17 @@ class _Pipeline:
             self.render_dir.rmdir()
 
 
-def export(log: QALog, options: ExportOptions) -> ExportSummary:
+def export(
+    log: QALog,
+    options: ExportOptions,
+    on_progress: Callable[[int, int | None], object] | None = None,
+) -> ExportSummary:
     """Write the dataset described by ``options``; returns the summary.
 
     Raises :class:`~data_gen.errors.OutputExists` (``out`` exists without ``overwrite``) and
     :class:`~data_gen.errors.ExportFailed` (``strict`` and a problem): then nothing is written.
+    ``on_progress(turns done, turns selected)`` is called as the export goes (the desktop app's
+    progress bar); an exception it raises stops the export, and nothing is left at ``out``.
     """
     started = time.perf_counter()
     tally = Tally(strict=options.strict)
@@ -251,9 +257,15 @@ def export(log: QALog, options: ExportOptions) -> ExportSummary:
         dynamic_ncols=True,
     )
 
+    selected: list[int] = []
+    done = 0
+
     def on_selected(total: int) -> None:
         bar.total = total
         bar.refresh()
+        selected.append(total)
+        if on_progress is not None:
+            on_progress(0, total)
 
     protected: list[str] = []
     if Path(options.out).exists():  # what --overwrite must not delete
@@ -281,6 +293,9 @@ def export(log: QALog, options: ExportOptions) -> ExportSummary:
                 image = pipeline.resolve(sample, result)
                 if sample.variant == 0:
                     bar.update(len(sample.conversation.exchanges))
+                    done += len(sample.conversation.exchanges)
+                    if on_progress is not None:
+                        on_progress(done, selected[-1] if selected else None)
                 if image is None:
                     continue
                 if sample.variant:
@@ -290,6 +305,8 @@ def export(log: QALog, options: ExportOptions) -> ExportSummary:
                     pipeline.turns += len(sample.conversation.exchanges)
                 writer.write(sample, image)
                 pipeline.id_paths[sample.id_prefix] += 1
+            if on_progress is not None and selected:  # duplicates dropped count as done
+                on_progress(selected[-1], selected[-1])
             files = writer.close()
             pipeline.finish()
             summary = ExportSummary(

@@ -238,6 +238,12 @@ def _model_files(source: str, cache_dir: str | None) -> Path | None:
     return _cached_snapshot(source, cache_dir)
 
 
+def model_folder(model: str, cache_dir: str | None = None) -> Path | None:
+    """The folder on this machine holding ``model``'s files: the folder itself, or a hub id's
+    cached snapshot; None when there is none (the desktop app sizes its load progress by it)."""
+    return _model_files(str(Path(model.strip()).expanduser()), cache_dir)
+
+
 def projector_feature_layers(folder: Path, vision_hidden: int) -> int | None:
     """How many vision layers the saved projector concatenates, read from the safetensors
     headers (no weights loaded); None when the files cannot tell."""

@@ -49,7 +49,7 @@ def run(
     window = MainWindow(settings_path=settings_path, overrides=overrides, labels_file=labels)
     window.show()
     if target is not None:
-        window.studio.open_path(target)
+        window.open_target(target)  # also into File → Open Recent
     else:
         window.restore_last()
     if window.labels.given is not None:  # no folder was opened: the list is used as it is

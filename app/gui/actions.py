@@ -41,6 +41,16 @@ def _tool(name: str, text: str, key: str, short: str) -> ActionSpec:
 SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("open", "Open image…", ("Ctrl+O",), "File"),
     ActionSpec("open_folder", "Open folder…", ("Ctrl+Shift+O",), "File"),
+    ActionSpec(
+        "include_subfolders",
+        "Include subfolders when opening a folder",
+        (),
+        "File",
+        checkable=True,
+    ),
+    ActionSpec("export", "Export dataset…", ("Ctrl+E",), "File"),
+    ActionSpec("import", "Import annotations…", (), "File"),
+    ActionSpec("report", "Report…", (), "File"),
     ActionSpec("settings", "Settings…", ("Ctrl+,",), "File"),
     ActionSpec("quit", "Quit", ("Ctrl+Q",), "File"),
     ActionSpec("next", "Next image", ("D",), "Navigate"),
@@ -95,6 +105,9 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("stop", "Stop the answer", ("Ctrl+.",), "Ask"),
     ActionSpec("regenerate", "Regenerate the last answer", ("Ctrl+R",), "Ask"),
     ActionSpec("new_conversation", "New conversation", ("Ctrl+N",), "Ask"),
+    ActionSpec(
+        "ask_all", "Ask every region… (this image or the folder)", ("Ctrl+Shift+Return",), "Ask"
+    ),
     ActionSpec("insert_phrase", "Insert phrase of the selected region", ("Ctrl+I",), "Ask"),
     ActionSpec("focus_question", "Go to the question box (Esc goes back)", ("Ctrl+L",), "Ask"),
     ActionSpec("review_accept", "Accept the current answer", (ACCEPT_KEY,), "Review"),

@@ -8,7 +8,7 @@ services it talks to (:class:`AskingParts`), never the window.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +33,29 @@ if TYPE_CHECKING:
     from app.gui.status import Banner, StatusBar
     from app.gui.workers import EngineHost
     from app.gui.writer import LogWriter
+    from vip_model.engine_spec import EngineSpec
+
+
+def gui_turn(
+    request: Request,
+    answer: Answer,
+    refs: Sequence[ov.RegionRef],
+    spec: EngineSpec | None,
+    *,
+    session: int | None = None,
+    tags: Sequence[str] = (),
+) -> NewTurn:
+    """A turn as the desktop app logs it (source ``gui``): one rule for a question asked in
+    the chat and for every region asked in one go."""
+    return NewTurn.from_answer(
+        session or 0,
+        request,
+        answer,
+        model=answer.model or (spec.model or spec.server_url if spec else "unknown"),
+        source="gui",
+        question_refs=refs,
+        tags=list(tags),
+    )
 
 
 @dataclass(frozen=True)
@@ -175,13 +198,12 @@ class Asker(QObject):
             if not regenerate and self.studio.path == path and not box.toPlainText().strip():
                 box.setPlainText(typed)
             return
-        turn = NewTurn.from_answer(
-            session or 0,
+        turn = gui_turn(
             request,
             answer,
-            model=answer.model or (spec.model or spec.server_url if spec else "unknown"),
-            source="gui",
-            question_refs=refs,
+            refs,
+            spec,
+            session=session,
             tags=[REGENERATED_TAG] if regenerate else [],
         )
 

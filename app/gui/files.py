@@ -47,14 +47,35 @@ def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def scan_folder(folder: Path) -> Generator[list[Path], None, int]:
-    """Yield the image files of ``folder`` (not recursive), naturally sorted, in chunks."""
-    with os.scandir(folder) as entries:
-        names = [
-            e.name
-            for e in entries
-            if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file()
-        ]
+def _images_below(folder: Path) -> list[str]:
+    """Paths relative to ``folder`` of the images in it and its subfolders (hidden folders and
+    links to folders are skipped: a link can loop back)."""
+    found: list[str] = []
+    pending = [""]
+    while pending:
+        rel = pending.pop()
+        with os.scandir(os.path.join(folder, rel) if rel else folder) as entries:
+            for e in entries:
+                if e.is_dir(follow_symlinks=False):
+                    if not e.name.startswith("."):
+                        pending.append(os.path.join(rel, e.name) if rel else e.name)
+                elif os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file():
+                    found.append(os.path.join(rel, e.name) if rel else e.name)
+    return found
+
+
+def scan_folder(folder: Path, recursive: bool = False) -> Generator[list[Path], None, int]:
+    """Yield the image files of ``folder`` (with ``recursive``, of its subfolders too, sorted
+    by relative path), naturally sorted, in chunks."""
+    if recursive:
+        names = _images_below(folder)
+    else:
+        with os.scandir(folder) as entries:
+            names = [
+                e.name
+                for e in entries
+                if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file()
+            ]
     names.sort(key=natural_key)
     for start in range(0, len(names), CHUNK):
         yield [folder / n for n in names[start : start + CHUNK]]
@@ -136,7 +157,9 @@ class FileListModel(QAbstractListModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.paths: list[Path] = []
+        self.names: list[str] = []  # shown: the file name, or the path below a recursive root
         self.lower_names: list[str] = []  # for the name filter: one pass, no per-row calls
+        self.root: Path | None = None  # the folder scanned with its subfolders
         self.statuses: dict[str, tuple[int, int]] = {}
         self.thumbnails = Thumbnails(self)
         self.thumbnails.ready.connect(self._thumbnail_ready)
@@ -147,24 +170,35 @@ class FileListModel(QAbstractListModel):
 
     # -- filling ----------------------------------------------------------------------------
 
-    def set_paths(self, paths: Iterable[Path]) -> None:
+    def _names_of(self, paths: list[Path]) -> list[str]:
+        if self.root is None:
+            return [p.name for p in paths]
+        cut = len(str(self.root).rstrip(os.sep)) + 1  # string slicing: fast at 10,000 rows
+        return [str(p)[cut:] for p in paths]
+
+    def set_paths(self, paths: Iterable[Path], root: Path | None = None) -> None:
+        """The list is ``paths``; under ``root`` they show as paths relative to it."""
         self.beginResetModel()
+        self.root = root
         self.paths = list(paths)
-        self.lower_names = [p.name.lower() for p in self.paths]
+        self.names = self._names_of(self.paths)
+        self.lower_names = [n.lower() for n in self.names]
         self._row_of = {p: i for i, p in enumerate(self.paths)}
         self.endResetModel()
 
-    def scan(self, folder: Path) -> Worker[list[Path], int]:
-        """Replace the list with the images of ``folder`` (scanned off the GUI thread); a scan
-        still running for another folder is stopped. Returns the scan's worker."""
+    def scan(self, folder: Path, recursive: bool = False) -> Worker[list[Path], int]:
+        """Replace the list with the images of ``folder`` (with ``recursive``, of its
+        subfolders too, shown by relative path), scanned off the GUI thread; a scan still
+        running for another folder is stopped. Returns the scan's worker."""
         self.stop_scan()
         self._scan_id += 1
         scan_id = self._scan_id
-        self.set_paths([])
+        self.set_paths([], root=folder if recursive else None)
         self.scanning = True
         self._scan_worker = run_in_thread(
             scan_folder,
             folder,
+            recursive,
             owner=self,
             on_yield=lambda chunk: self._add_chunk(scan_id, chunk),
             on_return=lambda n: self._scanned(scan_id, n),
@@ -187,8 +221,10 @@ class FileListModel(QAbstractListModel):
         start = len(self.paths)
         # Every name becomes a row at once, so End and the scrollbar reach the last image.
         self.beginInsertRows(QModelIndex(), start, start + len(chunk) - 1)
+        names = self._names_of(chunk)
         self.paths.extend(chunk)
-        self.lower_names.extend(p.name.lower() for p in chunk)
+        self.names.extend(names)
+        self.lower_names.extend(n.lower() for n in names)
         for i, p in enumerate(chunk, start):
             self._row_of[p] = i
         self.endInsertRows()
@@ -215,11 +251,12 @@ class FileListModel(QAbstractListModel):
             return None
         path = self.paths[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
+            name = self.names[index.row()]
             n, reviewed = self.statuses.get(str(path), (0, 0))
             if not n:
-                return path.name
+                return name
             mark = "✓" if reviewed >= n else f"{reviewed}/{n} reviewed"
-            return f"{path.name}   · {n} Q&A {mark}"
+            return f"{name}   · {n} Q&A {mark}"
         if role == Qt.ItemDataRole.DecorationRole:
             return self.thumbnails.get(path)
         if role == Qt.ItemDataRole.ToolTipRole:

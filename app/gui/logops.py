@@ -79,7 +79,35 @@ def _region_labels(log: QALog, folder: str) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
+def _prompted_images(log: QALog, paths: Sequence[Path]) -> list[tuple[Path, int, list[ov.Prompt]]]:
+    """The images of ``paths`` with prompts in the log, as ``(path, image id, prompts)``: the
+    prompts of the image's draft, else its imported regions, each drawn as
+    ``import --queries`` draws it (a rectangle, seed 0), so both doors ask the same thing."""
+    from vip_model.prepare import region_prompt
+
+    found = []
+    for path in paths:
+        row = log.image_by_path(path)
+        if row is None:
+            continue
+        draft = log.load_draft(row.id)
+        prompts = list(draft[0]) if draft else []
+        if not prompts:
+            size = (row.width, row.height)
+            for region in log.iter_regions(image_id=row.id):
+                try:
+                    prompts.append(
+                        region_prompt("rectangle", region.region, size, seed=0, label=region.label)
+                    )
+                except ov.OverlayError:
+                    continue  # a region off the image: nothing to ask about
+        if prompts:
+            found.append((path, row.id, prompts))
+    return found
+
+
 OPS: dict[str, Callable[..., Any]] = {
+    "prompted_images": _prompted_images,
     "ping": lambda log: None,
     "open_image": _open_image,
     "turns": lambda log, image_id: log.turns(image_id=image_id),

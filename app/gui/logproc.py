@@ -60,16 +60,20 @@ def receive(inp: IO[bytes]) -> Any:
     return pickle.loads(data)
 
 
+def child_env() -> dict[str, str]:
+    """The environment of a ``python -c`` child of the app: this package importable."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
 class LogProcess:
     """A started log process. :meth:`call` blocks: use it off the GUI thread (the writer's
     log thread); calls from several threads are serialised."""
 
     def __init__(self) -> None:
-        package_root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (package_root, env.get("PYTHONPATH", "")) if p
-        )
+        env = child_env()
         self._lock = threading.Lock()
         self._proc = subprocess.Popen(
             [

@@ -3,12 +3,13 @@ the actions, and hands behaviour to the controllers (``Studio``, ``Asker``)."""
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import shiboken6
 from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QActionGroup, QCloseEvent
 from PySide6.QtWidgets import (
@@ -30,15 +31,18 @@ from PySide6.QtWidgets import (
 import overlays as ov
 from app.gui import settings as settings_io
 from app.gui.actions import SPECS, CheatSheet, UndoRouter, make_actions
+from app.gui.askall import AskAll
 from app.gui.asking import Asker, AskingParts
 from app.gui.canvas import Canvas
 from app.gui.carry import Carrier
 from app.gui.chat import ChatPanel
 from app.gui.controller import Studio
+from app.gui.dialogs_askall import AskAllDialog
 from app.gui.document import PromptDocument
 from app.gui.files import FILTERS, FileFilter, FileListModel
 from app.gui.labels_panel import LabelController, LabelsPanel
 from app.gui.layers import LayersPanel
+from app.gui.opening import DropOpener, RecentMenu, forget, remember
 from app.gui.settings import Settings
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.status import Banner, StatusBar
@@ -50,6 +54,9 @@ from app.gui.viewadjust import ViewAdjuster
 from app.gui.workers import EngineHost, EngineSpec
 from app.gui.writer import LogWriter
 from data_gen.qalog.log import default_db_path
+
+if TYPE_CHECKING:
+    from app.gui.dialogs_data import JobDialog
 
 
 def tiny_model_folder() -> Path:
@@ -153,6 +160,15 @@ class MainWindow(QMainWindow):
         self.labels.given = labels_file
         self.carrier = Carrier(self.studio, self.statusbar, parent=self)
         self.view_adjust = ViewAdjuster(self.canvas, self.statusbar, parent=self)
+        self.ask_all = AskAll(
+            studio=self.studio,
+            host=self.host,
+            writer=self.writer,
+            chat=self.chat,
+            files=self.files,
+            current_settings=lambda: self.settings,
+            parent=self,
+        )
         self.actions_ = make_actions(self, self._slots())
         self._menus_and_toolbars()
         self._connect()
@@ -161,6 +177,9 @@ class MainWindow(QMainWindow):
         if isinstance(app, QApplication):
             apply_theme(app, self.settings.theme)
             follow_system(app, self.settings.theme)
+        self._unsaved_settings: dict[str, object] = {}
+        self._settings_timer = QTimer(self, singleShot=True, interval=1000)
+        self._settings_timer.timeout.connect(self._write_settings)
         self._load_model_pending = load_model
         if load_model:
             # After the first image is on screen: importing torch must not delay it.
@@ -202,8 +221,12 @@ class MainWindow(QMainWindow):
     def _slots(self) -> dict[str, Callable[..., object]]:
         c, s = self.canvas, self.studio
         slots: dict[str, Callable[..., object]] = {
+            "include_subfolders": self.set_include_subfolders,
             "open": self.choose_image,
             "open_folder": self.choose_folder,
+            "export": self.show_export,
+            "import": self.show_import,
+            "report": self.show_report,
             "settings": self.edit_settings,
             "quit": self.close,
             "next": lambda: s.step(+1),
@@ -223,6 +246,7 @@ class MainWindow(QMainWindow):
             "stop": self.asker.stop,
             "regenerate": self.asker.regenerate,
             "new_conversation": self.asker.new_conversation,
+            "ask_all": self.show_ask_all,
             "insert_phrase": s.insert_phrase,
             "focus_question": lambda: self.chat.question.setFocus(),
             "review_accept": lambda: self.chat.review_current("accepted"),
@@ -258,6 +282,12 @@ class MainWindow(QMainWindow):
             menu = bar.addMenu(group)
             for i in ids:
                 menu.addAction(a[i])
+            if group == "File":
+                self.recent_menu = RecentMenu(
+                    lambda: self.settings.recent, self.open_target, self._set_recent, menu
+                )
+                menu.insertMenu(a["include_subfolders"], self.recent_menu)
+        a["include_subfolders"].setChecked(self.settings.include_subfolders)
         tools = QToolBar("Tools")
         tools.setObjectName("tools")
         for name in TOOL_NAMES:
@@ -296,6 +326,7 @@ class MainWindow(QMainWindow):
         self.writer.status.connect(self.statusbar.log.setText)
         self.host.state_changed.connect(self._model_state)
         self.host.progress.connect(lambda m: self.statusbar.showMessage(m, 10_000))
+        self.host.load_progress.connect(self.statusbar.set_load_progress)
         n = self.chat.notice
         n.choose_folder.connect(self.choose_model_folder)
         n.connect_server.connect(self.connect_server)
@@ -309,6 +340,14 @@ class MainWindow(QMainWindow):
             lambda on: setattr(self.carrier, "enabled", on)
         )
         self.labels.set_key_actions([self.actions_[f"label_{n}"] for n in range(1, 10)])
+        # A drop anywhere goes to the window: the canvas (a QGraphicsView takes drops for its
+        # scene, which has no use for them) passes it up. Only the window is watched: a filter
+        # on the canvas would cost a Python call per mouse move.
+        for view in (self.canvas, self.canvas.viewport()):
+            view.setAcceptDrops(False)
+        self.setAcceptDrops(True)
+        self._drops = DropOpener(self.open_target, self)
+        self.installEventFilter(self._drops)
         # Only the window's number fields are watched (an application-wide filter would cost
         # a Python call per event of every kind).
         self._undo_router = UndoRouter(self)
@@ -348,14 +387,58 @@ class MainWindow(QMainWindow):
 
     # -- files ------------------------------------------------------------------------------
 
+    def open_target(self, path: Path) -> None:
+        """The one way in of the file dialogs, Open Recent and drops: an image (its folder
+        listed), a folder, or another file (the canvas says what it cannot show)."""
+        path = path.expanduser().absolute()
+        if path.exists():
+            self._set_recent(remember(self.settings.recent, path))
+        elif str(path) in self.settings.recent:
+            self._set_recent(forget(self.settings.recent, str(path)))
+            self.banner.show_error(f"{path} no longer exists: removed from the recent list")
+            return
+        self.studio.open_path(path)
+
+    def _set_recent(self, recent: tuple[str, ...]) -> None:
+        self._persist(recent=recent)
+
+    def set_include_subfolders(self, on: bool) -> None:
+        """List the images of subfolders too (by relative path); the open folder is listed
+        again."""
+        self._persist(include_subfolders=bool(on))
+        self.actions_["include_subfolders"].setChecked(bool(on))
+        folder = self.settings.last_folder
+        if folder and Path(folder).is_dir():
+            self._rescan(Path(folder), self.studio.path)
+
+    def _persist(self, **changes: object) -> None:
+        """Use ``changes`` now; write them to the settings file (merged into what is on disk)
+        a moment later, off the path of opening an image (a safe write fsyncs), or at exit."""
+        self.settings = self.settings.with_changes(**changes)
+        self.stored_settings = self.stored_settings.with_changes(**changes)
+        self._unsaved_settings.update(changes)
+        self._settings_timer.start()
+
+    def _write_settings(self) -> None:
+        changes, self._unsaved_settings = self._unsaved_settings, {}
+        self._settings_timer.stop()
+        if changes:
+            settings_io.update(self.settings_path, **changes)
+
     def open_folder(self, folder: Path, select: Path | None = None) -> None:
+        if select is not None and self.files.row_of(select) is not None and not self.files.scanning:
+            self._select(select)  # already listed (also below a folder opened with subfolders)
+            return
         if str(folder) != self.settings.last_folder:
             # Another folder: the old filter would hide its images (an empty list).
             self.filter_text.clear()
             self.filter_mode.setCurrentText("all")
+        self._rescan(folder, select)
+
+    def _rescan(self, folder: Path, select: Path | None) -> None:
         self._select_after_scan = select
         self.labels.open_folder(folder)
-        self.files.scan(folder)
+        self.files.scan(folder, recursive=self.settings.include_subfolders)
         self.settings = self.settings.with_changes(last_folder=str(folder))
         self.stored_settings = self.stored_settings.with_changes(last_folder=str(folder))
 
@@ -369,13 +452,19 @@ class MainWindow(QMainWindow):
         if row is None and count:
             row = 0  # a new folder opens on its first image
         if row is not None:
-            index = self.proxy.mapFromSource(self.files.index(row))
-            if index.isValid():
-                self.file_view.setCurrentIndex(index)
-                self.file_view.scrollTo(index)
+            self._select(self.files.paths[row])
         if count == 0 and self.studio.path is None:
             self.canvas.message = "No images in this folder (JPEG, PNG, WebP, TIFF, BMP)"
             self.canvas.viewport().update()
+
+    def _select(self, path: Path) -> None:
+        row = self.files.row_of(path)
+        if row is None:
+            return
+        index = self.proxy.mapFromSource(self.files.index(row))
+        if index.isValid():
+            self.file_view.setCurrentIndex(index)
+            self.file_view.scrollTo(index)
 
     def choose_image(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -385,12 +474,12 @@ class MainWindow(QMainWindow):
             "Images (*.jpg *.jpeg *.png *.webp *.bmp *.tif *.tiff *.gif)",
         )
         if path:
-            self.studio.open_path(Path(path))
+            self.open_target(Path(path))
 
     def choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open folder", self.settings.last_folder)
         if folder:
-            self.open_folder(Path(folder))
+            self.open_target(Path(folder))
 
     def restore_last(self) -> None:
         """At start-up: the last folder, on the image shown last (where its draft was)."""
@@ -398,7 +487,11 @@ class MainWindow(QMainWindow):
         if not folder or not Path(folder).is_dir():
             return
         image = Path(self.settings.last_image) if self.settings.last_image else None
-        if image is not None and (image.parent != Path(folder) or not image.is_file()):
+        below = image is not None and (
+            image.parent == Path(folder)
+            or (self.settings.include_subfolders and Path(folder) in image.parents)
+        )
+        if image is not None and (not below or not image.is_file()):
             image = None
         self.open_folder(Path(folder), select=image)
 
@@ -548,20 +641,53 @@ class MainWindow(QMainWindow):
         self.files.thumbnails.enabled = new.thumbnails
         self.studio.set_autosave_interval(new.autosave_ms)
 
+    # -- dialogs ----------------------------------------------------------------------------
+
+    ask_all_dialog: AskAllDialog | None = None
+
+    def show_ask_all(self) -> AskAllDialog:
+        """The "Ask every region" dialog (non-modal: review goes on while it runs)."""
+        if self.ask_all_dialog is None:
+            self.ask_all_dialog = AskAllDialog(self.ask_all, self)
+        self.ask_all_dialog.refresh()
+        self.ask_all_dialog.show()
+        self.ask_all_dialog.raise_()
+        return self.ask_all_dialog
+
+    def _data_dialog(self, kind: str) -> JobDialog:
+        from app.gui import dialogs_data  # on first use: it imports the export machinery
+
+        self.studio.flush()
+        dialog: JobDialog = getattr(dialogs_data, kind)(self.writer.path, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        # An import adds regions and turns: the list's Q&A counts are read again.
+        dialog.finished_job.connect(lambda _r: self.writer.statuses(self.files.set_statuses))
+        self._job_dialogs = [d for d in self._job_dialogs if shiboken6.isValid(d)] + [dialog]
+        dialog.show()
+        return dialog
+
+    _job_dialogs: list[JobDialog] = []  # noqa: RUF012 - replaced, never mutated in place
+
+    def _running_jobs(self) -> list[JobDialog]:
+        return [d for d in self._job_dialogs if shiboken6.isValid(d) and d.running]
+
+    def show_export(self) -> JobDialog:
+        return self._data_dialog("ExportDialog")
+
+    def show_import(self) -> JobDialog:
+        return self._data_dialog("ImportDialog")
+
+    def show_report(self) -> JobDialog:
+        return self._data_dialog("ReportDialog")
+
     # -- help and closing -------------------------------------------------------------------
 
     def _save_last_folder(self) -> None:
-        try:
-            on_disk = settings_io.load(self.settings_path)
-        except settings_io.SettingsError:
-            return  # never overwrite a file we could not read
-        last = {
-            "last_folder": self.stored_settings.last_folder,
-            "last_image": self.stored_settings.last_image,
-        }
-        if (on_disk.last_folder, on_disk.last_image) != tuple(last.values()):
-            with contextlib.suppress(OSError):
-                settings_io.save(on_disk.with_changes(**last), self.settings_path)
+        self._unsaved_settings.update(
+            last_folder=self.stored_settings.last_folder,
+            last_image=self.stored_settings.last_image,
+        )
+        self._write_settings()  # one write with the recent list
 
     def show_help(self) -> None:
         if self.cheat_sheet is None:
@@ -580,6 +706,8 @@ class MainWindow(QMainWindow):
         self.files.stop_scan()
         self.files.thumbnails.shutdown(timeout_ms=0)
         self.host.close(timeout_ms=0)
+        for dialog in self._running_jobs():
+            dialog.cancel()  # an export stops at its next record; an import finishes
         recovery = self.writer.close()
         if recovery is not None:
             print(f"vipstudio: answers that could not be saved are in {recovery}", file=sys.stderr)
@@ -588,4 +716,9 @@ class MainWindow(QMainWindow):
     def background_busy(self) -> bool:
         """Whether model, render or thumbnail work still runs (the app then exits without
         waiting for it: see :func:`app.gui.run`)."""
-        return self.host.busy or self.canvas.renderer.busy or self.files.thumbnails.busy
+        return (
+            self.host.busy
+            or self.canvas.renderer.busy
+            or self.files.thumbnails.busy
+            or bool(self._running_jobs())
+        )

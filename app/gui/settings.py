@@ -7,6 +7,7 @@ is written safely: temp file, fsync, replace, mode 0600 because it may hold a se
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -68,6 +69,8 @@ class Settings:
     last_image: str = ""  # the image shown last: a restart reopens it (its draft with it)
     #: Image folder → its labels file (one label per line), remembered per folder.
     label_files: dict[str, str] = field(default_factory=dict)
+    recent: tuple[str, ...] = ()  # File → Open Recent: images and folders, newest first
+    include_subfolders: bool = False  # a folder lists the images of its subfolders too
 
     def __post_init__(self) -> None:
         _check_choice("device", self.device, DEVICES)
@@ -89,6 +92,15 @@ class Settings:
             raise SettingsError("label_files must map folders to labels files (text to text)")
         if not isinstance(self.thumbnails, bool):
             raise SettingsError(f"thumbnails must be true or false, got {self.thumbnails!r}")
+        if not isinstance(self.include_subfolders, bool):
+            raise SettingsError(
+                f"include_subfolders must be true or false, got {self.include_subfolders!r}"
+            )
+        if not isinstance(self.recent, list | tuple) or not all(
+            isinstance(p, str) for p in self.recent
+        ):
+            raise SettingsError(f"recent must be a list of paths, got {self.recent!r}")
+        object.__setattr__(self, "recent", tuple(self.recent))  # JSON gives a list
         if not isinstance(self.generation, Generation):
             raise SettingsError("generation must be a Generation")
 
@@ -171,9 +183,21 @@ def remember_label_file(path: Path, folder: str, file: str) -> None:
         on_disk = load(path)
     except SettingsError:
         return
-    files = {**on_disk.label_files, folder: file}
-    if files != on_disk.label_files:
-        save(on_disk.with_changes(label_files=files), path)
+    update(path, label_files={**on_disk.label_files, folder: file})
+
+
+def update(path: Path, **changes: Any) -> None:
+    """Write ``changes`` into the settings file at ``path``, keeping everything else it holds
+    (another window may have changed it). A file that cannot be read is never overwritten; a
+    file that cannot be written is left as it is (the values stay in use for this run)."""
+    try:
+        on_disk = load(path)
+    except SettingsError:
+        return
+    if all(getattr(on_disk, k) == v for k, v in changes.items()):
+        return
+    with contextlib.suppress(OSError):
+        save(on_disk.with_changes(**changes), path)
 
 
 def _build(cls: Any, values: dict[str, Any]) -> Any:

@@ -13,6 +13,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.load_progress import LoadProgress
+
 STATE_TEXT = {
     "none": "No model",
     "loading": "Loading model…",
@@ -50,7 +52,22 @@ class StatusBar(QStatusBar):
         short = detail if len(detail) < 90 else detail[:87] + "…"
         self.model.setText(f"{head}: {short}" if detail else head)
         self.model.setToolTip(detail)
+        if state != "loading":
+            self.progress.setRange(0, 0)  # busy: a generation gives no fractions
+            self.progress.setToolTip("")
         self.progress.setVisible(state in ("loading", "generating"))
+
+    def set_load_progress(self, progress: LoadProgress) -> None:
+        """A load's real progress: the share of tensors loaded, the files and bytes."""
+        if self.state != "loading":
+            return
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(round(progress.fraction * 1000))
+        self.progress.setFormat("%p%")
+        self.progress.setTextVisible(True)
+        text = progress.text()
+        self.progress.setToolTip(text)
+        self.model.setText(f"{STATE_TEXT['loading']} {text}")
 
     def set_cursor(self, x: float, y: float) -> None:
         # Coalesced: a label repaint per mouse move would cost frame time while drawing.

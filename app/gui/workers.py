@@ -16,6 +16,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from app.gui import load_progress
+from app.gui.load_progress import LoadProgress
 from app.gui.threads import Worker, run_in_thread, serial_pool
 from vip_model.engine import Answer, CancelToken, Engine, EngineInfo, Request
 from vip_model.engine_spec import EngineSpec, build_engine
@@ -24,8 +26,11 @@ from vip_model.engine_spec import EngineSpec, build_engine
 STREAM_INTERVAL_S = 0.03
 
 
-def load_engine(spec: EngineSpec) -> Generator[str, None, tuple[Engine, EngineInfo]]:
-    """Yield progress messages while the engine starts; return it with its info.
+def load_engine(
+    spec: EngineSpec, report: Callable[[LoadProgress], object] | None = None
+) -> Generator[str, None, tuple[Engine, EngineInfo]]:
+    """Yield progress messages while the engine starts; return it with its info. ``report``
+    (called on this thread) gets the weight files, their size and the tensors loaded.
 
     A hub id is only read from the local cache: the app never starts a multi-GB download on
     its own (the error says how to get the model).
@@ -53,7 +58,13 @@ def load_engine(spec: EngineSpec) -> Generator[str, None, tuple[Engine, EngineIn
         spec = replace(spec, local_files_only=None if local else True)
     engine = build_engine(spec, lazy=True)
     assert isinstance(engine, HFEngine)
-    engine.load()
+    if report is None:
+        engine.load()
+    else:
+        from vip_model.loading import model_folder
+
+        with load_progress.reporting(model_folder(spec.model), report):
+            engine.load()
     return engine, engine.info()
 
 
@@ -123,6 +134,7 @@ class EngineHost(QObject):
 
     state_changed = Signal(str, str)  # state, detail
     progress = Signal(str)
+    load_progress = Signal(object)  # LoadProgress of the load in progress (from its thread)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -160,7 +172,11 @@ class EngineHost(QObject):
         def work() -> Generator[str, None, tuple[Engine, EngineInfo]]:
             if old is not None:
                 old.close()
-            return (yield from load_engine(spec))
+            return (yield from load_engine(spec, report))
+
+        def report(progress: LoadProgress) -> None:
+            if load_id == self._load_id:  # a superseded load reports nothing
+                self.load_progress.emit(progress)  # queued to the GUI thread
 
         run_in_thread(
             work,
@@ -254,6 +270,53 @@ class EngineHost(QObject):
             on_finish=finish,
         )
         return job
+
+    def run(
+        self,
+        fn: Callable[..., Generator[Any, None, Any]],
+        *args: Any,
+        detail: str,
+        on_yield: Callable[[Any], Any],
+        on_return: Callable[[Any], Any],
+        on_error: Callable[[BaseException], Any],
+        on_finish: Callable[[], Any] | None = None,
+    ) -> AskJob | None:
+        """Run ``fn(engine, *args, cancel)`` (a generator) on the model thread as the one job
+        in progress, as :meth:`ask` runs an answer: :meth:`stop` cancels it. None (and nothing
+        started) when no engine is ready or another job runs."""
+        engine = self.engine
+        if engine is None or self.job is not None:
+            return None
+        cancel = CancelToken()
+        job = AskJob(cancel)
+        self.job = job
+
+        def finish() -> None:
+            self.job = None
+            if self.engine is not None and self.state != "error":
+                self._set("ready", self.spec.label if self.spec else "ready")
+            if on_finish is not None:
+                on_finish()
+
+        self._set("generating", detail)
+        job.worker = run_in_thread(
+            fn,
+            engine,
+            *args,
+            cancel,
+            owner=self,
+            pool=self._pool,
+            on_yield=on_yield,
+            on_return=on_return,
+            on_error=on_error,
+            on_finish=finish,
+        )
+        return job
+
+    def working(self, detail: str) -> None:
+        """Say what the job in progress is doing (the status bar shows it)."""
+        if self.job is not None:
+            self._set("generating", detail)
 
     def stop(self) -> None:
         if self.job is not None:

@@ -11,6 +11,7 @@ whatever is still unsaved at exit is written to a recovery file rather than lost
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -58,6 +59,10 @@ class LogWriter(QObject):
         self._pool = serial_pool("log")
         self._process: LogProcess | None = None
         self.unsaved: list[PendingTurn] = []
+        # Request ids the log confirmed, recorded on the log thread: at exit, a confirmation
+        # still queued for the GUI thread must not make a saved answer look unsaved.
+        self._confirmed: set[str] = set()
+        self._confirmed_lock = threading.Lock()
         self._retry = QTimer(self, singleShot=True, interval=RETRY_MS)
         self._retry.timeout.connect(self._flush)
 
@@ -78,7 +83,11 @@ class LogWriter(QObject):
                 if self._process is None or not self._process.alive:
                     self._process = logproc.take()
                     self._process.configure(self.path, self.busy_timeout_s)
-                return self._process.call(op, *args)
+                result = self._process.call(op, *args)
+                if op == "commit_turn":
+                    with self._confirmed_lock:
+                        self._confirmed.add(args[-1].request_id)
+                return result
             except LogProcessDied:
                 process, self._process = self._process, None
                 if process is not None:
@@ -138,6 +147,18 @@ class LogWriter(QObject):
         """The labels of the regions imported for images in ``folder``, most used first."""
         self.call("reading the log", "region_labels", str(folder), on_done=on_done)
 
+    def prompted_images(
+        self,
+        paths: Sequence[Path],
+        on_done: Callable[[list[tuple[Path, int, list[ov.Prompt]]]], Any],
+        on_error: Callable[[Exception], Any] | None = None,
+    ) -> None:
+        """Of ``paths``, the images with a draft (or imported regions) in the log, with their
+        prompts: what "ask every region of the folder" asks about."""
+        self.call(
+            "reading the drafts", "prompted_images", list(paths), on_done=on_done, on_error=on_error
+        )
+
     # -- writing ----------------------------------------------------------------------------
 
     def save_draft(
@@ -167,6 +188,8 @@ class LogWriter(QObject):
             pending.image_id, pending.session_id = row.image_id, row.session_id
             if pending in self.unsaved:
                 self.unsaved.remove(pending)
+            with self._confirmed_lock:
+                self._confirmed.discard(pending.turn.request_id or "")
             self.status.emit("answer saved to the log")
             if pending.on_saved is not None:
                 pending.on_saved(row)
@@ -186,6 +209,12 @@ class LogWriter(QObject):
             on_done=done,
             on_error=failed,
         )
+
+    def _drop_confirmed(self) -> None:
+        """Forget answers the log confirmed whose confirmation has not reached the GUI yet."""
+        with self._confirmed_lock:
+            confirmed = set(self._confirmed)
+        self.unsaved = [p for p in self.unsaved if p.turn.request_id not in confirmed]
 
     def _flush(self) -> None:
         for pending in list(self.unsaved):
@@ -213,9 +242,11 @@ class LogWriter(QObject):
         still could not be saved go to a JSONL recovery file, whose path is returned."""
         self._retry.stop()
         self.wait()
+        self._drop_confirmed()
         if self.unsaved:
             self._flush()
             self.wait()
+            self._drop_confirmed()
         process, self._process = self._process, None
         if process is not None:
             process.close()

@@ -259,3 +259,25 @@ def test_an_error_in_the_log_process_is_shown_in_the_window(qtbot: Any, window: 
     assert blocker.args[0] == "saving the review: turn 999999 does not exist"
     qtbot.waitUntil(lambda: "turn 999999 does not exist" in window.banner.text.text())
     assert window.writer.child_pid is not None  # the process lives on
+
+
+def test_closing_right_after_answers_writes_no_recovery_of_saved_ones(
+    qtbot: Any, window: Any, samples: Path, tmp_path: Path
+) -> None:
+    """Answers the log confirmed whose confirmation had not reached the GUI yet (the window
+    closed right after, e.g. after "ask every region") were written to the recovery file as
+    unsaved: a duplicate of each on re-import."""
+    from app.gui.writer import PendingTurn
+    from data_gen.qalog.log import NewTurn, QALog
+
+    open_and_wait(qtbot, window, samples)
+    writer = window.writer
+    image_id = window.studio.state.image.id
+    for i in range(5):
+        turn = NewTurn(0, [ov.Rectangle((1, 2, 30, 40))], f"What {i}?", "A cup.", "t", "llava_v1")
+        turn.source = "gui"
+        writer.commit_turn(PendingTurn(image_id, None, turn))
+    assert writer.close(recovery_dir=tmp_path / "recovery") is None  # no event ran meanwhile
+    assert not (tmp_path / "recovery").exists()
+    with QALog.open(writer.path) as log:
+        assert log.count() == 5
