@@ -7,7 +7,7 @@ to it; the window binds its Undo/Redo actions to the current document's stack.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,8 +19,13 @@ from app.gui.undo import Command, Event, UndoStack
 class PromptDocument:
     """The ordered prompts of one image (later ones are drawn on top).
 
-    Events: ``changed()`` after every edit, ``selection_changed(index)`` (-1 for none),
-    ``replaced(old, new)`` when one prompt changes in place (also on undo and redo).
+    Events: ``changed()`` after every edit, ``selection_changed(index)`` (the current prompt,
+    -1 for none; also when only the rest of a multi-selection changes), ``replaced(old, new)``
+    when one prompt changes in place (also on undo and redo).
+
+    The selection is a set of indices (:meth:`selected_indices`) with one current prompt
+    (``selected``, the last one clicked): single-prompt panels show the current one, group edits
+    act on all.
     """
 
     def __init__(self, path: Path) -> None:
@@ -30,6 +35,7 @@ class PromptDocument:
         self.path = path
         self.prompts: list[ov.Prompt] = []
         self.selected: int | None = None
+        self._selection: tuple[int, ...] = ()
         #: (W, H) once the image is decoded: edits are kept on the image.
         self.image_size: tuple[int, int] | None = None
         self.undo_stack = UndoStack()
@@ -38,14 +44,20 @@ class PromptDocument:
 
     def _insert(self, index: int, prompt: ov.Prompt) -> None:
         self.prompts.insert(index, prompt)
+        self._reindex(lambda i: i + 1 if i >= index else i)
         self.changed.emit()
 
     def _remove(self, index: int) -> ov.Prompt:
         prompt = self.prompts.pop(index)
-        if self.selected is not None and self.selected >= len(self.prompts):
-            self.select(None)
+        self._reindex(lambda i: None if i == index else i - 1 if i > index else i)
         self.changed.emit()
         return prompt
+
+    def _reindex(self, fn: Callable[[int], int | None]) -> None:
+        """Keep the selection on the same prompts when others are inserted or removed."""
+        kept = [j for j in map(fn, self._selection) if j is not None]
+        current = fn(self.selected) if self.selected is not None else None
+        self._set_selection(kept, current)
 
     def _set(self, index: int, prompt: ov.Prompt) -> None:
         old, self.prompts[index] = self.prompts[index], prompt
@@ -54,21 +66,48 @@ class PromptDocument:
 
     def _set_all(self, prompts: Sequence[ov.Prompt]) -> None:
         self.prompts = list(prompts)
-        if self.selected is not None and self.selected >= len(self.prompts):
-            self.selected = None
-            self.selection_changed.emit(-1)
+        n = len(self.prompts)
+        self._set_selection([i for i in self._selection if i < n], self.selected)
         self.changed.emit()
 
     # -- selection (not an edit: not on the undo stack) -------------------------------------
 
     def select(self, index: int | None) -> None:
-        if index is not None and not 0 <= index < len(self.prompts):
-            index = None
-        if index != self.selected:
-            self.selected = index
-            self.selection_changed.emit(-1 if index is None else index)
+        """Select only ``index`` (None, or an index out of range: nothing)."""
+        self.select_many(() if index is None else (index,), index)
+
+    def select_many(self, indices: Iterable[int], current: int | None = None) -> None:
+        """Select ``indices``; ``current`` (default: the last of them) is the one that
+        single-prompt panels show. Indices out of range are dropped."""
+        indices = [i for i in indices if 0 <= i < len(self.prompts)]
+        if current is None and indices:
+            current = indices[-1]
+        self._set_selection(indices, current)
+
+    def toggle(self, index: int) -> None:
+        """Ctrl/Shift+click: add ``index`` to the selection or take it out."""
+        if index in self._selection:
+            rest = [i for i in self._selection if i != index]
+            current = self.selected if self.selected != index else (rest[-1] if rest else None)
+            self._set_selection(rest, current)
+        else:
+            self._set_selection([*self._selection, index], index)
+
+    def _set_selection(self, indices: Iterable[int], current: int | None) -> None:
+        n = len(self.prompts)
+        chosen = tuple(sorted({i for i in indices if 0 <= i < n}))
+        if current not in chosen:
+            current = chosen[-1] if chosen else None
+        if (chosen, current) != (self._selection, self.selected):
+            self._selection, self.selected = chosen, current
+            self.selection_changed.emit(-1 if current is None else current)
+
+    def selected_indices(self) -> tuple[int, ...]:
+        """Every selected prompt's index, in drawing order (empty when nothing is selected)."""
+        return self._selection
 
     def selected_prompt(self) -> ov.Prompt | None:
+        """The current prompt of the selection (the last one clicked)."""
         return self.prompts[self.selected] if self.selected is not None else None
 
     # -- edits ------------------------------------------------------------------------------
