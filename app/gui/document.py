@@ -64,6 +64,13 @@ class PromptDocument:
         self.replaced.emit(old, prompt)
         self.changed.emit()
 
+    def _set_many(self, prompts: dict[int, ov.Prompt]) -> None:
+        """Several prompts change in place: one ``replaced`` each, one ``changed``."""
+        for index, prompt in prompts.items():
+            old, self.prompts[index] = self.prompts[index], prompt
+            self.replaced.emit(old, prompt)
+        self.changed.emit()
+
     def _set_all(self, prompts: Sequence[ov.Prompt]) -> None:
         self.prompts = list(prompts)
         n = len(self.prompts)
@@ -124,27 +131,50 @@ class PromptDocument:
         if self.prompts[index] != prompt:
             self.undo_stack.push(ReplacePrompt(self, index, prompt, text))
 
+    def replace_many(self, changes: Sequence[tuple[int, ov.Prompt]], text: str) -> None:
+        """Change several prompts in one undo step (a group move or restyle)."""
+        changes = [(i, p) for i, p in changes if self.prompts[i] != p]
+        if len(changes) == 1:
+            self.replace_at(changes[0][0], changes[0][1], text)
+        elif changes:
+            self.undo_stack.push(ReplacePrompts(self, changes, text))
+
     def delete(self, index: int | None = None) -> None:
-        index = self.selected if index is None else index
+        """Delete ``index``, or every selected prompt (one undo step)."""
         if index is not None:
             self.undo_stack.push(RemovePrompt(self, index))
+        elif len(self._selection) > 1:
+            self.undo_stack.push(RemovePrompts(self, self._selection))
+        elif self.selected is not None:
+            self.undo_stack.push(RemovePrompt(self, self.selected))
 
-    def duplicate(self, offset: float = 10.0, *, color: str | None = None) -> None:
-        """Copy the selection, shifted by ``offset``; ``color`` recolours the copy (Auto mode
-        passes a free one, so that two regions never share one phrase)."""
-        prompt = self.selected_prompt()
-        if prompt is None:
+    def duplicate(
+        self, offset: float = 10.0, *, color: str | None = None, colors: Sequence[str] = ()
+    ) -> None:
+        """Copy the selection (every selected prompt), shifted by ``offset``; the copies are
+        selected. ``color`` recolours a single copy, ``colors`` the copies in order (Auto mode
+        passes free ones, so that two regions never share one phrase)."""
+        indices = self._selection
+        if not indices:
             return
-        size = self.image_size
-        copy = geo.translate(prompt, offset, offset)
-        if size is not None:
-            try:
-                ov.fit_to_image(copy, size)
-            except ov.InvalidPrompt:
-                copy = prompt
         if color is not None:
-            copy = replace(copy, style=copy.style.with_color(color))
-        self.undo_stack.push(AddPrompt(self, copy, len(self.prompts), "duplicate"))
+            colors = [color]
+        copies = []
+        for n, index in enumerate(indices):
+            prompt = self.prompts[index]
+            copy = geo.translate(prompt, offset, offset)
+            if self.image_size is not None:
+                try:
+                    ov.fit_to_image(copy, self.image_size)
+                except ov.InvalidPrompt:
+                    copy = prompt
+            if n < len(colors):
+                copy = replace(copy, style=copy.style.with_color(colors[n]))
+            copies.append(copy)
+        if len(copies) == 1:
+            self.undo_stack.push(AddPrompt(self, copies[0], len(self.prompts), "duplicate"))
+        else:
+            self.undo_stack.push(AddPrompts(self, copies, "duplicate"))
 
     def move(self, index: int, to: int) -> None:
         if 0 <= to < len(self.prompts) and to != index:
@@ -252,3 +282,74 @@ class SetPrompts(Command):
     def undo(self) -> None:
         self.doc.select(None)
         self.doc._set_all(self.old)
+
+
+class ReplacePrompts(Command):
+    """Several prompts change at once (a group move or restyle); the selection comes back
+    with them. Consecutive style tweaks of the same group merge into one."""
+
+    def __init__(
+        self, doc: PromptDocument, changes: Sequence[tuple[int, ov.Prompt]], text: str
+    ) -> None:
+        super().__init__(f"{text} {len(changes)} prompts")
+        self.doc = doc
+        self.new = dict(changes)
+        self.old = {i: doc.prompts[i] for i in self.new}
+        self.selection, self.current = doc.selected_indices(), doc.selected
+        self.merge_id = ReplacePrompt.STYLE_ID + 1 if text == "style" else -1
+
+    def merge_with(self, other: Command) -> bool:
+        if not isinstance(other, ReplacePrompts) or other.new.keys() != self.new.keys():
+            return False
+        self.new = other.new
+        return True
+
+    def _apply(self, prompts: dict[int, ov.Prompt]) -> None:
+        self.doc._set_many(prompts)
+        self.doc.select_many(self.selection, self.current)
+
+    def redo(self) -> None:
+        self._apply(self.new)
+
+    def undo(self) -> None:
+        self._apply(self.old)
+
+
+class RemovePrompts(Command):
+    """Delete a group; undo puts each back at its place, selected again."""
+
+    def __init__(self, doc: PromptDocument, indices: Sequence[int]) -> None:
+        super().__init__(f"delete {len(indices)} prompts")
+        self.doc = doc
+        self.removed = [(i, doc.prompts[i]) for i in sorted(indices)]
+        self.current = doc.selected
+
+    def redo(self) -> None:
+        self.doc.select(None)
+        for index, _ in reversed(self.removed):
+            self.doc._remove(index)
+
+    def undo(self) -> None:
+        for index, prompt in self.removed:
+            self.doc._insert(index, prompt)
+        self.doc.select_many([i for i, _ in self.removed], self.current)
+
+
+class AddPrompts(Command):
+    """Add a group at the top (a duplicated selection); the new prompts are selected."""
+
+    def __init__(self, doc: PromptDocument, prompts: Sequence[ov.Prompt], text: str) -> None:
+        super().__init__(f"{text} {len(prompts)} prompts")
+        self.doc, self.prompts = doc, list(prompts)
+        self.first = len(doc.prompts)
+        self.before = (doc.selected_indices(), doc.selected)
+
+    def redo(self) -> None:
+        for n, prompt in enumerate(self.prompts):
+            self.doc._insert(self.first + n, prompt)
+        self.doc.select_many(range(self.first, self.first + len(self.prompts)))
+
+    def undo(self) -> None:
+        for n in reversed(range(len(self.prompts))):
+            self.doc._remove(self.first + n)
+        self.doc.select_many(*self.before)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 import overlays as ov
 from app.gui import geometry as geo
+from app.gui import vertices as vx
 from app.gui.renderer import LOD_BELOW, Frame
 from overlays.render import Op, compile_prompt
 
@@ -179,21 +180,32 @@ def prompt_rect(prompt: ov.Prompt, size: tuple[int, int]) -> QRectF:
 
 
 class PreviewItem(QGraphicsItem):
-    """The prompt being drawn or edited, until the exact composite replaces it."""
+    """The prompts being drawn or edited, until the exact composite replaces them."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.prompt: ov.Prompt | None = None
+        self.prompts: list[ov.Prompt] = []
         self.image_size: tuple[int, int] = (1, 1)
         self._rect = QRectF()
         self.setZValue(Z_PREVIEW)
 
+    @property
+    def prompt(self) -> ov.Prompt | None:
+        return self.prompts[0] if self.prompts else None
+
     def set_prompt(self, prompt: ov.Prompt | None, size: tuple[int, int]) -> None:
-        if prompt == self.prompt and size == self.image_size:
+        self.set_prompts([] if prompt is None else [prompt], size)
+
+    def set_prompts(self, prompts: Sequence[ov.Prompt], size: tuple[int, int]) -> None:
+        prompts = list(prompts)
+        if prompts == self.prompts and size == self.image_size:
             return
         self.prepareGeometryChange()
-        self.prompt, self.image_size = prompt, size
-        self._rect = prompt_rect(prompt, size) if prompt is not None else QRectF()
+        self.prompts, self.image_size = prompts, size
+        rect = QRectF()
+        for prompt in prompts:
+            rect = rect.united(prompt_rect(prompt, size))
+        self._rect = rect
 
     def boundingRect(self) -> QRectF:
         return self._rect
@@ -201,9 +213,9 @@ class PreviewItem(QGraphicsItem):
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
-        if self.prompt is not None:
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-            paint_prompt(painter, self.prompt, self.image_size)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        for prompt in self.prompts:
+            paint_prompt(painter, prompt, self.image_size)
 
 
 class GuideItem(QGraphicsItem):
@@ -252,27 +264,67 @@ class GuideItem(QGraphicsItem):
             painter.drawRect(QRectF(x - h / 2, y - h / 2, h, h))
 
 
+def _box_rect(box: geo.Box, margin: float = 0.0) -> QRectF:
+    x1, y1, x2, y2 = box
+    return QRectF(x1 - margin, y1 - margin, x2 - x1 + 2 * margin, y2 - y1 + 2 * margin)
+
+
 class SelectionItem(QGraphicsItem):
-    """A dashed frame and the drag handles of the selected prompt."""
+    """Dashed frames around the selected prompts; the current one's box handles (squares) and
+    vertex handles (circles; on a dense outline only those near the pointer), the vertex that
+    Delete would remove filled. Sizes are in screen pixels at every zoom (``handle`` is set
+    from the zoom by the canvas)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.prompt: ov.Prompt | None = None
+        self.others: list[geo.Box] = []
         self.handle = 8.0
+        self.vertex: tuple[float, float] | None = None
+        self.hover: tuple[float, float] | None = None
+        self.dots: list[tuple[float, float]] = []
         self._rect = QRectF()
         self.setZValue(Z_SELECTION)
 
-    def set_prompt(self, prompt: ov.Prompt | None, handle: float) -> None:
-        if prompt == self.prompt and handle == self.handle:
+    def set_prompt(
+        self,
+        prompt: ov.Prompt | None,
+        handle: float,
+        others: Sequence[geo.Box] = (),
+        vertex: tuple[float, float] | None = None,
+    ) -> None:
+        others = list(others)
+        if (prompt, handle, others, vertex) == (self.prompt, self.handle, self.others, self.vertex):
             return
         self.prepareGeometryChange()
-        self.prompt, self.handle = prompt, handle
-        if prompt is None:
-            self._rect = QRectF()
-            return
-        x1, y1, x2, y2 = geo.bounds(prompt)
+        self.prompt, self.handle, self.others, self.vertex = prompt, handle, others, vertex
+        self.dots = self._dots()
         m = handle * 1.5
-        self._rect = QRectF(x1 - m, y1 - m, x2 - x1 + 2 * m, y2 - y1 + 2 * m)
+        rect = QRectF()
+        for box in [*others, *([geo.bounds(prompt)] if prompt is not None else [])]:
+            rect = rect.united(_box_rect(box, m))
+        self._rect = rect
+
+    def set_hover(self, pt: tuple[float, float] | None) -> None:
+        """The pointer moved: a dense outline shows the handles near it."""
+        self.hover = pt
+        if self.prompt is None or vx.count(self.prompt) <= vx.DENSE_VERTICES:
+            return
+        dots = self._dots()
+        if dots != self.dots:
+            self.update(self._dots_rect(self.dots).united(self._dots_rect(dots)))
+            self.dots = dots
+
+    def _dots(self) -> list[tuple[float, float]]:
+        if self.prompt is None or isinstance(self.prompt, ov.Triangle):
+            return []  # a triangle's corners are its box handles already
+        return vx.visible(self.prompt, self.hover, self.handle * 12)
+
+    def _dots_rect(self, dots: Sequence[tuple[float, float]]) -> QRectF:
+        if not dots:
+            return QRectF()
+        xs, ys = [p[0] for p in dots], [p[1] for p in dots]
+        return _box_rect((min(xs), min(ys), max(xs), max(ys)), self.handle)
 
     def boundingRect(self) -> QRectF:
         return self._rect
@@ -280,17 +332,52 @@ class SelectionItem(QGraphicsItem):
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
-        if self.prompt is None:
-            return
-        x1, y1, x2, y2 = geo.bounds(self.prompt)
         dark = QPen(QColor(0, 0, 0, 200), 0, Qt.PenStyle.SolidLine)
         light = QPen(QColor(255, 255, 255, 230), 0, Qt.PenStyle.DashLine)
         painter.setBrush(Qt.BrushStyle.NoBrush)
-        for pen in (dark, light):
-            painter.setPen(pen)
-            painter.drawRect(QRectF(x1, y1, x2 - x1, y2 - y1))
+        boxes = [*self.others, *([geo.bounds(self.prompt)] if self.prompt is not None else [])]
+        for box in boxes:
+            for pen in (dark, light):
+                painter.setPen(pen)
+                painter.drawRect(_box_rect(box))
+        if self.prompt is None:
+            return
         painter.setPen(dark)
         painter.setBrush(QBrush(QColor(255, 255, 255)))
         h = self.handle
         for _, (x, y) in geo.handles(self.prompt):
             painter.drawRect(QRectF(x - h / 2, y - h / 2, h, h))
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setBrush(QBrush(QColor(255, 255, 255, 220)))
+        r = h * 0.35
+        for x, y in self.dots:
+            painter.drawEllipse(QPointF(x, y), r, r)
+        if self.vertex is not None:
+            painter.setBrush(QBrush(QColor(255, 170, 0)))
+            painter.drawEllipse(QPointF(*self.vertex), h * 0.6, h * 0.6)
+
+
+class BandItem(QGraphicsItem):
+    """The rubber band of the select tool: a dashed rectangle, one screen pixel wide."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.box: geo.Box | None = None
+        self.setZValue(Z_SELECTION)
+
+    def set_box(self, box: geo.Box | None) -> None:
+        if box != self.box:
+            self.prepareGeometryChange()
+            self.box = box
+
+    def boundingRect(self) -> QRectF:
+        return _box_rect(self.box, 1.0) if self.box is not None else QRectF()
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        if self.box is None:
+            return
+        painter.setBrush(QBrush(QColor(80, 160, 255, 40)))
+        painter.setPen(QPen(QColor(80, 160, 255), 0, Qt.PenStyle.DashLine))
+        painter.drawRect(_box_rect(self.box))

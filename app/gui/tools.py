@@ -15,6 +15,7 @@ from typing import Literal
 
 import overlays as ov
 from app.gui import geometry as geo
+from app.gui import vertices as vx
 
 Pt = tuple[float, float]
 
@@ -33,15 +34,32 @@ class ToolContext:
     brush_radius: float = 10.0
     #: "Add to mask": brush strokes join the selected mask even away from it.
     add_to_mask: bool = False
+    #: Every selected index (``selected`` is the current one among them).
+    selection: tuple[int, ...] = ()
+    #: Shift is held: moves go straight, boxes are squares, arrows turn by 45°.
+    constrain: bool = False
+    #: Ctrl or Shift is held at a press: a click adds to the selection or takes out of it.
+    toggle: bool = False
+
+    def selected_indices(self) -> tuple[int, ...]:
+        if self.selection:
+            return self.selection
+        return () if self.selected is None else (self.selected,)
 
 
 @dataclass(frozen=True)
 class Edit:
-    """A finished action: add a prompt, replace prompt ``index``, or select ``index``."""
+    """A finished action: add a prompt, replace prompt ``index`` (``text`` names the edit on
+    the undo stack), select ``index``, select ``indices`` (``index`` the current one), toggle
+    ``index`` in the selection, replace several prompts in one step (``prompts``), or say why
+    nothing was done (``notice``, in ``text``)."""
 
-    op: Literal["add", "replace", "select"]
+    op: Literal["add", "replace", "select", "select_many", "toggle", "replace_many", "notice"]
     prompt: ov.Prompt | None = None
     index: int | None = None
+    text: str = ""
+    indices: tuple[int, ...] = ()
+    prompts: tuple[tuple[int, ov.Prompt], ...] = ()
 
 
 @dataclass
@@ -53,10 +71,24 @@ class Tool:
     guide: list[Pt] = field(default_factory=list)
     #: Index of the prompt being moved or resized (hidden from the composite meanwhile).
     editing: int | None = None
+    #: The rubber band being dragged to select (x1, y1, x2, y2), image pixels.
+    band: geo.Box | None = None
 
     @property
     def busy(self) -> bool:
-        return self.preview is not None or bool(self.guide) or self.editing is not None
+        return (
+            self.preview is not None
+            or bool(self.guide)
+            or self.editing is not None
+            or self.band is not None
+        )
+
+    def moving(self) -> dict[int, ov.Prompt]:
+        """The prompts being moved or reshaped as they are now, by index (hidden from the
+        composite and drawn as vectors meanwhile)."""
+        if self.editing is not None and self.preview is not None:
+            return {self.editing: self.preview}
+        return {}
 
     def press(self, ctx: ToolContext, pt: Pt, *, alt: bool = False) -> list[Edit]:
         return []
@@ -79,6 +111,7 @@ class Tool:
         self.preview = None
         self.guide = []
         self.editing = None
+        self.band = None
 
     def undo_vertex(self, ctx: ToolContext) -> None:
         """Backspace: remove the last placed vertex."""
@@ -109,7 +142,10 @@ class BoxTool(Tool):
     def _build(self, ctx: ToolContext, pt: Pt) -> ov.Prompt | None:
         if self.anchor is None:
             return None
-        box = geo.box_from_drag(self.anchor, geo.clamp(pt, ctx.image_size))
+        pt = geo.clamp(pt, ctx.image_size)
+        if ctx.constrain:  # Shift: a square or a circle
+            pt = vx.square_corner(self.anchor, pt, ctx.image_size)
+        box = geo.box_from_drag(self.anchor, pt)
         if box is None:
             return None
         cls = ov.Rectangle if self.kind == "rectangle" else ov.Ellipse
@@ -155,6 +191,8 @@ class ArrowTool(Tool):
         if tail is None:
             return None
         tip = geo.clamp(pt, ctx.image_size)
+        if ctx.constrain:  # Shift: multiples of 45°
+            tip = vx.snap_45(tail, tip, ctx.image_size)
         if math.dist(tail, tip) < geo.MIN_DRAG:
             return None
         return _try(lambda: ov.Arrow(tail=tail, tip=tip, style=ctx.style))
@@ -324,57 +362,10 @@ class BrushTool(Tool):
         return [Edit("add", prompt)] if prompt else []
 
 
-@dataclass
-class SelectTool(Tool):
-    """Click to select; drag a selected prompt to move it, drag a handle to resize it."""
-
-    origin: Pt | None = None
-    handle: str | None = None
-    start: ov.Prompt | None = None
-
-    def press(self, ctx: ToolContext, pt: Pt, *, alt: bool = False) -> list[Edit]:
-        edits: list[Edit] = []
-        index = ctx.selected
-        handle = None
-        if index is not None and index < len(ctx.prompts):
-            handle = geo.handle_at(ctx.prompts[index], pt, ctx.tolerance * 1.5)
-        if handle is None:
-            index = geo.hit_test(ctx.prompts, pt, ctx.tolerance, ctx.image_size)
-            if index != ctx.selected:
-                edits.append(Edit("select", index=index))
-        if index is not None:
-            self.editing = index
-            self.handle = handle
-            self.origin = pt
-            self.start = ctx.prompts[index]
-        return edits
-
-    def move(self, ctx: ToolContext, pt: Pt, *, dragging: bool) -> list[Edit]:
-        if not dragging or self.start is None or self.origin is None:
-            return []
-        if self.handle is not None:
-            self.preview = geo.drag_handle(self.start, self.handle, pt) or self.preview
-        else:
-            start, dx, dy = self.start, pt[0] - self.origin[0], pt[1] - self.origin[1]
-            self.preview = _try(lambda: geo.translate(start, dx, dy))
-        return []
-
-    def release(self, ctx: ToolContext, pt: Pt) -> list[Edit]:
-        moved, index = self.preview, self.editing
-        self.cancel()
-        if moved is None or index is None or moved == ctx.prompts[index]:
-            return []
-        return [Edit("replace", moved, index)]
-
-    def cancel(self) -> None:
-        super().cancel()
-        self.origin = None
-        self.handle = None
-        self.start = None
-
-
 def make_tool(name: str) -> Tool:
     """A fresh tool by id (the ids used by actions, settings and shortcuts)."""
+    from app.gui.select_tool import SelectTool  # it builds on the classes above
+
     factories: dict[str, Tool] = {
         "select": SelectTool(name="select"),
         "rectangle": BoxTool(name="rectangle", kind="rectangle"),
