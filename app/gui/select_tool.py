@@ -33,8 +33,9 @@ class SelectTool(Tool):
     #: Group move: each prompt as the drag started, and as it is now.
     starts: dict[int, ov.Prompt] = field(default_factory=dict)
     moved: dict[int, ov.Prompt] = field(default_factory=dict)
-    #: A rubber band started with Ctrl/Shift adds to the selection instead of replacing it.
+    #: A rubber band started with Ctrl/Shift adds to the selection it started with.
     additive: bool = False
+    kept: tuple[int, ...] = ()
 
     def moving(self) -> dict[int, ov.Prompt]:
         return dict(self.moved) if self.moved else super().moving()
@@ -70,7 +71,7 @@ class SelectTool(Tool):
         if ctx.toggle:
             if index is not None:
                 return [Edit("toggle", index=index)]
-            self.mode, self.additive = "band", True
+            self.mode, self.additive, self.kept = "band", True, selection
             return []
         if index is None:
             self.mode = "band"
@@ -115,7 +116,7 @@ class SelectTool(Tool):
         return []
 
     def release(self, ctx: ToolContext, pt: Pt) -> list[Edit]:
-        mode, band, additive = self.mode, self.band, self.additive
+        mode, band, additive, kept = self.mode, self.band, self.additive, self.kept
         moved, preview, index = dict(self.moved), self.preview, self.editing
         self._reset()
         if mode == "band":
@@ -123,7 +124,7 @@ class SelectTool(Tool):
                 return []
             inside = tuple(i for i, p in enumerate(ctx.prompts) if _within(geo.bounds(p), band))
             if additive:
-                inside = tuple(sorted({*ctx.selected_indices(), *inside}))
+                inside = tuple(sorted({*kept, *inside}))
             return [Edit("select_many", indices=inside)]
         if moved:
             changed = tuple((i, p) for i, p in moved.items() if p != ctx.prompts[i])
@@ -145,7 +146,7 @@ class SelectTool(Tool):
     def _reset(self) -> None:
         self.preview, self.editing, self.band = None, None, None
         self.mode, self.origin, self.handle, self.start = "", None, None, None
-        self.starts, self.moved, self.additive = {}, {}, False
+        self.starts, self.moved, self.additive, self.kept = {}, {}, False, ()
 
     # -- vertices ---------------------------------------------------------------------------
 
