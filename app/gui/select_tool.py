@@ -14,7 +14,7 @@ from typing import Literal
 import overlays as ov
 from app.gui import geometry as geo
 from app.gui import vertices as vx
-from app.gui.tools import Edit, Pt, Tool, ToolContext, _try
+from app.gui.toolbase import Edit, Pt, Tool, ToolContext, attempt
 
 Mode = Literal["", "move", "handle", "vertex", "band"]
 
@@ -36,6 +36,8 @@ class SelectTool(Tool):
     #: A rubber band started with Ctrl/Shift adds to the selection it started with.
     additive: bool = False
     kept: tuple[int, ...] = ()
+    #: A selected prompt Ctrl/Shift+clicked: it leaves the selection if no drag follows.
+    pending: int | None = None
 
     def moving(self) -> dict[int, ov.Prompt]:
         return dict(self.moved) if self.moved else super().moving()
@@ -48,7 +50,8 @@ class SelectTool(Tool):
         current = (
             ctx.selected if ctx.selected is not None and ctx.selected < len(ctx.prompts) else None
         )
-        if current is not None and not ctx.toggle:
+        # Ctrl+click toggles even on a handle; Shift+press on a handle grabs it (constrained).
+        if current is not None and (ctx.constrain or not ctx.toggle):
             prompt = ctx.prompts[current]
             if alt and vx.has_vertices(prompt):  # Alt+click on an edge adds a vertex there
                 edits = self.add_vertex(ctx, pt)
@@ -69,10 +72,15 @@ class SelectTool(Tool):
         index = geo.hit_test(ctx.prompts, pt, ctx.tolerance, ctx.image_size)
         selection = ctx.selected_indices()
         if ctx.toggle:
-            if index is not None:
-                return [Edit("toggle", index=index)]
-            self.mode, self.additive, self.kept = "band", True, selection
-            return []
+            if index is None:
+                self.mode, self.additive, self.kept = "band", True, selection
+                return []
+            # Ctrl/Shift+click: a shape not selected joins at once; a selected one leaves on
+            # release unless the press became a drag (a Shift-constrained group move).
+            group = selection if index in selection else (*selection, index)
+            self.mode, self.pending = "move", index if index in selection else None
+            self.starts = {i: ctx.prompts[i] for i in group if i < len(ctx.prompts)}
+            return [] if index in selection else [Edit("toggle", index=index)]
         if index is None:
             self.mode = "band"
             return [Edit("select", index=None)] if selection else []
@@ -112,12 +120,13 @@ class SelectTool(Tool):
                     self.moved = {i: p for i, p in moved.items() if p is not None}
             elif self.start is not None:
                 start = self.start
-                self.preview = _try(lambda: geo.translate(start, dx, dy)) or self.preview
+                self.preview = attempt(lambda: geo.translate(start, dx, dy)) or self.preview
         return []
 
     def release(self, ctx: ToolContext, pt: Pt) -> list[Edit]:
         mode, band, additive, kept = self.mode, self.band, self.additive, self.kept
         moved, preview, index = dict(self.moved), self.preview, self.editing
+        pending = self.pending
         self._reset()
         if mode == "band":
             if band is None:
@@ -129,6 +138,8 @@ class SelectTool(Tool):
         if moved:
             changed = tuple((i, p) for i, p in moved.items() if p != ctx.prompts[i])
             return [Edit("replace_many", prompts=changed, text="move")] if changed else []
+        if pending is not None:
+            return [Edit("toggle", index=pending)]
         if preview is None or index is None or preview == ctx.prompts[index]:
             return []
         text = {"vertex": "move point", "handle": "resize"}.get(mode, "move")
@@ -147,6 +158,7 @@ class SelectTool(Tool):
         self.preview, self.editing, self.band = None, None, None
         self.mode, self.origin, self.handle, self.start = "", None, None, None
         self.starts, self.moved, self.additive, self.kept = {}, {}, False, ()
+        self.pending = None
 
     # -- vertices ---------------------------------------------------------------------------
 
