@@ -8,13 +8,16 @@ None (or :class:`VertexLimit`) when the edit would make it invalid.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
+import shapely
 
 import overlays as ov
+from app.gui import geometry as geo
 
 Pt = tuple[float, float]
 Ring = tuple[Pt, ...]
@@ -24,6 +27,8 @@ Vertex = tuple[int, int]
 DENSE_VERTICES = 400
 #: At most this many handles near the pointer (the closest ones).
 NEAR_HANDLES = 150
+#: From this many points on, a moved ring is checked on arrays (see :func:`outline_moved`).
+FAST_CHECK = 200
 
 
 class VertexLimit(ValueError):
@@ -71,13 +76,25 @@ def _with_rings(prompt: ov.Prompt, new: Sequence[Sequence[Pt]]) -> ov.Prompt:
     raise ov.InvalidPrompt(f"a {prompt.kind} has no vertices to edit")
 
 
+_last: list[tuple[ov.Prompt, np.ndarray, np.ndarray]] = []
+
+
 def points_array(prompt: ov.Prompt) -> tuple[np.ndarray, np.ndarray]:
-    """All vertices as an (N, 2) array and the (N, 2) array of their ``(ring, index)``."""
+    """All vertices as an (N, 2) array and the (N, 2) array of their ``(ring, index)``.
+    The last prompt's arrays are kept: hovering asks for the same prompt at every move."""
+    if _last and _last[0][0] is prompt:
+        return _last[0][1], _last[0][2]
     rs = rings(prompt)
     if not rs:
         return np.zeros((0, 2)), np.zeros((0, 2), dtype=np.int64)
-    xy = np.array([p for r in rs for p in r], dtype=np.float64).reshape(-1, 2)
-    ids = np.array([(k, i) for k, r in enumerate(rs) for i in range(len(r))], dtype=np.int64)
+    xy = np.concatenate([np.asarray(r, dtype=np.float64).reshape(-1, 2) for r in rs])
+    ids = np.column_stack(
+        (
+            np.repeat(np.arange(len(rs)), [len(r) for r in rs]),
+            np.concatenate([np.arange(len(r)) for r in rs]),
+        )
+    )
+    _last[:] = [(prompt, xy, ids)]
     return xy, ids
 
 
@@ -124,10 +141,38 @@ def move(prompt: ov.Prompt, vertex: Vertex, pt: Pt) -> ov.Prompt | None:
     k, i = vertex
     new = [list(r) for r in rings(prompt)]
     new[k][i] = pt
+    if isinstance(prompt, ov.Mask | ov.Contour) and len(new[k]) >= FAST_CHECK:
+        return outline_moved(prompt, k, new[k], pt)
     try:
         return _with_rings(prompt, new)
     except ov.InvalidPrompt:
         return None
+
+
+def outline_moved(
+    prompt: ov.Mask | ov.Contour, k: int, ring: list[Pt], pt: Pt
+) -> ov.Mask | ov.Contour | None:
+    """``prompt`` with ring ``k`` replaced by ``ring`` (one vertex moved to ``pt``), or None.
+
+    A drag sends a move per screen pixel; building a Mask checks every point in Python (30 ms
+    at 4,000 points), which makes a dense outline stutter. The other points were checked when
+    the prompt was made; the moved one and the ring are checked here as the constructor would
+    (finite coordinates, a simple polygon of positive area, no explicit closing point).
+    """
+    if not all(math.isfinite(c) for c in pt) or ring[0] == ring[-1]:
+        return None
+    polygon = shapely.Polygon(ring)
+    if not polygon.is_valid or polygon.area <= 0:
+        return None
+    polygons = (*prompt.polygons[:k], tuple(ring), *prompt.polygons[k + 1 :])
+    moved = copy.copy(prompt)  # a frozen dataclass: copied, then its checked fields set
+    object.__setattr__(moved, "polygons", polygons)
+    if prompt.region is not None and prompt.region.polygons == prompt.polygons:
+        region = copy.copy(prompt.region)
+        object.__setattr__(region, "polygons", polygons)
+        object.__setattr__(region, "box", geo.ring_bounds(polygons))
+        object.__setattr__(moved, "region", region)
+    return moved
 
 
 def edge_at(prompt: ov.Prompt, pt: Pt, tolerance: float) -> tuple[Vertex, Pt] | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import overlays as ov
+from app.gui import geometry as geo
 from app.gui import vertices as vx
 from app.gui.document import PromptDocument
 from app.gui.tools import Edit, ToolContext, make_tool
@@ -74,6 +75,16 @@ def test_a_dense_outline_shows_only_the_handles_near_the_pointer() -> None:
     assert 0 < len(near) <= vx.NEAR_HANDLES
     assert all(math.dist(p, (450, 200)) <= 20 for p in near)
     assert len(vx.visible(MASK, None, 20)) == 4  # a small outline shows every vertex
+    # Its edits skip the constructor's per-point checks, with the same result and refusals.
+    moved = vx.move(dense, (0, 0), (470.0, 200.0))
+    expected = ov.Mask(polygons=(((470.0, 200.0), *ring[1:]),))
+    assert moved == expected and moved is not None and moved.bounds == expected.bounds
+    assert vx.move(dense, (0, 0), (150.0, 200.0)) is None  # across the outline: not simple
+    framed = ov.Mask(polygons=(ring,), region=ov.Region.from_polygons([ring]))
+    edited = vx.move(framed, (0, 0), (470.0, 200.0))
+    assert edited is not None and edited.region == ov.Region.from_polygons(edited.polygons)
+    shifted = geo.translate(framed, 5.0, -3.0)
+    assert shifted == geo.map_points(framed, lambda p: (p[0] + 5.0, p[1] - 3.0))
 
 
 def test_select_tool_drags_adds_and_deletes_vertices() -> None:
