@@ -318,7 +318,7 @@ class SelectionItem(QGraphicsItem):
     def _dots(self) -> list[tuple[float, float]]:
         if self.prompt is None or isinstance(self.prompt, ov.Triangle):
             return []  # a triangle's corners are its box handles already
-        return vx.visible(self.prompt, self.hover, self.handle * 12)
+        return vx.visible(self.prompt, self.hover, self.handle * 12, spacing=self.handle)
 
     def _dots_rect(self, dots: Sequence[tuple[float, float]]) -> QRectF:
         if not dots:
@@ -348,8 +348,8 @@ class SelectionItem(QGraphicsItem):
         for _, (x, y) in geo.handles(self.prompt):
             painter.drawRect(QRectF(x - h / 2, y - h / 2, h, h))
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        painter.setBrush(QBrush(QColor(255, 255, 255, 220)))
-        r = h * 0.35
+        painter.setBrush(QBrush(QColor(255, 255, 255, 230)))
+        r = h * 0.5
         for x, y in self.dots:
             painter.drawEllipse(QPointF(x, y), r, r)
         if self.vertex is not None:

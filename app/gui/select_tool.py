@@ -38,6 +38,8 @@ class SelectTool(Tool):
     kept: tuple[int, ...] = ()
     #: A selected prompt Ctrl/Shift+clicked: it leaves the selection if no drag follows.
     pending: int | None = None
+    #: A shape of a multi-selection pressed without Ctrl/Shift: alone selected if not dragged.
+    solo: int | None = None
 
     def moving(self) -> dict[int, ov.Prompt]:
         return dict(self.moved) if self.moved else super().moving()
@@ -87,6 +89,7 @@ class SelectTool(Tool):
         self.mode = "move"
         if index in selection and len(selection) > 1:
             self.starts = {i: ctx.prompts[i] for i in selection if i < len(ctx.prompts)}
+            self.solo = index  # a click with no drag selects it alone, on release
             return [Edit("select_many", index=index, indices=selection)]
         self.editing, self.start = index, ctx.prompts[index]
         return (
@@ -126,7 +129,7 @@ class SelectTool(Tool):
     def release(self, ctx: ToolContext, pt: Pt) -> list[Edit]:
         mode, band, additive, kept = self.mode, self.band, self.additive, self.kept
         moved, preview, index = dict(self.moved), self.preview, self.editing
-        pending = self.pending
+        pending, solo = self.pending, self.solo
         self._reset()
         if mode == "band":
             if band is None:
@@ -140,6 +143,8 @@ class SelectTool(Tool):
             return [Edit("replace_many", prompts=changed, text="move")] if changed else []
         if pending is not None:
             return [Edit("toggle", index=pending)]
+        if solo is not None:
+            return [Edit("select", index=solo)]
         if preview is None or index is None or preview == ctx.prompts[index]:
             return []
         text = {"vertex": "move point", "handle": "resize"}.get(mode, "move")
@@ -158,7 +163,7 @@ class SelectTool(Tool):
         self.preview, self.editing, self.band = None, None, None
         self.mode, self.origin, self.handle, self.start = "", None, None, None
         self.starts, self.moved, self.additive, self.kept = {}, {}, False, ()
-        self.pending = None
+        self.pending, self.solo = None, None
 
     # -- vertices ---------------------------------------------------------------------------
 

@@ -110,19 +110,27 @@ def vertex_at(prompt: ov.Prompt, pt: Pt, tolerance: float) -> Vertex | None:
     return (int(ids[best, 0]), int(ids[best, 1]))
 
 
-def visible(prompt: ov.Prompt, near: Pt | None, reach: float) -> list[Pt]:
+def visible(prompt: ov.Prompt, near: Pt | None, reach: float, spacing: float = 0.0) -> list[Pt]:
     """The vertices to draw handles for: all of them, or for a dense outline only the
-    :data:`NEAR_HANDLES` closest to ``near`` within ``reach`` pixels (none without a pointer)."""
+    :data:`NEAR_HANDLES` closest to ``near`` within ``reach`` pixels (none without a pointer).
+    Along the outline, one handle per ``spacing`` pixels: handles packed closer than their own
+    size would read as a thick line (the pointer still grabs the nearest vertex)."""
     xy, _ = points_array(prompt)
     if len(xy) <= DENSE_VERTICES:
-        return [(float(x), float(y)) for x, y in xy]
-    if near is None:
+        chosen = np.arange(len(xy))
+    elif near is None:
         return []
-    d = np.hypot(xy[:, 0] - near[0], xy[:, 1] - near[1])
-    close = np.flatnonzero(d <= reach)
-    if len(close) > NEAR_HANDLES:
-        close = close[np.argsort(d[close])[:NEAR_HANDLES]]
-    return [(float(x), float(y)) for x, y in xy[close]]
+    else:
+        d = np.hypot(xy[:, 0] - near[0], xy[:, 1] - near[1])
+        chosen = np.flatnonzero(d <= reach)
+    if spacing > 0 and len(chosen) > 1:
+        steps = np.hypot(*np.diff(xy[chosen], axis=0).T)
+        bucket = np.floor(np.concatenate(([0.0], np.cumsum(steps))) / spacing)
+        chosen = chosen[np.concatenate(([True], bucket[1:] != bucket[:-1]))]
+    if near is not None and len(xy) > DENSE_VERTICES and len(chosen) > NEAR_HANDLES:
+        d = np.hypot(xy[chosen, 0] - near[0], xy[chosen, 1] - near[1])
+        chosen = chosen[np.argsort(d)[:NEAR_HANDLES]]
+    return [(float(x), float(y)) for x, y in xy[chosen]]
 
 
 def point_of(prompt: ov.Prompt, vertex: Vertex) -> Pt | None:

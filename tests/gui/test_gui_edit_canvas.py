@@ -141,6 +141,10 @@ def test_rubber_band_group_move_restyle_duplicate_delete(
     drag(qtbot, canvas, [(40, 40), (150, 100), (240, 140)])  # a band around the first two
     assert doc.selected_indices() == (0, 1)
     assert len(canvas.selection.others) == 1  # the other one gets a frame too
+    layers = window.layers.list
+    assert sorted(i.row() for i in layers.selectionModel().selectedRows()) == [0, 1]
+    layers.item(2).setSelected(True)  # the Prompts list selects several too
+    assert doc.selected_indices() == (0, 1, 2)
     click(qtbot, canvas, 430, 330)  # a plain click selects only the third
     assert doc.selected_indices() == (2,)
     qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, CTRL, vp_point(canvas, 90, 90))

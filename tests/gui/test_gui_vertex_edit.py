@@ -75,6 +75,10 @@ def test_a_dense_outline_shows_only_the_handles_near_the_pointer() -> None:
     assert 0 < len(near) <= vx.NEAR_HANDLES
     assert all(math.dist(p, (450, 200)) <= 20 for p in near)
     assert len(vx.visible(MASK, None, 20)) == 4  # a small outline shows every vertex
+    # One handle per `spacing` pixels along the outline (here about 0.31 px apart).
+    spaced = vx.visible(dense, (450, 200), 20, spacing=4.0)
+    assert 8 <= len(spaced) <= 12 and all(p in near for p in spaced)
+    assert len(vx.visible(MASK, (150, 150), 20, spacing=4.0)) == 4
     # Its edits skip the constructor's per-point checks, with the same result and refusals.
     moved = vx.move(dense, (0, 0), (470.0, 200.0))
     expected = ov.Mask(polygons=(((470.0, 200.0), *ring[1:]),))
@@ -138,6 +142,10 @@ def test_rubber_band_toggle_and_group_move_with_shift() -> None:
     tool.press(ctx(prompts=prompts, selection=(2,), selected=2, toggle=True), (5, 5))
     tool.move(ctx(prompts=prompts), (60, 60), dragging=True)
     assert only(tool.release(ctx(prompts=prompts), (60, 60))).indices == (0, 2)
+    # A click (no drag) on one of a group selects it alone.
+    tool.press(ctx(prompts=prompts, selection=(0, 1), selected=1), (30, 30))
+    solo = only(tool.release(ctx(prompts=prompts, selection=(0, 1), selected=0), (30, 30)))
+    assert solo.op == "select" and solo.index == 0
     # Dragging one of a group moves all of it; Shift keeps the move horizontal.
     group = ctx(prompts=prompts, selection=(0, 1), selected=1)
     edit = only(tool.press(group, (30, 30)))
