@@ -9,8 +9,8 @@ Each figure is the time from a mouse event sent to the canvas to its next paint 
 4. hovering (no button) over that selected mask: the handles near the pointer follow it;
 5. moving a group of 20 selected rectangles.
 
-``--only drag`` runs item 1 alone (it also runs on code older than vertex editing, for a
-before/after on the same machine).
+``--old`` runs items 1 and 2 alone: they also run on code older than vertex editing
+(``PYTHONPATH=<an older checkout>``), for a before/after on the same machine.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def make_photo(tmp: Path) -> Path:
     return path
 
 
-def measure(only_drag: bool) -> dict[str, list[float]]:
+def measure(old: bool) -> dict[str, list[float]]:
     from PySide6.QtCore import QEvent, QEventLoop, QPointF, Qt, QTimer
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
@@ -139,9 +139,6 @@ def measure(only_drag: bool) -> dict[str, list[float]]:
         out["rectangle"] = stroke(
             lambda f, n: (600 + 2800 * f, 500 + 2000 * f * (0.5 + n / 4)), True
         )
-        if only_drag:
-            w.close()
-            return out
         doc = w.studio.doc
         assert doc is not None
         doc.clear()
@@ -157,6 +154,9 @@ def measure(only_drag: bool) -> dict[str, list[float]]:
         settle()
         # 2. the whole mask moves (grabbed inside), out and back (each stroke ends where it began)
         out["mask_move"] = stroke(lambda f, n: (2000 + 900 * tri(f), 1500 + 600 * tri(f) * n), True)
+        if old:
+            w.close()
+            return out
         # 3. one vertex: grabbed on the outline where the mask is now, dragged outwards
         mask = doc.prompts[0]
         assert isinstance(mask, ov.Mask)
@@ -183,8 +183,8 @@ def measure(only_drag: bool) -> dict[str, list[float]]:
 
 
 def main() -> int:
-    only_drag = "--only" in sys.argv and "drag" in sys.argv
-    figures = measure(only_drag)
+    old = "--old" in sys.argv
+    figures = measure(old)
     med = statistics.median
 
     def line(what: str, key: str, extra: str = "") -> None:
@@ -197,10 +197,10 @@ def main() -> int:
 
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (noisy under load)")
     line("draw a rectangle, 4000×3000 at fit", "rectangle", "  (labelme 4.4 / worst 7.4)")
-    if only_drag:
-        return 0
     base = med(figures["mask_move"])
     line(f"move a whole {N_VERTICES}-vertex mask (baseline)", "mask_move")
+    if old:
+        return 0
     ratio = med(figures["vertex"]) / base
     line("drag one vertex of it", "vertex", f"  ({ratio:.2f}× the baseline)")
     shown = int(figures["handles"][0])

@@ -142,16 +142,32 @@ def _op_path(op: Op) -> tuple[QPainterPath, bool]:
     return path, op.name == "outline"
 
 
+#: A prompt as QPainter draws it: a path, and the pen that strokes it or the brush that fills it.
+Drawing = tuple[QPainterPath, QPen | None, QBrush | None]
+
+
 def paint_prompt(painter: QPainter, prompt: ov.Prompt, size: tuple[int, int]) -> None:
     """Draw ``prompt`` as vectors with the colour, alpha and pixel widths of ``overlays``."""
+    paint_drawing(painter, prompt_drawing(prompt, size))
+
+
+def paint_drawing(painter: QPainter, drawing: Drawing) -> None:
+    path, pen, brush = drawing
+    painter.setPen(pen if pen is not None else Qt.PenStyle.NoPen)
+    painter.setBrush(brush if brush is not None else Qt.BrushStyle.NoBrush)
+    painter.drawPath(path)
+
+
+def prompt_drawing(prompt: ov.Prompt, size: tuple[int, int]) -> Drawing:
+    """What :func:`paint_prompt` draws; made once per prompt by the preview (an outline of
+    thousands of points takes milliseconds to turn into a path, and a move repaints it often)."""
     ops = compile_prompt(prompt, size)
     color = _color(prompt)
     if len(ops) == 1:
         path, stroked = _op_path(ops[0])
-        painter.setPen(_op_pen(ops[0], color) if stroked else Qt.PenStyle.NoPen)
-        painter.setBrush(Qt.BrushStyle.NoBrush if stroked else QBrush(color))
-        painter.drawPath(path)
-        return
+        if stroked:
+            return path, _op_pen(ops[0], color), None
+        return path, None, QBrush(color)
     # Several primitives paint one layer in the original: unite them so overlaps are not
     # blended twice.
     area = QPainterPath()
@@ -163,9 +179,7 @@ def paint_prompt(painter: QPainter, prompt: ov.Prompt, size: tuple[int, int]) ->
             stroker = QPainterPathStroker(pen)
             path = stroker.createStroke(path)
         area = area.united(path)
-    painter.setPen(Qt.PenStyle.NoPen)
-    painter.setBrush(QBrush(color))
-    painter.drawPath(area)
+    return area, None, QBrush(color)
 
 
 def prompt_rect(prompt: ov.Prompt, size: tuple[int, int]) -> QRectF:
@@ -186,6 +200,7 @@ class PreviewItem(QGraphicsItem):
         super().__init__()
         self.prompts: list[ov.Prompt] = []
         self.image_size: tuple[int, int] = (1, 1)
+        self._drawings: list[Drawing] = []
         self._rect = QRectF()
         self.setZValue(Z_PREVIEW)
 
@@ -202,6 +217,7 @@ class PreviewItem(QGraphicsItem):
             return
         self.prepareGeometryChange()
         self.prompts, self.image_size = prompts, size
+        self._drawings = [prompt_drawing(p, size) for p in prompts]
         rect = QRectF()
         for prompt in prompts:
             rect = rect.united(prompt_rect(prompt, size))
@@ -214,8 +230,8 @@ class PreviewItem(QGraphicsItem):
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-        for prompt in self.prompts:
-            paint_prompt(painter, prompt, self.image_size)
+        for drawing in self._drawings:
+            paint_drawing(painter, drawing)
 
 
 class GuideItem(QGraphicsItem):
@@ -283,6 +299,8 @@ class SelectionItem(QGraphicsItem):
         self.vertex: tuple[float, float] | None = None
         self.hover: tuple[float, float] | None = None
         self.dots: list[tuple[float, float]] = []
+        self._boxes: list[geo.Box] = []
+        self._handles: list[tuple[str, tuple[float, float]]] = []
         self._rect = QRectF()
         self.setZValue(Z_SELECTION)
 
@@ -299,9 +317,12 @@ class SelectionItem(QGraphicsItem):
         self.prepareGeometryChange()
         self.prompt, self.handle, self.others, self.vertex = prompt, handle, others, vertex
         self.dots = self._dots()
+        # Kept for the paints: the bounds of an outline of thousands of points cost milliseconds.
+        self._boxes = [*others, *([geo.bounds(prompt)] if prompt is not None else [])]
+        self._handles = geo.handles(prompt) if prompt is not None else []
         m = handle * 1.5
         rect = QRectF()
-        for box in [*others, *([geo.bounds(prompt)] if prompt is not None else [])]:
+        for box in self._boxes:
             rect = rect.united(_box_rect(box, m))
         self._rect = rect
 
@@ -335,8 +356,7 @@ class SelectionItem(QGraphicsItem):
         dark = QPen(QColor(0, 0, 0, 200), 0, Qt.PenStyle.SolidLine)
         light = QPen(QColor(255, 255, 255, 230), 0, Qt.PenStyle.DashLine)
         painter.setBrush(Qt.BrushStyle.NoBrush)
-        boxes = [*self.others, *([geo.bounds(self.prompt)] if self.prompt is not None else [])]
-        for box in boxes:
+        for box in self._boxes:
             for pen in (dark, light):
                 painter.setPen(pen)
                 painter.drawRect(_box_rect(box))
@@ -345,7 +365,7 @@ class SelectionItem(QGraphicsItem):
         painter.setPen(dark)
         painter.setBrush(QBrush(QColor(255, 255, 255)))
         h = self.handle
-        for _, (x, y) in geo.handles(self.prompt):
+        for _, (x, y) in self._handles:
             painter.drawRect(QRectF(x - h / 2, y - h / 2, h, h))
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         painter.setBrush(QBrush(QColor(255, 255, 255, 230)))

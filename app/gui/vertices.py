@@ -76,14 +76,16 @@ def _with_rings(prompt: ov.Prompt, new: Sequence[Sequence[Pt]]) -> ov.Prompt:
     raise ov.InvalidPrompt(f"a {prompt.kind} has no vertices to edit")
 
 
-_last: list[tuple[ov.Prompt, np.ndarray, np.ndarray]] = []
+_recent: list[tuple[ov.Prompt, np.ndarray, np.ndarray]] = []
 
 
 def points_array(prompt: ov.Prompt) -> tuple[np.ndarray, np.ndarray]:
     """All vertices as an (N, 2) array and the (N, 2) array of their ``(ring, index)``.
-    The last prompt's arrays are kept: hovering asks for the same prompt at every move."""
-    if _last and _last[0][0] is prompt:
-        return _last[0][1], _last[0][2]
+    The last few prompts' arrays are kept: hovering asks for the same prompt at every move,
+    a drag for the prompt as it started and as it is now."""
+    for entry in _recent:
+        if entry[0] is prompt:
+            return entry[1], entry[2]
     rs = rings(prompt)
     if not rs:
         return np.zeros((0, 2)), np.zeros((0, 2), dtype=np.int64)
@@ -94,7 +96,7 @@ def points_array(prompt: ov.Prompt) -> tuple[np.ndarray, np.ndarray]:
             np.concatenate([np.arange(len(r)) for r in rs]),
         )
     )
-    _last[:] = [(prompt, xy, ids)]
+    _recent[:] = [(prompt, xy, ids), *_recent[:2]]
     return xy, ids
 
 
@@ -147,10 +149,10 @@ def move(prompt: ov.Prompt, vertex: Vertex, pt: Pt) -> ov.Prompt | None:
     if point_of(prompt, vertex) is None:
         return None
     k, i = vertex
+    if isinstance(prompt, ov.Mask | ov.Contour) and len(prompt.polygons[k]) >= FAST_CHECK:
+        return outline_moved(prompt, vertex, pt)
     new = [list(r) for r in rings(prompt)]
     new[k][i] = pt
-    if isinstance(prompt, ov.Mask | ov.Contour) and len(new[k]) >= FAST_CHECK:
-        return outline_moved(prompt, k, new[k], pt)
     try:
         return _with_rings(prompt, new)
     except ov.InvalidPrompt:
@@ -158,19 +160,26 @@ def move(prompt: ov.Prompt, vertex: Vertex, pt: Pt) -> ov.Prompt | None:
 
 
 def outline_moved(
-    prompt: ov.Mask | ov.Contour, k: int, ring: list[Pt], pt: Pt
+    prompt: ov.Mask | ov.Contour, vertex: Vertex, pt: Pt
 ) -> ov.Mask | ov.Contour | None:
-    """``prompt`` with ring ``k`` replaced by ``ring`` (one vertex moved to ``pt``), or None.
+    """``prompt`` with ``vertex`` moved to ``pt``, or None when that makes it invalid.
 
     A drag sends a move per screen pixel; building a Mask checks every point in Python (30 ms
     at 4,000 points), which makes a dense outline stutter. The other points were checked when
     the prompt was made; the moved one and the ring are checked here as the constructor would
     (finite coordinates, a simple polygon of positive area, no explicit closing point).
     """
+    k, i = vertex
+    ring = list(prompt.polygons[k])
+    ring[i] = pt = (float(pt[0]), float(pt[1]))
     if not all(math.isfinite(c) for c in pt) or ring[0] == ring[-1]:
         return None
-    polygon = shapely.Polygon(ring)
-    if not polygon.is_valid or polygon.area <= 0:
+    xy, _ = points_array(prompt)
+    start = sum(len(r) for r in prompt.polygons[:k])
+    moved_xy = xy[start : start + len(ring)].copy()
+    moved_xy[i] = pt
+    polygon = shapely.polygons(moved_xy)  # from the array: no per-point Python
+    if not shapely.is_valid(polygon) or shapely.area(polygon) <= 0:
         return None
     polygons = (*prompt.polygons[:k], tuple(ring), *prompt.polygons[k + 1 :])
     moved = copy.copy(prompt)  # a frozen dataclass: copied, then its checked fields set
