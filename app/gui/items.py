@@ -9,7 +9,10 @@ composite arrives.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
+import shiboken6
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QBrush,
@@ -120,6 +123,26 @@ def _op_pen(op: Op, color: QColor) -> QPen:
     return QPen(color, op.width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap, join)
 
 
+#: From this many points on, a polygon is filled through numpy (see :func:`_polygon`).
+ARRAY_POINTS = 64
+#: shiboken's pointer wrapper; its stub lacks the (address, size, writable) form used here.
+_VOID_PTR: Any = shiboken6.VoidPtr
+
+
+def _polygon(xy: Sequence[tuple[float, float]]) -> QPolygonF:
+    """The points, shifted to pixel centres. A mask of thousands of points is copied into the
+    QPolygonF's memory (two doubles per QPointF) at once: one QPointF per point in Python
+    takes milliseconds at every frame of a drag."""
+    if len(xy) < ARRAY_POINTS:
+        return QPolygonF([QPointF(x + 0.5, y + 0.5) for x, y in xy])
+    points = np.asarray(xy, dtype=np.float64).reshape(-1, 2) + 0.5
+    poly = QPolygonF()
+    poly.resize(len(points))
+    memory = _VOID_PTR(poly.data(), points.nbytes, True)  # writable, of that size
+    np.frombuffer(memory, np.float64).reshape(-1, 2)[:] = points
+    return poly
+
+
 def _op_path(op: Op) -> tuple[QPainterPath, bool]:
     """The op as a path and whether it is stroked (True) or filled (False). PIL boxes are
     inclusive of their last pixel and strokes grow inwards: both are mirrored here."""
@@ -133,7 +156,7 @@ def _op_path(op: Op) -> tuple[QPainterPath, bool]:
         else:
             path.addEllipse(rect)
         return path, op.name != "dot"
-    poly = QPolygonF([QPointF(x + 0.5, y + 0.5) for x, y in op.xy])
+    poly = _polygon(op.xy)
     if op.name == "line":
         path.addPolygon(poly)
         return path, True

@@ -228,3 +228,19 @@ def test_a_dense_mask_shows_handles_near_the_pointer_and_drags_one_vertex(
     mask = doc.prompts[0]
     assert vx.count(mask) == n and vx.vertex_at(mask, (480, 220), 1.5) is not None
     assert doc.undo_stack.undo_text() == "move point mask"
+
+
+def test_a_large_outline_is_drawn_through_every_point_at_pixel_centres(qtbot: Any) -> None:
+    from app.gui.items import ARRAY_POINTS, prompt_drawing
+    from overlays.render import compile_prompt
+
+    n = ARRAY_POINTS * 5  # copied into the QPolygonF's memory at once (not point by point)
+    ring = tuple(
+        (300 + 100 * math.cos(i / n * 6.28), 200 + 80 * math.sin(i / n * 6.28)) for i in range(n)
+    )
+    mask = ov.Mask(polygons=(ring,))
+    [op] = compile_prompt(mask, (600, 400))
+    path, pen, brush = prompt_drawing(mask, (600, 400))
+    assert pen is None and brush is not None
+    drawn = [(path.elementAt(i).x, path.elementAt(i).y) for i in range(len(op.xy))]
+    assert drawn == [(x + 0.5, y + 0.5) for x, y in op.xy]
