@@ -125,15 +125,16 @@ def scale_to_box(prompt: ov.Prompt, old: Box, new: Box) -> ov.Prompt:
     return map_points(prompt, fn)
 
 
-def handles(prompt: ov.Prompt) -> list[tuple[str, Pt]]:
-    """The named drag handles of a prompt: vertices for triangles and arrows, else bbox ones."""
+def handles(prompt: ov.Prompt, box: Box | None = None) -> list[tuple[str, Pt]]:
+    """The named drag handles of a prompt: vertices for triangles and arrows, else bbox ones
+    (on ``box`` when the caller has the prompt's bounds already)."""
     if isinstance(prompt, ov.Triangle):
         return [(f"v{i}", p) for i, p in enumerate(prompt.points)]
     if isinstance(prompt, ov.Arrow):
         return [("tail", prompt.tail), ("tip", prompt.tip)]
     if isinstance(prompt, ov.Point):
         return []
-    x1, y1, x2, y2 = bounds(prompt)
+    x1, y1, x2, y2 = box if box is not None else bounds(prompt)
     if x2 - x1 <= 0 or y2 - y1 <= 0:
         return []
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2

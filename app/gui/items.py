@@ -341,8 +341,9 @@ class SelectionItem(QGraphicsItem):
         self.prompt, self.handle, self.others, self.vertex = prompt, handle, others, vertex
         self.dots = self._dots()
         # Kept for the paints: the bounds of an outline of thousands of points cost milliseconds.
-        self._boxes = [*others, *([geo.bounds(prompt)] if prompt is not None else [])]
-        self._handles = geo.handles(prompt) if prompt is not None else []
+        box = vx.bounds(prompt) if prompt is not None else None
+        self._boxes = [*others, *([box] if box is not None else [])]
+        self._handles = geo.handles(prompt, box) if prompt is not None else []
         m = handle * 1.5
         rect = QRectF()
         for box in self._boxes:

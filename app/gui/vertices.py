@@ -135,6 +135,16 @@ def visible(prompt: ov.Prompt, near: Pt | None, reach: float, spacing: float = 0
     return [(float(x), float(y)) for x, y in xy[chosen]]
 
 
+def bounds(prompt: ov.Prompt) -> geo.Box:
+    """:func:`app.gui.geometry.bounds`, from the kept vertex array for an outline (a selection
+    of thousands of points asks at every frame of a drag)."""
+    if isinstance(prompt, ov.Mask | ov.Contour):
+        xy, _ = points_array(prompt)
+        (x1, y1), (x2, y2) = xy.min(axis=0), xy.max(axis=0)
+        return (float(x1), float(y1), float(x2), float(y2))
+    return geo.bounds(prompt)
+
+
 def point_of(prompt: ov.Prompt, vertex: Vertex) -> Pt | None:
     """Where ``vertex`` is, or None if the prompt no longer has it (after an undo)."""
     k, i = vertex

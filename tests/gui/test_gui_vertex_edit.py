@@ -79,6 +79,7 @@ def test_a_dense_outline_shows_only_the_handles_near_the_pointer() -> None:
     spaced = vx.visible(dense, (450, 200), 20, spacing=4.0)
     assert 8 <= len(spaced) <= 12 and all(p in near for p in spaced)
     assert len(vx.visible(MASK, (150, 150), 20, spacing=4.0)) == 4
+    assert vx.bounds(dense) == geo.bounds(dense) and vx.bounds(MASK) == (100, 100, 200, 200)
     # Its edits skip the constructor's per-point checks, with the same result and refusals.
     moved = vx.move(dense, (0, 0), (470.0, 200.0))
     expected = ov.Mask(polygons=(((470.0, 200.0), *ring[1:]),))
