@@ -167,6 +167,8 @@ def measure(old: bool) -> dict[str, list[float]]:
         x1, y1 = mask.polygons[0][N_VERTICES // 4]
         # 4. hovering along the outline: the handles near the pointer follow it
         out["hover"] = stroke(lambda f, n: (x1 - 2000 * f, y1 + 30 * math.sin(8 * f)), False)
+        event(QEvent.Type.MouseMove, x1, y1, False)()  # back on the outline: handles near it
+        app.processEvents()
         shown = len(canvas.selection.dots)
         # 5. a group of 20 rectangles, all selected, dragged by one of them
         doc.clear()
@@ -204,7 +206,7 @@ def main() -> int:
     ratio = med(figures["vertex"]) / base
     line("drag one vertex of it", "vertex", f"  ({ratio:.2f}× the baseline)")
     shown = int(figures["handles"][0])
-    line("hover over it, selected: event → handled", "hover", f"  ({shown} handles shown)")
+    line("hover over it, selected: event → handled", "hover", f"  ({shown} handles shown on it)")
     line(f"move a group of {GROUP} rectangles", "group")
     return 0
 
