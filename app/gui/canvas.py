@@ -23,18 +23,12 @@ from PySide6.QtGui import (
     QTransform,
     QWheelEvent,
 )
-from PySide6.QtWidgets import (
-    QGraphicsPixmapItem,
-    QGraphicsScene,
-    QGraphicsView,
-    QMenu,
-    QWidget,
-)
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QMenu, QWidget
 
 import overlays as ov
 from app.gui import geometry as geo
 from app.gui import vertices as vx
-from app.gui.document import PromptDocument
+from app.gui.document import PromptDocument, apply_edits
 from app.gui.items import BandItem, CompositeItem, GuideItem, PreviewItem, SelectionItem
 from app.gui.renderer import Frame, Loaded, Renderer, fit_scale
 from app.gui.select_tool import SelectTool
@@ -77,14 +71,8 @@ class Canvas(QGraphicsView):
         self.live = PreviewItem()
         self.model_item = QGraphicsPixmapItem()
         self.band = BandItem()
-        for item in (
-            self.composite,
-            self.selection,
-            self.guide,
-            self.live,
-            self.model_item,
-            self.band,
-        ):
+        items = (self.composite, self.selection, self.guide, self.live, self.model_item, self.band)
+        for item in items:
             self.scene().addItem(item)
         self.model_item.setVisible(False)
         self.renderer = Renderer(self)
@@ -226,47 +214,11 @@ class Canvas(QGraphicsView):
         )
 
     def _apply(self, edits: list[Edit]) -> None:
-        doc = self.doc
-        if doc is None or self.image_size is None:
+        if self.doc is None or self.image_size is None:
             return
-        for edit in edits:
-            if edit.op == "select":
-                doc.select(edit.index)
-                continue
-            if edit.op == "select_many":
-                doc.select_many(edit.indices, edit.index)
-                continue
-            if edit.op == "toggle" and edit.index is not None:
-                doc.toggle(edit.index)
-                continue
-            if edit.op == "notice":
-                self.notice.emit(edit.text)
-                continue
-            if edit.op == "replace_many":
-                self._apply_group(doc, edit)
-                continue
-            if edit.prompt is None:
-                continue
-            try:
-                ov.fit_to_image(edit.prompt, self.image_size)
-            except ov.InvalidPrompt as exc:
-                self.notice.emit(f"not applied: {exc}")
-                continue
-            if edit.op == "add":
-                doc.add(edit.prompt)
-            elif edit.op == "replace" and edit.index is not None:
-                text = edit.text or ("move" if self.tool.name == "select" else "paint")
-                doc.replace_at(edit.index, edit.prompt, text)
-
-    def _apply_group(self, doc: PromptDocument, edit: Edit) -> None:
-        assert self.image_size is not None
-        try:
-            for _, prompt in edit.prompts:
-                ov.fit_to_image(prompt, self.image_size)
-        except ov.InvalidPrompt as exc:
-            self.notice.emit(f"not applied: {exc}")
-            return
-        doc.replace_many(edit.prompts, edit.text or "edit")
+        text = "move" if self.tool.name == "select" else "paint"
+        for message in apply_edits(self.doc, edits, self.image_size, text):
+            self.notice.emit(message)
 
     def _drawing_enabled(self) -> bool:
         return self.doc is not None and self.image_size is not None and not self.model_view

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import overlays as ov
 from app.gui import geometry as geo
+from app.gui.toolbase import Edit
 from app.gui.undo import Command, Event, UndoStack
 
 
@@ -192,6 +193,42 @@ class PromptDocument:
     def set_all(self, prompts: Sequence[ov.Prompt], text: str) -> None:
         if list(prompts) != self.prompts:
             self.undo_stack.push(SetPrompts(self, prompts, text))
+
+
+def apply_edits(
+    doc: PromptDocument, edits: Sequence[Edit], size: tuple[int, int], text: str
+) -> list[str]:
+    """Apply a tool's edits to ``doc`` (each an undo command; ``text`` names a replace that
+    does not name itself); returns what to tell the person about edits not applied."""
+    notices: list[str] = []
+    for edit in edits:
+        if edit.op == "select":
+            doc.select(edit.index)
+        elif edit.op == "select_many":
+            doc.select_many(edit.indices, edit.index)
+        elif edit.op == "toggle" and edit.index is not None:
+            doc.toggle(edit.index)
+        elif edit.op == "notice":
+            notices.append(edit.text)
+        elif edit.op == "replace_many":
+            try:
+                for _, prompt in edit.prompts:
+                    ov.fit_to_image(prompt, size)
+            except ov.InvalidPrompt as exc:
+                notices.append(f"not applied: {exc}")
+                continue
+            doc.replace_many(edit.prompts, edit.text or text)
+        elif edit.prompt is not None:
+            try:
+                ov.fit_to_image(edit.prompt, size)
+            except ov.InvalidPrompt as exc:
+                notices.append(f"not applied: {exc}")
+                continue
+            if edit.op == "add":
+                doc.add(edit.prompt)
+            elif edit.op == "replace" and edit.index is not None:
+                doc.replace_at(edit.index, edit.prompt, edit.text or text)
+    return notices
 
 
 class AddPrompt(Command):

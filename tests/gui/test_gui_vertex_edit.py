@@ -218,3 +218,24 @@ def test_group_delete_duplicate_and_replace_are_one_undo_step_each() -> None:
 
 def _alpha(prompt: ov.Prompt, alpha: int) -> ov.Prompt:
     return replace(prompt, style=replace(prompt.style, alpha=alpha))
+
+
+def test_apply_edits_turns_each_edit_into_a_command_and_says_what_it_refused() -> None:
+    from app.gui.document import apply_edits
+
+    doc = PromptDocument(Path("image.jpg"))
+    box = ov.Rectangle((10, 10, 50, 50))
+    notices = apply_edits(
+        doc,
+        [
+            Edit("add", box),
+            Edit("add", ov.Rectangle((700, 500, 800, 600))),  # off the 600×400 image
+            Edit("notice", text="a triangle has exactly 3 corners"),
+            Edit("replace_many", prompts=((0, ov.Rectangle((20, 10, 60, 50))),), text="move"),
+        ],
+        SIZE,
+        "paint",
+    )
+    assert doc.prompts == [ov.Rectangle((20, 10, 60, 50))] and doc.undo_stack.count() == 2
+    assert doc.undo_stack.undo_text() == "move rectangle"
+    assert notices[0].startswith("not applied") and notices[1] == "a triangle has exactly 3 corners"
