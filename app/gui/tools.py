@@ -3,7 +3,8 @@
 The canvas feeds a tool press/move/release events in image pixels; the tool keeps what is in
 progress (``preview``: a prompt to show as vectors, ``guide``: vertices placed so far) and
 returns :class:`Edit` values when something is finished. The canvas turns edits into undo
-commands; tools never touch the document.
+commands; tools never touch the document. The base classes are in ``app.gui.toolbase``, the
+select tool (selection, moves, vertex editing) in ``app.gui.select_tool``.
 """
 
 from __future__ import annotations
