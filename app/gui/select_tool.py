@@ -138,14 +138,15 @@ class SelectTool(Tool):
             if additive:
                 inside = tuple(sorted({*kept, *inside}))
             return [Edit("select_many", indices=inside)]
+        n = len(ctx.prompts)  # an undo during the drag may have taken prompts away
         if moved:
-            changed = tuple((i, p) for i, p in moved.items() if p != ctx.prompts[i])
+            changed = tuple((i, p) for i, p in moved.items() if i < n and p != ctx.prompts[i])
             return [Edit("replace_many", prompts=changed, text="move")] if changed else []
         if pending is not None:
             return [Edit("toggle", index=pending)]
         if solo is not None:
             return [Edit("select", index=solo)]
-        if preview is None or index is None or preview == ctx.prompts[index]:
+        if preview is None or index is None or index >= n or preview == ctx.prompts[index]:
             return []
         text = {"vertex": "move point", "handle": "resize"}.get(mode, "move")
         return [Edit("replace", preview, index, text=text)]

@@ -122,6 +122,10 @@ def test_select_tool_drags_adds_and_deletes_vertices() -> None:
     edit = only(tool.press(c, (101, 150), alt=True))
     assert edit.text == "add point" and edit.prompt.polygons[0][4] == (100, 150)
     assert tool.double_click(c, (150, 150)) == []  # not on an edge
+    # Ctrl+Z during a drag took the prompt away: the release does nothing.
+    tool.press(c, (200, 200))
+    tool.move(c, (230, 210), dragging=True)
+    assert tool.release(ctx(prompts=[], selected=None), (230, 210)) == []
 
 
 def test_rubber_band_toggle_and_group_move_with_shift() -> None:
