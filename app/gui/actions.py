@@ -76,8 +76,8 @@ SPECS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec("undo", "Undo", ("Ctrl+Z",), "Edit"),
     ActionSpec("redo", "Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Edit"),
-    ActionSpec("delete", "Delete selected prompt", ("Delete",), "Edit"),
-    ActionSpec("duplicate", "Duplicate selected prompt", ("Ctrl+D",), "Edit"),
+    ActionSpec("delete", "Delete the selection (or the selected vertex)", ("Delete",), "Edit"),
+    ActionSpec("duplicate", "Duplicate the selected prompts", ("Ctrl+D",), "Edit"),
     ActionSpec("raise", "Bring forward (drawn later)", ("Ctrl+]",), "Edit"),
     ActionSpec("lower", "Send backward (drawn earlier)", ("Ctrl+[",), "Edit"),
     ActionSpec("clear", "Remove all prompts", ("Ctrl+Shift+Delete",), "Edit"),
@@ -139,6 +139,11 @@ CANVAS_KEYS: tuple[tuple[str, str], ...] = (
     ("Backspace", "Remove the last vertex"),
     ("Esc", "Cancel what is being drawn"),
     ("Drag a handle (select tool)", "Resize the selected prompt"),
+    ("Drag a vertex (select tool)", "Move that vertex of a mask, contour, triangle, scribble"),
+    ("Double-click or Alt+click an edge", "Add a vertex there"),
+    ("Delete / Backspace on a vertex", "Delete that vertex (or right-click → Delete point)"),
+    ("Drag on empty space, Ctrl/Shift+click", "Select several (then move, delete, restyle all)"),
+    ("Shift while dragging", "Straight moves, squares and circles, arrows by 45°"),
 )
 
 

@@ -9,10 +9,9 @@ composite replaces the vectors as soon as it is ready.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QKeyEvent,
@@ -24,12 +23,15 @@ from PySide6.QtGui import (
     QTransform,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QMenu, QWidget
 
 import overlays as ov
-from app.gui.document import PromptDocument
-from app.gui.items import CompositeItem, GuideItem, PreviewItem, SelectionItem
+from app.gui import geometry as geo
+from app.gui import vertices as vx
+from app.gui.document import PromptDocument, apply_edits
+from app.gui.items import BandItem, CompositeItem, GuideItem, PreviewItem, SelectionItem
 from app.gui.renderer import Frame, Loaded, Renderer, fit_scale
+from app.gui.select_tool import SelectTool
 from app.gui.tools import Edit, Tool, ToolContext, make_tool
 
 #: (tool name, prompts) -> (style, point radius in model units, brush radius in pixels)
@@ -68,7 +70,9 @@ class Canvas(QGraphicsView):
         self.guide = GuideItem()
         self.live = PreviewItem()
         self.model_item = QGraphicsPixmapItem()
-        for item in (self.composite, self.selection, self.guide, self.live, self.model_item):
+        self.band = BandItem()
+        items = (self.composite, self.selection, self.guide, self.live, self.model_item, self.band)
+        for item in items:
             self.scene().addItem(item)
         self.model_item.setVisible(False)
         self.renderer = Renderer(self)
@@ -92,7 +96,8 @@ class Canvas(QGraphicsView):
         self.paint_count = 0
         self.frame: Frame | None = None
         self._pending: list[tuple[int, PreviewItem]] = []
-        self._lifted: int | None = None
+        #: The prompts hidden from the composite while they are moved (drawn as vectors).
+        self._lifted: frozenset[int] | None = None
         self._pan_from: QPointF | None = None
         self._space = False
         self._rescale = QTimer(self, singleShot=True, interval=60)
@@ -163,17 +168,17 @@ class Canvas(QGraphicsView):
         self._lifted = None
         version = self._request_render()
         # Keep the vectors of a just-finished edit on screen until its composite arrives.
-        if version is not None and self.live.prompt is not None and not self.tool.busy:
+        if version is not None and self.live.prompts and not self.tool.busy:
             keep = PreviewItem()
-            keep.set_prompt(self.live.prompt, self.live.image_size)
+            keep.set_prompts(self.live.prompts, self.live.image_size)
             self.scene().addItem(keep)
             self._pending.append((version, keep))
         self._sync()
 
-    def _request_render(self, skip: int | None = None) -> int | None:
+    def _request_render(self, skip: frozenset[int] = frozenset()) -> int | None:
         if self.doc is None or self.image_size is None:
             return None
-        prompts = [p for i, p in enumerate(self.doc.prompts) if i != skip]
+        prompts = [p for i, p in enumerate(self.doc.prompts) if i not in skip]
         return self.renderer.render(prompts, self._lod_scale())
 
     def _clear_pending(self) -> None:
@@ -189,10 +194,13 @@ class Canvas(QGraphicsView):
         self.tool = make_tool(name)
         self._sync()
 
-    def context(self) -> ToolContext:
+    def context(self, modifiers: Qt.KeyboardModifier | None = None) -> ToolContext:
+        """What the tool needs at an event; ``modifiers`` are the keys held during it."""
         assert self.image_size is not None
         prompts = list(self.doc.prompts) if self.doc else []
         style, radius, brush = self.pen_source(self.tool.name, prompts, self.image_size)
+        mods = modifiers if modifiers is not None else Qt.KeyboardModifier.NoModifier
+        shift = bool(mods & Qt.KeyboardModifier.ShiftModifier)
         return ToolContext(
             image_size=self.image_size,
             style=style,
@@ -202,30 +210,17 @@ class Canvas(QGraphicsView):
             point_radius=radius,
             brush_radius=brush,
             add_to_mask=self.add_to_mask,
+            selection=self.doc.selected_indices() if self.doc else (),
+            constrain=shift,
+            toggle=shift or bool(mods & Qt.KeyboardModifier.ControlModifier),
         )
 
     def _apply(self, edits: list[Edit]) -> None:
-        doc = self.doc
-        if doc is None or self.image_size is None:
+        if self.doc is None or self.image_size is None:
             return
-        for edit in edits:
-            if edit.op == "select":
-                doc.select(edit.index)
-                continue
-            if edit.prompt is None:
-                continue
-            try:
-                ov.fit_to_image(edit.prompt, self.image_size)
-            except ov.InvalidPrompt as exc:
-                self.notice.emit(f"not applied: {exc}")
-                continue
-            if edit.op == "add":
-                label = self.new_label
-                doc.add(edit.prompt if label is None else replace(edit.prompt, label=label))
-            elif edit.op == "replace" and edit.index is not None:
-                doc.replace_at(
-                    edit.index, edit.prompt, "move" if self.tool.name == "select" else "paint"
-                )
+        text = "move" if self.tool.name == "select" else "paint"
+        for message in apply_edits(self.doc, edits, self.image_size, text, self.new_label):
+            self.notice.emit(message)
 
     def _drawing_enabled(self) -> bool:
         return self.doc is not None and self.image_size is not None and not self.model_view
@@ -239,19 +234,69 @@ class Canvas(QGraphicsView):
         self.guide.set_points(
             self.tool.guide if self.tool.name != "scribble" else [], color, 6.0 / self.zoom
         )
-        editing = self.tool.editing
-        if editing is not None and self.tool.preview is not None and self._lifted != editing:
-            self._lifted = editing
-            self._request_render(skip=editing)
+        moving = self.tool.moving()
+        if moving:
+            self.live.set_prompts(list(moving.values()), size)
+            if self._lifted != frozenset(moving):
+                self._lifted = frozenset(moving)
+                self._request_render(skip=self._lifted)
+        self.band.set_box(self.tool.band)
         self._sync_selection()
 
     def _sync_selection(self, *_: object) -> None:
-        prompt = None
-        if self.doc is not None and not self.model_view:
-            prompt = self.doc.selected_prompt()
-            if self.tool.editing is not None and self.tool.preview is not None:
-                prompt = self.tool.preview
-        self.selection.set_prompt(prompt, 8.0 / self.zoom)
+        prompt, others, vertex = None, [], None
+        doc = self.doc
+        if doc is not None and not self.model_view and doc.selected is not None:
+            moving = self.tool.moving()
+            prompt = moving.get(doc.selected, doc.selected_prompt())
+            others = [
+                geo.bounds(moving.get(i, doc.prompts[i]))
+                for i in doc.selected_indices()
+                if i != doc.selected and i < len(doc.prompts)
+            ]
+            chosen = self.selected_vertex()
+            if chosen is not None and prompt is not None:
+                vertex = vx.point_of(prompt, chosen[1])
+        self.selection.set_prompt(prompt, 8.0 / self.zoom, others, vertex)
+
+    def selected_vertex(self) -> tuple[int, vx.Vertex] | None:
+        """(prompt index, vertex) that Delete would remove, if a vertex is selected."""
+        tool = self.tool
+        if not isinstance(tool, SelectTool) or self.doc is None or self.image_size is None:
+            return None
+        return tool.selected_vertex(self.context())
+
+    def delete_selection(self) -> None:
+        """Delete: the selected vertex if there is one, else every selected prompt."""
+        if self.selected_vertex() is not None and isinstance(self.tool, SelectTool):
+            self._apply(self.tool.delete_vertex(self.context()))
+            self._sync()
+        elif self.doc is not None:
+            self.doc.delete()
+
+    def context_actions(self, pt: tuple[float, float]) -> list[tuple[str, Callable[[], None]]]:
+        """The right-click menu of the select tool at ``pt`` (image pixels): delete the vertex
+        under the pointer, or add one on the edge under it."""
+        tool = self.tool
+        if not isinstance(tool, SelectTool) or not self._drawing_enabled():
+            return []
+        ctx = self.context()
+        if tool.pick_vertex(ctx, pt) is not None:
+            self._sync()
+            return [("Delete point", self.delete_selection)]
+        index = ctx.selected
+        if (
+            index is not None
+            and vx.has_vertices(ctx.prompts[index])
+            and vx.edge_at(ctx.prompts[index], pt, ctx.tolerance * 1.5) is not None
+        ):
+
+            def add() -> None:
+                self._apply(tool.add_vertex(self.context(), pt))
+                self._sync()
+
+            return [("Add point here", add)]
+        return []
 
     # -- mouse and keys ---------------------------------------------------------------------
 
@@ -272,12 +317,22 @@ class Canvas(QGraphicsView):
         pt = self._scene_pt(event)
         if button == Qt.MouseButton.RightButton and self.tool.name in ("mask", "contour"):
             self._apply(self.tool.finish(self.context()))
+        elif button == Qt.MouseButton.RightButton and isinstance(self.tool, SelectTool):
+            self._context_menu(pt, event.globalPosition().toPoint())
         elif button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
             alt = button == Qt.MouseButton.RightButton or bool(
                 event.modifiers() & Qt.KeyboardModifier.AltModifier
             )
-            self._apply(self.tool.press(self.context(), pt, alt=alt))
+            self._apply(self.tool.press(self.context(event.modifiers()), pt, alt=alt))
         self._sync()
+
+    def _context_menu(self, pt: tuple[float, float], where: QPoint) -> None:
+        entries = self.context_actions(pt)
+        if entries:
+            menu = QMenu(self)
+            for text, slot in entries:
+                menu.addAction(text, slot)
+            menu.exec(where)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if self._pan_from is not None:
@@ -288,10 +343,11 @@ class Canvas(QGraphicsView):
             return
         pt = self._scene_pt(event)
         self.cursor_moved.emit(*pt)
+        self.selection.set_hover(pt)
         if not self._drawing_enabled():
             return
         dragging = bool(event.buttons() & (Qt.MouseButton.LeftButton | Qt.MouseButton.RightButton))
-        self._apply(self.tool.move(self.context(), pt, dragging=dragging))
+        self._apply(self.tool.move(self.context(event.modifiers()), pt, dragging=dragging))
         self._sync()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
@@ -304,7 +360,7 @@ class Canvas(QGraphicsView):
         if not self._drawing_enabled():
             return
         lifted = self._lifted
-        edits = self.tool.release(self.context(), self._scene_pt(event))
+        edits = self.tool.release(self.context(event.modifiers()), self._scene_pt(event))
         self._apply(edits)
         if lifted is not None and self._lifted == lifted:  # nothing changed after all
             self._lifted = None
@@ -330,6 +386,10 @@ class Canvas(QGraphicsView):
             self._apply(self.tool.finish(self.context()))
         elif key == Qt.Key.Key_Backspace and self.tool.guide and self.image_size is not None:
             self.tool.undo_vertex(self.context())
+        elif key == Qt.Key.Key_Backspace and self.selected_vertex() is not None:
+            self.delete_selection()
+        elif key == Qt.Key.Key_Escape and isinstance(self.tool, SelectTool) and self.tool.vertex:
+            self.tool.vertex = None
         else:
             super().keyPressEvent(event)
             return
@@ -408,7 +468,7 @@ class Canvas(QGraphicsView):
         self.tool.cancel()
         self.composite.setVisible(not on)
         self.model_item.setVisible(on)
-        for item in (self.live, self.guide, self.selection):
+        for item in (self.live, self.guide, self.selection, self.band):
             item.setVisible(not on)
         if on:
             self.renderer.request_model_view()

@@ -9,7 +9,10 @@ composite arrives.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
+import shiboken6
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QBrush,
@@ -25,6 +28,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 import overlays as ov
 from app.gui import geometry as geo
+from app.gui import vertices as vx
 from app.gui.renderer import LOD_BELOW, Frame
 from overlays.render import Op, compile_prompt
 
@@ -119,6 +123,26 @@ def _op_pen(op: Op, color: QColor) -> QPen:
     return QPen(color, op.width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap, join)
 
 
+#: From this many points on, a polygon is filled through numpy (see :func:`_polygon`).
+ARRAY_POINTS = 64
+#: shiboken's pointer wrapper; its stub lacks the (address, size, writable) form used here.
+_VOID_PTR: Any = shiboken6.VoidPtr
+
+
+def _polygon(xy: Sequence[tuple[float, float]]) -> QPolygonF:
+    """The points, shifted to pixel centres. A mask of thousands of points is copied into the
+    QPolygonF's memory (two doubles per QPointF) at once: one QPointF per point in Python
+    takes milliseconds at every frame of a drag."""
+    if len(xy) < ARRAY_POINTS:
+        return QPolygonF([QPointF(x + 0.5, y + 0.5) for x, y in xy])
+    points = np.asarray(xy, dtype=np.float64).reshape(-1, 2) + 0.5
+    poly = QPolygonF()
+    poly.resize(len(points))
+    memory = _VOID_PTR(poly.data(), points.nbytes, True)  # writable, of that size
+    np.frombuffer(memory, np.float64).reshape(-1, 2)[:] = points
+    return poly
+
+
 def _op_path(op: Op) -> tuple[QPainterPath, bool]:
     """The op as a path and whether it is stroked (True) or filled (False). PIL boxes are
     inclusive of their last pixel and strokes grow inwards: both are mirrored here."""
@@ -132,7 +156,7 @@ def _op_path(op: Op) -> tuple[QPainterPath, bool]:
         else:
             path.addEllipse(rect)
         return path, op.name != "dot"
-    poly = QPolygonF([QPointF(x + 0.5, y + 0.5) for x, y in op.xy])
+    poly = _polygon(op.xy)
     if op.name == "line":
         path.addPolygon(poly)
         return path, True
@@ -141,16 +165,32 @@ def _op_path(op: Op) -> tuple[QPainterPath, bool]:
     return path, op.name == "outline"
 
 
+#: A prompt as QPainter draws it: a path, and the pen that strokes it or the brush that fills it.
+Drawing = tuple[QPainterPath, QPen | None, QBrush | None]
+
+
 def paint_prompt(painter: QPainter, prompt: ov.Prompt, size: tuple[int, int]) -> None:
     """Draw ``prompt`` as vectors with the colour, alpha and pixel widths of ``overlays``."""
+    paint_drawing(painter, prompt_drawing(prompt, size))
+
+
+def paint_drawing(painter: QPainter, drawing: Drawing) -> None:
+    path, pen, brush = drawing
+    painter.setPen(pen if pen is not None else Qt.PenStyle.NoPen)
+    painter.setBrush(brush if brush is not None else Qt.BrushStyle.NoBrush)
+    painter.drawPath(path)
+
+
+def prompt_drawing(prompt: ov.Prompt, size: tuple[int, int]) -> Drawing:
+    """What :func:`paint_prompt` draws; made once per prompt by the preview (an outline of
+    thousands of points takes milliseconds to turn into a path, and a move repaints it often)."""
     ops = compile_prompt(prompt, size)
     color = _color(prompt)
     if len(ops) == 1:
         path, stroked = _op_path(ops[0])
-        painter.setPen(_op_pen(ops[0], color) if stroked else Qt.PenStyle.NoPen)
-        painter.setBrush(Qt.BrushStyle.NoBrush if stroked else QBrush(color))
-        painter.drawPath(path)
-        return
+        if stroked:
+            return path, _op_pen(ops[0], color), None
+        return path, None, QBrush(color)
     # Several primitives paint one layer in the original: unite them so overlaps are not
     # blended twice.
     area = QPainterPath()
@@ -162,9 +202,7 @@ def paint_prompt(painter: QPainter, prompt: ov.Prompt, size: tuple[int, int]) ->
             stroker = QPainterPathStroker(pen)
             path = stroker.createStroke(path)
         area = area.united(path)
-    painter.setPen(Qt.PenStyle.NoPen)
-    painter.setBrush(QBrush(color))
-    painter.drawPath(area)
+    return area, None, QBrush(color)
 
 
 def prompt_rect(prompt: ov.Prompt, size: tuple[int, int]) -> QRectF:
@@ -179,21 +217,34 @@ def prompt_rect(prompt: ov.Prompt, size: tuple[int, int]) -> QRectF:
 
 
 class PreviewItem(QGraphicsItem):
-    """The prompt being drawn or edited, until the exact composite replaces it."""
+    """The prompts being drawn or edited, until the exact composite replaces them."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.prompt: ov.Prompt | None = None
+        self.prompts: list[ov.Prompt] = []
         self.image_size: tuple[int, int] = (1, 1)
+        self._drawings: list[Drawing] = []
         self._rect = QRectF()
         self.setZValue(Z_PREVIEW)
 
+    @property
+    def prompt(self) -> ov.Prompt | None:
+        return self.prompts[0] if self.prompts else None
+
     def set_prompt(self, prompt: ov.Prompt | None, size: tuple[int, int]) -> None:
-        if prompt == self.prompt and size == self.image_size:
+        self.set_prompts([] if prompt is None else [prompt], size)
+
+    def set_prompts(self, prompts: Sequence[ov.Prompt], size: tuple[int, int]) -> None:
+        prompts = list(prompts)
+        if prompts == self.prompts and size == self.image_size:
             return
         self.prepareGeometryChange()
-        self.prompt, self.image_size = prompt, size
-        self._rect = prompt_rect(prompt, size) if prompt is not None else QRectF()
+        self.prompts, self.image_size = prompts, size
+        self._drawings = [prompt_drawing(p, size) for p in prompts]
+        rect = QRectF()
+        for prompt in prompts:
+            rect = rect.united(prompt_rect(prompt, size))
+        self._rect = rect
 
     def boundingRect(self) -> QRectF:
         return self._rect
@@ -201,9 +252,9 @@ class PreviewItem(QGraphicsItem):
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
-        if self.prompt is not None:
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-            paint_prompt(painter, self.prompt, self.image_size)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        for drawing in self._drawings:
+            paint_drawing(painter, drawing)
 
 
 class GuideItem(QGraphicsItem):
@@ -252,27 +303,73 @@ class GuideItem(QGraphicsItem):
             painter.drawRect(QRectF(x - h / 2, y - h / 2, h, h))
 
 
+def _box_rect(box: geo.Box, margin: float = 0.0) -> QRectF:
+    x1, y1, x2, y2 = box
+    return QRectF(x1 - margin, y1 - margin, x2 - x1 + 2 * margin, y2 - y1 + 2 * margin)
+
+
 class SelectionItem(QGraphicsItem):
-    """A dashed frame and the drag handles of the selected prompt."""
+    """Dashed frames around the selected prompts; the current one's box handles (squares) and
+    vertex handles (circles; on a dense outline only those near the pointer), the vertex that
+    Delete would remove filled. Sizes are in screen pixels at every zoom (``handle`` is set
+    from the zoom by the canvas)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.prompt: ov.Prompt | None = None
+        self.others: list[geo.Box] = []
         self.handle = 8.0
+        self.vertex: tuple[float, float] | None = None
+        self.hover: tuple[float, float] | None = None
+        self.dots: list[tuple[float, float]] = []
+        self._boxes: list[geo.Box] = []
+        self._handles: list[tuple[str, tuple[float, float]]] = []
         self._rect = QRectF()
         self.setZValue(Z_SELECTION)
 
-    def set_prompt(self, prompt: ov.Prompt | None, handle: float) -> None:
-        if prompt == self.prompt and handle == self.handle:
+    def set_prompt(
+        self,
+        prompt: ov.Prompt | None,
+        handle: float,
+        others: Sequence[geo.Box] = (),
+        vertex: tuple[float, float] | None = None,
+    ) -> None:
+        others = list(others)
+        if (prompt, handle, others, vertex) == (self.prompt, self.handle, self.others, self.vertex):
             return
         self.prepareGeometryChange()
-        self.prompt, self.handle = prompt, handle
-        if prompt is None:
-            self._rect = QRectF()
-            return
-        x1, y1, x2, y2 = geo.bounds(prompt)
+        self.prompt, self.handle, self.others, self.vertex = prompt, handle, others, vertex
+        self.dots = self._dots()
+        # Kept for the paints: the bounds of an outline of thousands of points cost milliseconds.
+        box = vx.bounds(prompt) if prompt is not None else None
+        self._boxes = [*others, *([box] if box is not None else [])]
+        self._handles = geo.handles(prompt, box) if prompt is not None else []
         m = handle * 1.5
-        self._rect = QRectF(x1 - m, y1 - m, x2 - x1 + 2 * m, y2 - y1 + 2 * m)
+        rect = QRectF()
+        for box in self._boxes:
+            rect = rect.united(_box_rect(box, m))
+        self._rect = rect
+
+    def set_hover(self, pt: tuple[float, float] | None) -> None:
+        """The pointer moved: a dense outline shows the handles near it."""
+        self.hover = pt
+        if self.prompt is None or vx.count(self.prompt) <= vx.DENSE_VERTICES:
+            return
+        dots = self._dots()
+        if dots != self.dots:
+            self.update(self._dots_rect(self.dots).united(self._dots_rect(dots)))
+            self.dots = dots
+
+    def _dots(self) -> list[tuple[float, float]]:
+        if self.prompt is None or isinstance(self.prompt, ov.Triangle):
+            return []  # a triangle's corners are its box handles already
+        return vx.visible(self.prompt, self.hover, self.handle * 12, spacing=self.handle)
+
+    def _dots_rect(self, dots: Sequence[tuple[float, float]]) -> QRectF:
+        if not dots:
+            return QRectF()
+        xs, ys = [p[0] for p in dots], [p[1] for p in dots]
+        return _box_rect((min(xs), min(ys), max(xs), max(ys)), self.handle)
 
     def boundingRect(self) -> QRectF:
         return self._rect
@@ -280,17 +377,51 @@ class SelectionItem(QGraphicsItem):
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
-        if self.prompt is None:
-            return
-        x1, y1, x2, y2 = geo.bounds(self.prompt)
         dark = QPen(QColor(0, 0, 0, 200), 0, Qt.PenStyle.SolidLine)
         light = QPen(QColor(255, 255, 255, 230), 0, Qt.PenStyle.DashLine)
         painter.setBrush(Qt.BrushStyle.NoBrush)
-        for pen in (dark, light):
-            painter.setPen(pen)
-            painter.drawRect(QRectF(x1, y1, x2 - x1, y2 - y1))
+        for box in self._boxes:
+            for pen in (dark, light):
+                painter.setPen(pen)
+                painter.drawRect(_box_rect(box))
+        if self.prompt is None:
+            return
         painter.setPen(dark)
         painter.setBrush(QBrush(QColor(255, 255, 255)))
         h = self.handle
-        for _, (x, y) in geo.handles(self.prompt):
+        for _, (x, y) in self._handles:
             painter.drawRect(QRectF(x - h / 2, y - h / 2, h, h))
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setBrush(QBrush(QColor(255, 255, 255, 230)))
+        r = h * 0.5
+        for x, y in self.dots:
+            painter.drawEllipse(QPointF(x, y), r, r)
+        if self.vertex is not None:
+            painter.setBrush(QBrush(QColor(255, 170, 0)))
+            painter.drawEllipse(QPointF(*self.vertex), h * 0.6, h * 0.6)
+
+
+class BandItem(QGraphicsItem):
+    """The rubber band of the select tool: a dashed rectangle, one screen pixel wide."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.box: geo.Box | None = None
+        self.setZValue(Z_SELECTION)
+
+    def set_box(self, box: geo.Box | None) -> None:
+        if box != self.box:
+            self.prepareGeometryChange()
+            self.box = box
+
+    def boundingRect(self) -> QRectF:
+        return _box_rect(self.box, 1.0) if self.box is not None else QRectF()
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        if self.box is None:
+            return
+        painter.setBrush(QBrush(QColor(80, 160, 255, 40)))
+        painter.setPen(QPen(QColor(80, 160, 255), 0, Qt.PenStyle.DashLine))
+        painter.drawRect(_box_rect(self.box))

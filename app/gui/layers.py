@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QHBoxLayout,
     QListWidget,
     QListWidgetItem,
@@ -18,13 +20,15 @@ from app.gui.stylebar import swatch
 
 
 class LayersPanel(QWidget):
-    """Mirrors a document: click selects; buttons reorder, duplicate, delete (all undoable)."""
+    """Mirrors a document: click selects (Ctrl/Shift+click several, as on the canvas);
+    buttons reorder, duplicate, delete (all undoable)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.doc: PromptDocument | None = None
         self.list = QListWidget()
         self.list.setAlternatingRowColors(True)
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.buttons: dict[str, QToolButton] = {}
         row = QHBoxLayout()
         for name, text, tip in (
@@ -43,7 +47,7 @@ class LayersPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.list)
         layout.addLayout(row)
-        self.list.currentRowChanged.connect(self._row_changed)
+        self.list.itemSelectionChanged.connect(self._rows_changed)
         self.buttons["up"].clicked.connect(lambda: self.move_selected(+1))
         self.buttons["down"].clicked.connect(lambda: self.move_selected(-1))
         self.buttons["duplicate"].clicked.connect(lambda: self.doc and self.doc.duplicate())
@@ -68,22 +72,26 @@ class LayersPanel(QWidget):
             item.setIcon(swatch(prompt.style.rgb, 12))
             item.setToolTip(ov.referring_phrase(prompt))
             self.list.addItem(item)
-        if self.doc is not None and self.doc.selected is not None:
-            self.list.setCurrentRow(self.doc.selected)
         self.list.blockSignals(False)
+        self._select(-1 if self.doc is None or self.doc.selected is None else self.doc.selected)
 
     def _select(self, index: int) -> None:
+        """Show the document's selection: every selected row, the current one focused."""
         self.list.blockSignals(True)
-        if index >= 0:
-            self.list.setCurrentRow(index)
-        else:
-            self.list.clearSelection()
-            self.list.setCurrentRow(-1)
+        self.list.clearSelection()
+        rows = self.doc.selected_indices() if self.doc is not None else ()
+        for row in rows:
+            item = self.list.item(row)
+            if item is not None:
+                item.setSelected(True)
+        self.list.setCurrentRow(index, QItemSelectionModel.SelectionFlag.NoUpdate)
         self.list.blockSignals(False)
 
-    def _row_changed(self, row: int) -> None:
+    def _rows_changed(self) -> None:
         if self.doc is not None:
-            self.doc.select(row if row >= 0 else None)
+            rows = sorted(i.row() for i in self.list.selectionModel().selectedRows())
+            current = self.list.currentRow()
+            self.doc.select_many(rows, current if current in rows else None)
 
     def move_selected(self, step: int) -> None:
         """Raise (+1) or lower (−1) the selected prompt in the drawing order."""

@@ -232,7 +232,7 @@ class MainWindow(QMainWindow):
             "next": lambda: s.step(+1),
             "previous": lambda: s.step(-1),
             "filter": lambda: self.filter_text.setFocus(),
-            "delete": lambda: s.doc.delete() if s.doc else None,
+            "delete": c.delete_selection,
             "duplicate": self.duplicate,
             "raise": lambda: self.layers.move_selected(+1),
             "lower": lambda: self.layers.move_selected(-1),
@@ -514,11 +514,18 @@ class MainWindow(QMainWindow):
         self.stylebar.set_tool(name)
 
     def duplicate(self) -> None:
-        """Duplicate the selection; in Auto mode the copy gets a colour no region uses yet."""
+        """Duplicate the selection; in Auto mode each copy gets a colour no region uses yet."""
         doc = self.studio.doc
-        if doc is not None:
-            auto = self.pen.color == "auto"
-            doc.duplicate(color=ov.next_free_color(doc.prompts) if auto else None)
+        if doc is None:
+            return
+        colors: list[str] = []
+        if self.pen.color == "auto":
+            taken = list(doc.prompts)
+            for index in doc.selected_indices():
+                colors.append(ov.next_free_color(taken))
+                prompt = doc.prompts[index]
+                taken.append(replace(prompt, style=prompt.style.with_color(colors[-1])))
+        doc.duplicate(colors=colors)
 
     def _pen_for(
         self, tool: str, prompts: list[ov.Prompt], size: tuple[int, int]
@@ -527,29 +534,32 @@ class MainWindow(QMainWindow):
         return self.pen.style_for(tool, prompts), self.pen.radius("point"), brush
 
     def _style_changed(self, what: str) -> None:
-        """A style control moved: restyle the selected prompt (undoable) if there is one."""
+        """A style control moved: restyle every selected prompt (one undo step), never the pen."""
         doc = self.studio.doc
-        prompt = doc.selected_prompt() if doc else None
-        if doc is None or prompt is None or doc.selected is None:
+        if doc is None or not doc.selected_indices():
             return
         if not self.stylebar.showing_selection:
             return  # the controls show the pen: they changed the style of new shapes only
-        style, bar = prompt.style, self.stylebar
-        if what == "color":
-            color = bar.checked_color()
-            if color == "auto":  # a colour no other region uses
-                others = [p for i, p in enumerate(doc.prompts) if i != doc.selected]
-                color = ov.next_free_color(others)
-            style = style.with_color(color)
-        elif what == "alpha":
-            style = replace(style, alpha=bar.alpha.value())
-        elif what == "width":
-            value = self.stylebar.width_spin.value()
-            if isinstance(prompt, ov.Point):
-                doc.replace_at(doc.selected, replace(prompt, radius=value), "style")
-                return
-            style = replace(style, width=value)
-        doc.restyle(doc.selected, style)
+        bar, selected = self.stylebar, doc.selected_indices()
+        taken = [p for i, p in enumerate(doc.prompts) if i not in selected]
+        changes: list[tuple[int, ov.Prompt]] = []
+        for index in selected:
+            prompt = doc.prompts[index]
+            style = prompt.style
+            if what == "color":
+                color = bar.checked_color()
+                if color == "auto":  # a colour no other region uses
+                    color = ov.next_free_color(taken)
+                style = style.with_color(color)
+            elif what == "alpha":
+                style = replace(style, alpha=bar.alpha.value())
+            elif what == "width" and isinstance(prompt, ov.Point):
+                prompt = replace(prompt, radius=bar.width_spin.value())
+            elif what == "width":
+                style = replace(style, width=bar.width_spin.value())
+            changes.append((index, replace(prompt, style=style)))
+            taken.append(changes[-1][1])
+        doc.replace_many(changes, "style")
 
     # -- labels -----------------------------------------------------------------------------
 

@@ -3,96 +3,23 @@
 The canvas feeds a tool press/move/release events in image pixels; the tool keeps what is in
 progress (``preview``: a prompt to show as vectors, ``guide``: vertices placed so far) and
 returns :class:`Edit` values when something is finished. The canvas turns edits into undo
-commands; tools never touch the document.
+commands; tools never touch the document. The base classes are in ``app.gui.toolbase``, the
+select tool (selection, moves, vertex editing) in ``app.gui.select_tool``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import overlays as ov
 from app.gui import geometry as geo
-
-Pt = tuple[float, float]
-
-
-@dataclass(frozen=True)
-class ToolContext:
-    """What a tool needs to know about the canvas at the time of an event."""
-
-    image_size: tuple[int, int]
-    style: ov.Style
-    prompts: Sequence[ov.Prompt] = ()
-    selected: int | None = None
-    #: Image pixels that correspond to a few screen pixels at the current zoom.
-    tolerance: float = 4.0
-    point_radius: float = 8.0
-    brush_radius: float = 10.0
-    #: "Add to mask": brush strokes join the selected mask even away from it.
-    add_to_mask: bool = False
-
-
-@dataclass(frozen=True)
-class Edit:
-    """A finished action: add a prompt, replace prompt ``index``, or select ``index``."""
-
-    op: Literal["add", "replace", "select"]
-    prompt: ov.Prompt | None = None
-    index: int | None = None
-
-
-@dataclass
-class Tool:
-    """Base tool: does nothing. ``name`` is the id used by actions and shortcuts."""
-
-    name: str = "none"
-    preview: ov.Prompt | None = None
-    guide: list[Pt] = field(default_factory=list)
-    #: Index of the prompt being moved or resized (hidden from the composite meanwhile).
-    editing: int | None = None
-
-    @property
-    def busy(self) -> bool:
-        return self.preview is not None or bool(self.guide) or self.editing is not None
-
-    def press(self, ctx: ToolContext, pt: Pt, *, alt: bool = False) -> list[Edit]:
-        return []
-
-    def move(self, ctx: ToolContext, pt: Pt, *, dragging: bool) -> list[Edit]:
-        return []
-
-    def release(self, ctx: ToolContext, pt: Pt) -> list[Edit]:
-        return []
-
-    def double_click(self, ctx: ToolContext, pt: Pt) -> list[Edit]:
-        return []
-
-    def finish(self, ctx: ToolContext) -> list[Edit]:
-        """Enter: close what is in progress (polygons)."""
-        return []
-
-    def cancel(self) -> None:
-        """Esc: drop what is in progress."""
-        self.preview = None
-        self.guide = []
-        self.editing = None
-
-    def undo_vertex(self, ctx: ToolContext) -> None:
-        """Backspace: remove the last placed vertex."""
-        if self.guide:
-            self.guide.pop()
-            self.preview = None
-
-
-def _try(build: Callable[[], ov.Prompt]) -> ov.Prompt | None:
-    """The prompt ``build`` makes, or None when it would be degenerate."""
-    try:
-        return build()
-    except ov.InvalidPrompt:
-        return None
+from app.gui import vertices as vx
+from app.gui.select_tool import SelectTool
+from app.gui.toolbase import Edit, Pt, Tool, ToolContext
+from app.gui.toolbase import attempt as _try  # the tools' short name for it
 
 
 @dataclass
@@ -109,7 +36,10 @@ class BoxTool(Tool):
     def _build(self, ctx: ToolContext, pt: Pt) -> ov.Prompt | None:
         if self.anchor is None:
             return None
-        box = geo.box_from_drag(self.anchor, geo.clamp(pt, ctx.image_size))
+        pt = geo.clamp(pt, ctx.image_size)
+        if ctx.constrain:  # Shift: a square or a circle
+            pt = vx.square_corner(self.anchor, pt, ctx.image_size)
+        box = geo.box_from_drag(self.anchor, pt)
         if box is None:
             return None
         cls = ov.Rectangle if self.kind == "rectangle" else ov.Ellipse
@@ -155,6 +85,8 @@ class ArrowTool(Tool):
         if tail is None:
             return None
         tip = geo.clamp(pt, ctx.image_size)
+        if ctx.constrain:  # Shift: multiples of 45°
+            tip = vx.snap_45(tail, tip, ctx.image_size)
         if math.dist(tail, tip) < geo.MIN_DRAG:
             return None
         return _try(lambda: ov.Arrow(tail=tail, tip=tip, style=ctx.style))
@@ -322,55 +254,6 @@ class BrushTool(Tool):
             return []
         prompt = _try(lambda: ov.Mask(polygons=tuple(stroke), style=ctx.style))
         return [Edit("add", prompt)] if prompt else []
-
-
-@dataclass
-class SelectTool(Tool):
-    """Click to select; drag a selected prompt to move it, drag a handle to resize it."""
-
-    origin: Pt | None = None
-    handle: str | None = None
-    start: ov.Prompt | None = None
-
-    def press(self, ctx: ToolContext, pt: Pt, *, alt: bool = False) -> list[Edit]:
-        edits: list[Edit] = []
-        index = ctx.selected
-        handle = None
-        if index is not None and index < len(ctx.prompts):
-            handle = geo.handle_at(ctx.prompts[index], pt, ctx.tolerance * 1.5)
-        if handle is None:
-            index = geo.hit_test(ctx.prompts, pt, ctx.tolerance, ctx.image_size)
-            if index != ctx.selected:
-                edits.append(Edit("select", index=index))
-        if index is not None:
-            self.editing = index
-            self.handle = handle
-            self.origin = pt
-            self.start = ctx.prompts[index]
-        return edits
-
-    def move(self, ctx: ToolContext, pt: Pt, *, dragging: bool) -> list[Edit]:
-        if not dragging or self.start is None or self.origin is None:
-            return []
-        if self.handle is not None:
-            self.preview = geo.drag_handle(self.start, self.handle, pt) or self.preview
-        else:
-            start, dx, dy = self.start, pt[0] - self.origin[0], pt[1] - self.origin[1]
-            self.preview = _try(lambda: geo.translate(start, dx, dy))
-        return []
-
-    def release(self, ctx: ToolContext, pt: Pt) -> list[Edit]:
-        moved, index = self.preview, self.editing
-        self.cancel()
-        if moved is None or index is None or moved == ctx.prompts[index]:
-            return []
-        return [Edit("replace", moved, index)]
-
-    def cancel(self) -> None:
-        super().cancel()
-        self.origin = None
-        self.handle = None
-        self.start = None
 
 
 def make_tool(name: str) -> Tool:
