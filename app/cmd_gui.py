@@ -73,6 +73,13 @@ def display_problem(env: dict[str, str] | None = None) -> str | None:
     help="Token for --server (or $VIPSTUDIO_TOKEN).",
 )
 @click.option(
+    "--sam",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    metavar="FOLDER",
+    help="SAM or SAM 2 checkpoint folder for Box → mask, for this run (never downloaded).",
+)
+@click.option(
     "--settings",
     "settings_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -85,6 +92,7 @@ def gui(
     model: str | None,
     server: str | None,
     token: str | None,
+    sam: Path | None,
     settings_path: Path | None,
 ) -> None:
     """Open the desktop app on an image or a folder of images.
@@ -115,7 +123,15 @@ def gui(
             "(pip install 'vip-studio[gui]'), and on Linux the Qt system libraries "
             "(libxcb-cursor0, libxkbcommon-x11-0)"
         ) from None
-    code = run(target, db=db, model=model, server=server, token=token, settings_path=settings_path)
+    code = run(
+        target,
+        db=db,
+        model=model,
+        server=server,
+        token=token,
+        sam=sam,
+        settings_path=settings_path,
+    )
     if code:
         raise SystemExit(code)
 

@@ -52,6 +52,8 @@ class Canvas(QGraphicsView):
     cursor_moved = Signal(float, float)
     painted = Signal()
     notice = Signal(str)
+    #: A box for box → mask (the assist tool's rectangle): ``app.gui.assist`` takes it from here.
+    assist_requested = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -210,6 +212,9 @@ class Canvas(QGraphicsView):
                 doc.select(edit.index)
                 continue
             if edit.prompt is None:
+                continue
+            if edit.op == "assist":
+                self.assist_requested.emit(edit.prompt)
                 continue
             try:
                 ov.fit_to_image(edit.prompt, self.image_size)

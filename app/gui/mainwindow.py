@@ -31,6 +31,7 @@ import overlays as ov
 from app.gui import settings as settings_io
 from app.gui.actions import SPECS, CheatSheet, UndoRouter, make_actions
 from app.gui.asking import Asker, AskingParts
+from app.gui.assist import AssistPanel, BoxAssist
 from app.gui.canvas import Canvas
 from app.gui.chat import ChatPanel
 from app.gui.controller import Studio
@@ -132,6 +133,16 @@ class MainWindow(QMainWindow):
             current_settings=lambda: self.settings,
         )
         self.asker = Asker(parts, self.studio, parent=self)
+        self.assist = BoxAssist(
+            AssistPanel(),
+            image=lambda: self.studio.image,
+            document=lambda: self.studio.doc,
+            sam_folder=lambda: self.settings.sam_model,
+            notify=lambda m: self.statusbar.showMessage(m, 5000),
+            error=self.banner.show_error,
+            parent=self,
+        )
+        self.assist.panel.set_current(self.settings.assist_method)
         self.actions_ = make_actions(self, self._slots())
         self._menus_and_toolbars()
         self._connect()
@@ -209,6 +220,7 @@ class MainWindow(QMainWindow):
             "next_unreviewed": self.chat.next_unreviewed,
             "reload_model": lambda: self.load_model(),
             "tiny_model": self.use_tiny_model,
+            "box_to_mask": self.assist.convert_selected,
             "help": self.show_help,
             "undo": lambda: self._undo_stack.undo() if self._undo_stack else None,
             "redo": lambda: self._undo_stack.redo() if self._undo_stack else None,
@@ -235,6 +247,8 @@ class MainWindow(QMainWindow):
         tools.setObjectName("tools")
         for name in TOOL_NAMES:
             tools.addAction(a[f"tool_{name}"])
+        tools.addSeparator()
+        tools.addWidget(self.assist.panel)
         tools.addSeparator()
         for key in ("undo", "redo", "fit", "actual", "model_view"):
             tools.addAction(a[key])
@@ -264,6 +278,8 @@ class MainWindow(QMainWindow):
         c.cursor_moved.connect(self.statusbar.set_cursor)
         c.notice.connect(lambda m: self.statusbar.showMessage(m, 5000))
         c.image_loaded.connect(self._image_loaded)
+        c.assist_requested.connect(self.assist.request)
+        self.assist.panel.method.activated.connect(lambda _i: self.choose_assist_method())
         c.image_failed.connect(lambda m: self.statusbar.image.setText("cannot show this image"))
         self.writer.error.connect(self.banner.show_error)
         self.writer.status.connect(self.statusbar.log.setText)
@@ -445,6 +461,19 @@ class MainWindow(QMainWindow):
             self.banner.show_error(f"Model: {detail}")
         if state in ("ready", "error"):
             self._automatic_load = False
+
+    def choose_assist_method(self) -> None:
+        """The Box → mask chooser moved: SAM needs a checkpoint folder (asked once); keep it."""
+        method = self.assist.panel.current()
+        changes: dict[str, str] = {"assist_method": method}
+        if method == "sam" and not self.settings.sam_model:
+            folder = QFileDialog.getExistingDirectory(self, "SAM or SAM 2 checkpoint folder")
+            if not folder:
+                self.assist.panel.set_current(self.settings.assist_method)
+                return
+            changes["sam_model"] = folder
+        if any(getattr(self.settings, k) != v for k, v in changes.items()):
+            self.apply_settings(self.settings.with_changes(**changes))
 
     def use_tiny_model(self) -> None:
         def built(folder: Path) -> None:

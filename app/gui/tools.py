@@ -37,9 +37,10 @@ class ToolContext:
 
 @dataclass(frozen=True)
 class Edit:
-    """A finished action: add a prompt, replace prompt ``index``, or select ``index``."""
+    """A finished action: add a prompt, replace prompt ``index``, select ``index``, or ask
+    for box → mask on the box of ``prompt`` (a rectangle; done off the GUI thread)."""
 
-    op: Literal["add", "replace", "select"]
+    op: Literal["add", "replace", "select", "assist"]
     prompt: ov.Prompt | None = None
     index: int | None = None
 
@@ -129,6 +130,16 @@ class BoxTool(Tool):
     def cancel(self) -> None:
         super().cancel()
         self.anchor = None
+
+
+@dataclass
+class AssistTool(BoxTool):
+    """Box → mask: drag a box around an object; the box is handed on (``assist`` edit) and
+    the mask found in it (``app.gui.assist``) arrives later, as one undoable edit."""
+
+    def release(self, ctx: ToolContext, pt: Pt) -> list[Edit]:
+        edits = super().release(ctx, pt)
+        return [Edit("assist", e.prompt) for e in edits]
 
 
 @dataclass
@@ -386,6 +397,7 @@ def make_tool(name: str) -> Tool:
         "mask": PolygonTool(name="mask", kind="mask"),
         "brush": BrushTool(name="brush"),
         "contour": PolygonTool(name="contour", kind="contour"),
+        "assist": AssistTool(name="assist"),
     }
     if name not in factories:
         raise ValueError(f"unknown tool {name!r}: use one of {', '.join(factories)}")
@@ -403,4 +415,5 @@ TOOL_NAMES: tuple[str, ...] = (
     "mask",
     "brush",
     "contour",
+    "assist",
 )
