@@ -17,14 +17,24 @@ from typing import Any
 
 from PIL import Image
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QSizePolicy,
+    QWidget,
+)
 
 import overlays as ov
+from app.gui.canvas import Canvas
 from app.gui.document import AddPrompt, PromptDocument
+from app.gui.items import PreviewItem
 from app.gui.threads import run_in_thread, serial_pool
 from overlays.assist import AssistError, box_to_mask
 
 METHOD_LABELS = {"grabcut": "GrabCut (offline)", "sam": "SAM / SAM 2…"}
+METHOD_NAMES = {"grabcut": "GrabCut", "sam": "SAM"}
 #: Words of the undo entry ("Undo box → mask").
 UNDO_TEXT = "box →"
 
@@ -92,13 +102,17 @@ class AssistPanel(QWidget):
         self.busy.setRange(0, 0)
         self.busy.setMaximumWidth(70)
         self.busy.setMaximumHeight(14)
-        self.busy.setVisible(False)
         self.busy.setToolTip("Box → mask is working")
+        keep = self.busy.sizePolicy()
+        keep.setRetainSizeWhenHidden(True)  # showing it must not shift the toolbar
+        self.busy.setSizePolicy(keep)
+        self.busy.setVisible(False)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 0, 6, 0)
-        layout.addWidget(QLabel("Box → mask:"))
+        layout.addWidget(QLabel("via"))  # beside the tool: "Box → mask via GrabCut"
         layout.addWidget(self.method)
         layout.addWidget(self.busy)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
 
     def current(self) -> str:
         return str(self.method.currentData())
@@ -124,12 +138,13 @@ class BoxAssist(QObject):
         sam_folder: Callable[[], str],
         notify: Callable[[str], None],
         error: Callable[[str], None],
+        show_box: Callable[[ov.Prompt | None], None] = lambda _box: None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.panel = panel
         self._image, self._document, self._sam_folder = image, document, sam_folder
-        self._notify, self._error = notify, error
+        self._notify, self._error, self._show_box = notify, error, show_box
         self.cache = SegmenterCache()
         self.pool = serial_pool("box-to-mask")
         self.job: Job | None = None
@@ -154,7 +169,8 @@ class BoxAssist(QObject):
         self.job = Job(doc, box_prompt, replace)
         method = self.panel.current()
         self.panel.busy.setVisible(True)
-        self._notify(f"Box → mask ({METHOD_LABELS[method].rstrip('…')})…")
+        self._show_box(box_prompt)  # the box stays on screen while the mask is found
+        self._notify(f"Box → mask with {METHOD_NAMES[method]}…")
         run_in_thread(
             find_mask,
             method,
@@ -182,7 +198,7 @@ class BoxAssist(QObject):
 
     def _returned(self, mask: ov.Mask) -> None:
         job, self.job = self.job, None
-        self.panel.busy.setVisible(False)
+        self._idle()
         if job is None or job.doc is not self._document():
             self._finish("Box → mask: the image changed meanwhile; the mask was dropped")
             return
@@ -196,9 +212,13 @@ class BoxAssist(QObject):
         doc.undo_stack.push(AddPrompt(doc, mask, len(doc.prompts), UNDO_TEXT))
         self._finish("")
 
+    def _idle(self) -> None:
+        self.panel.busy.setVisible(False)
+        self._show_box(None)
+
     def _errored(self, exc: Exception) -> None:
         self.job = None
-        self.panel.busy.setVisible(False)
+        self._idle()
         known = isinstance(exc, ov.OverlayError) or type(exc).__module__.startswith("vip_model")
         text = str(exc) if known else f"{type(exc).__name__}: {exc}"
         self._finish(f"Box → mask: {text}", error=True)
@@ -206,4 +226,19 @@ class BoxAssist(QObject):
     def _finish(self, message: str, *, error: bool = False) -> None:
         if message:
             (self._error if error else self._notify)(message)
+        else:
+            self._notify("Box → mask: done (Ctrl+Z undoes it)")
         self.done.emit(message)
+
+
+def pending_box_on(canvas: Canvas) -> Callable[[ov.Prompt | None], None]:
+    """Show (or, with None, hide) a box on ``canvas`` while its mask is being found."""
+    item = PreviewItem()
+    item.setOpacity(0.7)
+    canvas.scene().addItem(item)
+
+    def show(box: ov.Prompt | None) -> None:
+        item.set_prompt(box, canvas.image_size or (1, 1))
+        item.update()
+
+    return show

@@ -31,7 +31,7 @@ import overlays as ov
 from app.gui import settings as settings_io
 from app.gui.actions import SPECS, CheatSheet, UndoRouter, make_actions
 from app.gui.asking import Asker, AskingParts
-from app.gui.assist import AssistPanel, BoxAssist
+from app.gui.assist import AssistPanel, BoxAssist, pending_box_on
 from app.gui.canvas import Canvas
 from app.gui.chat import ChatPanel
 from app.gui.controller import Studio
@@ -140,6 +140,7 @@ class MainWindow(QMainWindow):
             sam_folder=lambda: self.settings.sam_model,
             notify=lambda m: self.statusbar.showMessage(m, 5000),
             error=self.banner.show_error,
+            show_box=pending_box_on(self.canvas),
             parent=self,
         )
         self.assist.panel.set_current(self.settings.assist_method)

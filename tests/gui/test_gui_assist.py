@@ -195,3 +195,13 @@ def test_assist_settings_are_checked() -> None:
     with pytest.raises(SettingsError, match="sam_model must be text"):
         Settings.from_dict({"sam_model": 3})
     assert Settings.from_dict(Settings(sam_model="/m").to_dict()).sam_model == "/m"
+
+
+def test_gui_sam_option_names_a_missing_folder(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    result = CliRunner().invoke(main, ["gui", "--sam", str(tmp_path / "nope")])
+    assert result.exit_code == 2
+    assert "--sam" in result.output and "does not exist" in result.output
