@@ -573,6 +573,11 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def background_busy(self) -> bool:
-        """Whether model, render or thumbnail work still runs (the app then exits without
+        """Whether model, render, thumbnail or box → mask work still runs (the app exits without
         waiting for it: see :func:`app.gui.run`)."""
-        return self.host.busy or self.canvas.renderer.busy or self.files.thumbnails.busy
+        return (
+            self.host.busy
+            or self.canvas.renderer.busy
+            or self.files.thumbnails.busy
+            or self.assist.busy
+        )

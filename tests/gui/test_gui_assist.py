@@ -205,3 +205,38 @@ def test_gui_sam_option_names_a_missing_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["gui", "--sam", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "--sam" in result.output and "does not exist" in result.output
+
+
+def test_mask_for_an_image_no_longer_shown_is_dropped(
+    qtbot: Any, object_photo: tuple[Path, np.ndarray]
+) -> None:
+    from app.gui.document import PromptDocument
+
+    path, _ = object_photo
+    image = Image.open(path).convert("RGB")
+    first, second = PromptDocument(path), PromptDocument(path.with_name("other.png"))
+    shown = [first]
+    notes: list[str] = []
+    boxes: list[Any] = []
+    panel = gui_assist.AssistPanel()
+    qtbot.addWidget(panel)
+    assist = gui_assist.BoxAssist(
+        panel,
+        image=lambda: image,
+        document=lambda: shown[0],
+        sam_folder=lambda: "",
+        notify=notes.append,
+        error=notes.append,
+        show_box=boxes.append,
+        parent=panel,
+    )
+    with qtbot.waitSignal(assist.done, timeout=30_000) as blocker:
+        assert assist.request(ov.Rectangle(box=BOX))
+        assert assist.busy and not assist.request(ov.Rectangle(box=BOX))  # one at a time
+        shown[0] = second  # the person moved on to another image
+    assert "image changed" in blocker.args[0]
+    assert first.prompts == [] and second.prompts == []
+    assert "still working" in notes[1]
+    assert boxes[0] == ov.Rectangle(box=BOX) and boxes[-1] is None  # shown, then hidden
+    assert not assist.busy
+    qtbot.waitUntil(lambda: assist.pool.activeThreadCount() == 0)
