@@ -8,9 +8,9 @@ The folder is one the person downloaded beforehand (e.g. ``facebook/sam-vit-base
   pad to 1024×1024; the box is scaled the same way; ``post_process_masks`` upsamples the
   256×256 logits back to the image. None of it needs torchvision.
 - SAM 2 (``sam2``): ``Sam2Model``. Its only image processor (``Sam2ImageProcessor``) is a
-  torchvision backend, and torchvision cannot be installed beside our torch (docs/VIP_FACTS.md
-  §6). So its inputs are built here as that processor documents them, from the checkpoint's own
-  ``preprocessor_config.json``: resize to ``size`` (1024×1024: a square, not aspect-preserving),
+  torchvision backend, and torchvision cannot be installed beside our torch
+  (docs/VIP_FACTS.md §6). So its inputs are built as that processor documents them, from its
+  own ``preprocessor_config.json``: resize to ``size`` (1024×1024: a square, not aspect-preserving),
   bilinear, rescale by ``rescale_factor``, normalise with ``image_mean``/``image_std``; the box is
   scaled per axis to that square; the mask logits are upsampled bilinearly to the image and
   thresholded at 0 (``Sam2Processor.post_process_masks``).
@@ -135,7 +135,7 @@ class Segmenter:
         x1, y1, x2, y2 = check_box(box, size)
         rgb = image if image.mode == "RGB" else image.convert("RGB")
         with self._lock:
-            logits = self._full_logits(rgb, (float(x1), float(y1), float(x2), float(y2)))
+            logits = self.logits(rgb, (float(x1), float(y1), float(x2), float(y2)))
         found = logits[y1:y2, x1:x2] > 0.0
         if not found.any():
             raise EmptyMask(
@@ -144,7 +144,7 @@ class Segmenter:
             )
         return BoxMask(found, x1, y1)
 
-    def _full_logits(self, image: Image.Image, box: tuple[float, float, float, float]) -> Any:
+    def logits(self, image: Image.Image, box: tuple[float, float, float, float]) -> Any:
         """Mask logits at the image's full size, as a float numpy array (H, W)."""
         import torch
 

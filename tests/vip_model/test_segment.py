@@ -53,10 +53,10 @@ def test_segment_is_deterministic_and_thread_safe(sam_dir: Path, photo: Image.Im
 
     segmenter = load_segmenter(sam_dir)
     box = (10, 10, 390, 290)
-    first = segmenter._full_logits(photo, box)
+    first = segmenter.logits(photo, box)
     assert first.shape == (300, 400)
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda _: segmenter._full_logits(photo, box), range(2)))
+        results = list(pool.map(lambda _: segmenter.logits(photo, box), range(2)))
     for r in results:
         assert np.array_equal(r, first)
 
