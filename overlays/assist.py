@@ -58,6 +58,9 @@ class GrabCutOptions:
     work_side: int = 384
     #: Background context around the box, as a fraction of the box's longer side.
     margin: float = 0.15
+    #: GrabCut seeds its colour models with k-means from OpenCV's random generator: without a
+    #: fixed seed the same box gives another mask after any other OpenCV call.
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if not 1 <= self.iterations <= 20:
@@ -175,6 +178,7 @@ def grabcut(
     labels = np.zeros((sh, sw), np.uint8)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+    cv2.setRNGSeed(opts.seed)  # OpenCV's generator is per thread: this thread's only
     try:
         cv2.grabCut(
             bgr, labels, (rx1, ry1, rx2 - rx1, ry2 - ry1), bgd, fgd, opts.iterations,

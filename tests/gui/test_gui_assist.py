@@ -74,6 +74,7 @@ def test_draw_a_box_get_the_object_mask_off_the_gui_thread_one_undo_step(
         return real(*args)
 
     monkeypatch.setattr(gui_assist, "find_mask", spy)
+    assert window.actions_["tool_assist"].shortcut().toString() == "G"
     window.actions_["tool_assist"].trigger()
     assert window.canvas.tool.name == "assist"
     panel = window.assist.panel
