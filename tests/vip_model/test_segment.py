@@ -127,3 +127,17 @@ def test_weights_of_another_model_are_a_checkpoint_mismatch(tmp_path: Path) -> N
     shutil.copy(sam2 / "model.safetensors", sam / "model.safetensors")
     with pytest.raises(CheckpointMismatch):
         load_segmenter(sam)
+
+
+def test_sam_hub_layout_uses_the_pil_image_processor(tmp_path: Path, photo: Image.Image) -> None:
+    """A folder as the hub holds it (a flat preprocessor_config.json naming the torchvision
+    ``SamImageProcessor``) loads with the PIL processor and gives the same mask."""
+    folder = make_tiny_sam(tmp_path / "s", "sam")
+    saved = json.loads((folder / "processor_config.json").read_text())["image_processor"]
+    expected = load_segmenter(folder).logits(photo, (50, 60, 250, 200))
+    (folder / "processor_config.json").unlink()
+    hub = {**saved, "image_processor_type": "SamImageProcessor", "processor_class": "SamProcessor"}
+    (folder / "preprocessor_config.json").write_text(json.dumps(hub))
+    segmenter = load_segmenter(folder)
+    assert type(segmenter.processor.image_processor).__name__ == "SamImageProcessorPil"
+    assert np.allclose(segmenter.logits(photo, (50, 60, 250, 200)), expected, atol=1e-5)
