@@ -464,15 +464,19 @@ class MainWindow(QMainWindow):
             self._automatic_load = False
 
     def choose_assist_method(self) -> None:
-        """The Box → mask chooser moved: SAM needs a checkpoint folder (asked once); keep it."""
+        """The Box → mask chooser was used: "SAM / SAM 2…" asks for the checkpoint folder
+        (cancel keeps the one set, or goes back to GrabCut); the choice is saved."""
         method = self.assist.panel.current()
         changes: dict[str, str] = {"assist_method": method}
-        if method == "sam" and not self.settings.sam_model:
-            folder = QFileDialog.getExistingDirectory(self, "SAM or SAM 2 checkpoint folder")
-            if not folder:
-                self.assist.panel.set_current(self.settings.assist_method)
-                return
-            changes["sam_model"] = folder
+        if method == "sam":
+            folder = QFileDialog.getExistingDirectory(
+                self, "SAM or SAM 2 checkpoint folder", self.settings.sam_model
+            )
+            if folder:
+                changes["sam_model"] = folder
+            elif not self.settings.sam_model:
+                self.assist.panel.set_current("grabcut")
+                changes["assist_method"] = "grabcut"
         if any(getattr(self.settings, k) != v for k, v in changes.items()):
             self.apply_settings(self.settings.with_changes(**changes))
 

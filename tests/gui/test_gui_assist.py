@@ -241,3 +241,26 @@ def test_mask_for_an_image_no_longer_shown_is_dropped(
     assert boxes[0] == ov.Rectangle(box=BOX) and boxes[-1] is None  # shown, then hidden
     assert not assist.busy
     qtbot.waitUntil(lambda: assist.pool.activeThreadCount() == 0)
+
+
+def test_choosing_sam_asks_for_the_folder_and_saves_the_choice(
+    qtbot: Any, window: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    from app.gui import settings as settings_io
+
+    answers = [""]  # the person cancels the folder dialog, then picks a folder
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: answers.pop(0))
+    method = window.assist.panel.method
+    sam_index = method.findData("sam")
+    method.setCurrentIndex(sam_index)
+    method.activated.emit(sam_index)
+    assert window.assist.panel.current() == "grabcut"  # cancelled with no folder: back
+    assert window.settings.assist_method == "grabcut"
+    answers.append(str(tmp_path / "sam-vit-base"))
+    method.setCurrentIndex(sam_index)
+    method.activated.emit(sam_index)
+    assert window.settings.sam_model == str(tmp_path / "sam-vit-base")
+    stored = settings_io.load(tmp_path / "gui.json")
+    assert (stored.assist_method, stored.sam_model) == ("sam", str(tmp_path / "sam-vit-base"))
