@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PIL import Image
 from PySide6.QtCore import QObject, Signal
@@ -33,6 +33,9 @@ from app.gui.items import PreviewItem
 from app.gui.threads import run_in_thread, serial_pool
 from overlays.assist import AssistError, box_to_mask
 
+if TYPE_CHECKING:  # torch and transformers load with the first SAM box, not with the app
+    from vip_model.segment import Segmenter
+
 METHOD_LABELS = {"grabcut": "GrabCut (offline)", "sam": "SAM / SAM 2…"}
 METHOD_NAMES = {"grabcut": "GrabCut", "sam": "SAM"}
 #: Words of the undo entry ("Undo box → mask").
@@ -45,9 +48,9 @@ class SegmenterCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._folder: str | None = None
-        self._segmenter: Any = None
+        self._segmenter: Segmenter | None = None
 
-    def get(self, folder: str) -> Any:
+    def get(self, folder: str) -> Segmenter:
         from vip_model.segment import load_segmenter
 
         with self._lock:
@@ -55,6 +58,7 @@ class SegmenterCache:
                 self._segmenter, self._folder = None, None
                 self._segmenter = load_segmenter(folder, device="auto")
                 self._folder = folder
+            assert self._segmenter is not None
             return self._segmenter
 
 
