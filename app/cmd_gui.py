@@ -73,6 +73,13 @@ def display_problem(env: dict[str, str] | None = None) -> str | None:
     help="Token for --server (or $VIPSTUDIO_TOKEN).",
 )
 @click.option(
+    "--sam",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    metavar="FOLDER",
+    help="SAM or SAM 2 checkpoint folder for Box → mask, for this run (never downloaded).",
+)
+@click.option(
     "--settings",
     "settings_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -94,6 +101,7 @@ def gui(
     model: str | None,
     server: str | None,
     token: str | None,
+    sam: Path | None,
     settings_path: Path | None,
     labels: Path | None,
 ) -> None:
@@ -132,6 +140,7 @@ def gui(
         model=model,
         server=server,
         token=token,
+        sam=sam,
         settings_path=settings_path,
         labels=labels,
     )

@@ -22,6 +22,7 @@ def run(
     model: str | None = None,
     server: str | None = None,
     token: str | None = None,
+    sam: Path | None = None,
     settings_path: Path | None = None,
     labels: Path | None = None,
 ) -> int:
@@ -46,6 +47,9 @@ def run(
         overrides["server_url"] = server
     if token is not None:
         overrides["server_token"] = token
+    if sam is not None:  # Box → mask uses SAM from this folder
+        overrides["sam_model"] = str(sam)
+        overrides["assist_method"] = "sam"
     window = MainWindow(settings_path=settings_path, overrides=overrides, labels_file=labels)
     window.show()
     if target is not None:

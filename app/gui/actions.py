@@ -66,6 +66,8 @@ SPECS: tuple[ActionSpec, ...] = (
     _tool("mask", "Mask polygon (click vertices, Enter)", "M", "Mask"),
     _tool("brush", "Mask brush (Alt or right button erases)", "B", "Brush"),
     _tool("contour", "Mask contour (click vertices, Enter)", "C", "Contour"),
+    _tool("assist", "Box → mask (drag a box around an object)", "G", "Box → mask"),
+    ActionSpec("box_to_mask", "Turn the selected rectangle into a mask", ("Shift+M",), "Tools"),
     ActionSpec(
         "add_to_mask",
         "Brush adds to the selected mask (else a stroke away from it starts a new mask)",

@@ -55,6 +55,8 @@ class Canvas(QGraphicsView):
     cursor_moved = Signal(float, float)
     painted = Signal()
     notice = Signal(str)
+    #: A box for box → mask (the assist tool's rectangle): ``app.gui.assist`` takes it from here.
+    assist_requested = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -218,6 +220,10 @@ class Canvas(QGraphicsView):
     def _apply(self, edits: list[Edit]) -> None:
         if self.doc is None or self.image_size is None:
             return
+        for edit in edits:
+            if edit.op == "assist" and edit.prompt is not None:  # box → mask, off the GUI thread
+                self.assist_requested.emit(edit.prompt)
+        edits = [e for e in edits if e.op != "assist"]
         text = "move" if self.tool.name == "select" else "paint"
         for message in apply_edits(self.doc, edits, self.image_size, text, self.new_label):
             self.notice.emit(message)

@@ -33,6 +33,7 @@ from app.gui import settings as settings_io
 from app.gui.actions import SPECS, CheatSheet, UndoRouter, make_actions
 from app.gui.askall import AskAll
 from app.gui.asking import Asker, AskingParts
+from app.gui.assist import AssistPanel, BoxAssist, pending_box_on
 from app.gui.canvas import Canvas
 from app.gui.carry import Carrier
 from app.gui.chat import ChatPanel
@@ -169,6 +170,17 @@ class MainWindow(QMainWindow):
             current_settings=lambda: self.settings,
             parent=self,
         )
+        self.assist = BoxAssist(
+            AssistPanel(),
+            image=lambda: self.studio.image,
+            document=lambda: self.studio.doc,
+            sam_folder=lambda: self.settings.sam_model,
+            notify=lambda m: self.statusbar.showMessage(m, 5000),
+            error=self.banner.show_error,
+            show_box=pending_box_on(self.canvas),
+            parent=self,
+        )
+        self.assist.panel.set_current(self.settings.assist_method)
         self.actions_ = make_actions(self, self._slots())
         self._menus_and_toolbars()
         self._connect()
@@ -255,6 +267,7 @@ class MainWindow(QMainWindow):
             "next_unreviewed": self.chat.next_unreviewed,
             "reload_model": lambda: self.load_model(),
             "tiny_model": self.use_tiny_model,
+            "box_to_mask": self.assist.convert_selected,
             "help": self.show_help,
             "undo": lambda: self._undo_stack.undo() if self._undo_stack else None,
             "redo": lambda: self._undo_stack.redo() if self._undo_stack else None,
@@ -293,6 +306,8 @@ class MainWindow(QMainWindow):
         for name in TOOL_NAMES:
             tools.addAction(a[f"tool_{name}"])
         tools.addSeparator()
+        tools.addWidget(self.assist.panel)
+        tools.addSeparator()
         for key in ("undo", "redo", "fit", "actual", "model_view"):
             tools.addAction(a[key])
         self.addToolBar(tools)
@@ -321,6 +336,8 @@ class MainWindow(QMainWindow):
         c.cursor_moved.connect(self.statusbar.set_cursor)
         c.notice.connect(lambda m: self.statusbar.showMessage(m, 5000))
         c.image_loaded.connect(self._image_loaded)
+        c.assist_requested.connect(self.assist.request)
+        self.assist.panel.method.activated.connect(lambda _i: self.choose_assist_method())
         c.image_failed.connect(lambda m: self.statusbar.image.setText("cannot show this image"))
         self.writer.error.connect(self.banner.show_error)
         self.writer.status.connect(self.statusbar.log.setText)
@@ -592,6 +609,23 @@ class MainWindow(QMainWindow):
         if state in ("ready", "error"):
             self._automatic_load = False
 
+    def choose_assist_method(self) -> None:
+        """The Box → mask chooser was used: "SAM / SAM 2…" asks for the checkpoint folder
+        (cancel keeps the one set, or goes back to GrabCut); the choice is saved."""
+        method = self.assist.panel.current()
+        changes: dict[str, str] = {"assist_method": method}
+        if method == "sam":
+            folder = QFileDialog.getExistingDirectory(
+                self, "SAM or SAM 2 checkpoint folder", self.settings.sam_model
+            )
+            if folder:
+                changes["sam_model"] = folder
+            elif not self.settings.sam_model:
+                self.assist.panel.set_current("grabcut")
+                changes["assist_method"] = "grabcut"
+        if any(getattr(self.settings, k) != v for k, v in changes.items()):
+            self.apply_settings(self.settings.with_changes(**changes))
+
     def use_tiny_model(self) -> None:
         def built(folder: Path) -> None:
             spec = EngineSpec(
@@ -724,11 +758,12 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def background_busy(self) -> bool:
-        """Whether model, render or thumbnail work still runs (the app then exits without
+        """Whether model, render, thumbnail or box → mask work still runs (the app exits without
         waiting for it: see :func:`app.gui.run`)."""
         return (
             self.host.busy
             or self.canvas.renderer.busy
             or self.files.thumbnails.busy
             or bool(self._running_jobs())
+            or self.assist.busy
         )

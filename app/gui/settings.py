@@ -27,6 +27,8 @@ DEVICES: Final = ("auto", "cpu", "cuda", "mps")
 QUANTIZATIONS: Final = _QUANTIZATIONS
 THEMES: Final = ("system", "light", "dark")
 TEMPLATES: Final = tuple(_TEMPLATES)
+#: Box → mask methods: GrabCut (offline, no model) or SAM / SAM 2 from ``sam_model``.
+ASSIST_METHODS: Final = ("grabcut", "sam")
 
 
 class SettingsError(ValueError):
@@ -71,13 +73,17 @@ class Settings:
     label_files: dict[str, str] = field(default_factory=dict)
     recent: tuple[str, ...] = ()  # File → Open Recent: images and folders, newest first
     include_subfolders: bool = False  # a folder lists the images of its subfolders too
+    assist_method: str = "grabcut"
+    sam_model: str = ""  # a local SAM / SAM 2 checkpoint folder (never downloaded)
 
     def __post_init__(self) -> None:
         _check_choice("device", self.device, DEVICES)
         _check_choice("quantization", self.quantization, QUANTIZATIONS)
         _check_choice("template", self.template, TEMPLATES)
         _check_choice("theme", self.theme, THEMES)
-        for name in ("model", "server_url", "server_token", "db_path", "last_folder", "last_image"):
+        _check_choice("assist_method", self.assist_method, ASSIST_METHODS)
+        texts = ("model", "server_url", "server_token", "db_path", "last_folder", "last_image")
+        for name in (*texts, "sam_model"):
             if not isinstance(getattr(self, name), str):
                 raise SettingsError(f"{name} must be text, got {getattr(self, name)!r}")
         url = self.server_url.strip()

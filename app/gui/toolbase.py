@@ -48,7 +48,9 @@ class Edit:
     ``index`` in the selection, replace several prompts in one step (``prompts``), or say why
     nothing was done (``notice``, in ``text``)."""
 
-    op: Literal["add", "replace", "select", "select_many", "toggle", "replace_many", "notice"]
+    op: Literal[
+        "add", "replace", "select", "select_many", "toggle", "replace_many", "notice", "assist"
+    ]
     prompt: ov.Prompt | None = None
     index: int | None = None
     text: str = ""

@@ -62,6 +62,16 @@ class BoxTool(Tool):
 
 
 @dataclass
+class AssistTool(BoxTool):
+    """Box → mask: drag a box around an object; the box is handed on (``assist`` edit) and
+    the mask found in it (``app.gui.assist``) arrives later, as one undoable edit."""
+
+    def release(self, ctx: ToolContext, pt: Pt) -> list[Edit]:
+        edits = super().release(ctx, pt)
+        return [Edit("assist", e.prompt) for e in edits]
+
+
+@dataclass
 class PointTool(Tool):
     """A click places a point."""
 
@@ -269,6 +279,7 @@ def make_tool(name: str) -> Tool:
         "mask": PolygonTool(name="mask", kind="mask"),
         "brush": BrushTool(name="brush"),
         "contour": PolygonTool(name="contour", kind="contour"),
+        "assist": AssistTool(name="assist"),
     }
     if name not in factories:
         raise ValueError(f"unknown tool {name!r}: use one of {', '.join(factories)}")
@@ -286,4 +297,5 @@ TOOL_NAMES: tuple[str, ...] = (
     "mask",
     "brush",
     "contour",
+    "assist",
 )
