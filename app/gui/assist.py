@@ -31,7 +31,6 @@ from app.gui.canvas import Canvas
 from app.gui.document import AddPrompt, PromptDocument
 from app.gui.items import PreviewItem
 from app.gui.threads import run_in_thread, serial_pool
-from overlays.assist import AssistError, box_to_mask
 
 if TYPE_CHECKING:  # torch and transformers load with the first SAM box, not with the app
     from vip_model.segment import Segmenter
@@ -73,6 +72,9 @@ def find_mask(
 ) -> ov.Mask:
     """The mask of the object in ``box`` by ``method`` (``grabcut`` or ``sam``). Runs off the
     GUI thread; raises the core's named errors."""
+    # OpenCV loads with the first box, not with the window (launch stays light).
+    from overlays.assist import AssistError, box_to_mask
+
     if method == "sam":
         if not sam_folder.strip():
             raise AssistError(
