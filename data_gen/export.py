@@ -10,6 +10,7 @@ Everything is built in a hidden folder next to ``out`` and moved there only when
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections import Counter
@@ -289,22 +290,24 @@ def export(
                 workers=workers,
                 chunk=4 if workers > 1 else 16,
             )
-            for sample, result in stream:
-                image = pipeline.resolve(sample, result)
-                if sample.variant == 0:
-                    bar.update(len(sample.conversation.exchanges))
-                    done += len(sample.conversation.exchanges)
-                    if on_progress is not None:
-                        on_progress(done, selected[-1] if selected else None)
-                if image is None:
-                    continue
-                if sample.variant:
-                    pipeline.augmented += 1
-                else:
-                    pipeline.conversations += 1
-                    pipeline.turns += len(sample.conversation.exchanges)
-                writer.write(sample, image)
-                pipeline.id_paths[sample.id_prefix] += 1
+            # Closed before the staging folder is removed: the workers stop writing into it first.
+            with contextlib.closing(stream):
+                for sample, result in stream:
+                    image = pipeline.resolve(sample, result)
+                    if sample.variant == 0:
+                        bar.update(len(sample.conversation.exchanges))
+                        done += len(sample.conversation.exchanges)
+                        if on_progress is not None:
+                            on_progress(done, selected[-1] if selected else None)
+                    if image is None:
+                        continue
+                    if sample.variant:
+                        pipeline.augmented += 1
+                    else:
+                        pipeline.conversations += 1
+                        pipeline.turns += len(sample.conversation.exchanges)
+                    writer.write(sample, image)
+                    pipeline.id_paths[sample.id_prefix] += 1
             if on_progress is not None and selected:  # duplicates dropped count as done
                 on_progress(selected[-1], selected[-1])
             files = writer.close()

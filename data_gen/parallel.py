@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TypeVar
 
@@ -103,7 +103,7 @@ def ordered_map(
     *,
     workers: int = 1,
     chunk: int = 8,
-) -> Iterator[tuple[T, R | None]]:
+) -> Generator[tuple[T, R | None], None, None]:
     """Yield ``(item, result)`` in input order; ``result`` is None when ``job_of`` gave None.
 
     ``run`` takes a list of jobs and returns their results (it must be a picklable top-level
