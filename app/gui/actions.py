@@ -90,6 +90,13 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "next_unreviewed", "Go to the next answer not reviewed", (NEXT_UNREVIEWED_KEY,), "Review"
     ),
+    ActionSpec("video_play", "Play / pause the video", ("Space",), "Video"),
+    ActionSpec("video_next_frame", "Next frame of the video", (".",), "Video"),
+    ActionSpec("video_previous_frame", "Previous frame of the video", (",",), "Video"),
+    ActionSpec("track_forward", "Track the region forward", ("Ctrl+Shift+.",), "Video"),
+    ActionSpec("track_backward", "Track the region backward", ("Ctrl+Shift+,",), "Video"),
+    ActionSpec("remove_keyframe", "Remove the region's keyframe on this frame", (), "Video"),
+    ActionSpec("ask_over_time", "Ask the question over time (every N seconds)", (), "Video"),
     ActionSpec("reload_model", "Load the model again", (), "Model"),
     ActionSpec("tiny_model", "Use the tiny random model (to try the interface)", (), "Model"),
     ActionSpec("help", "Keyboard shortcuts", ("F1", "?"), "Help"),

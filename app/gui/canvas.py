@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from PIL import Image
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
@@ -106,6 +107,17 @@ class Canvas(QGraphicsView):
         self.fit_mode = True
         self.image_size = None  # no drawing until the new image's first frame
         self.renderer.open(path, self._viewport_size(), self.devicePixelRatioF())
+
+    def show_frame(self, path: Path, decode: Callable[[], Image.Image]) -> int:
+        """Show a video frame (``decode()`` runs on the render thread) with the document's
+        prompts; the zoom and the tool stay (a frame step is not a new image). Returns the
+        token of the frame's ``image_loaded``."""
+        self.path = path
+        self.tool.cancel()
+        self._clear_pending()
+        self._lifted = None
+        prompts = list(self.doc.prompts) if self.doc is not None else []
+        return self.renderer.open_frame(path, decode, prompts, self._lod_scale())
 
     def set_document(self, doc: PromptDocument | None) -> None:
         if self.doc is not None:

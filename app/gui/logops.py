@@ -17,6 +17,7 @@ from typing import IO, Any
 import overlays as ov
 from app.gui.logproc import PARENT_POLL_S, LogProcessError, receive, send
 from data_gen.qalog.log import ImageFile, ImageRow, LogError, NewTurn, QALog, TurnRow
+from data_gen.qalog.log_video import frame_image
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,28 @@ def _open_image(log: QALog, path: Path) -> ImageState | None:
 
 
 def _commit_turn(
-    log: QALog, image_id: int | None, session_id: int | None, path: Path | None, turn: NewTurn
+    log: QALog,
+    image_id: int | None,
+    session_id: int | None,
+    path: Path | None,
+    turn: NewTurn,
+    frame: Any = None,
 ) -> TurnRow:
     """The image (if new), the session (if new) and the turn, in one transaction
     (:meth:`QALog.record_turn`); the turn already stored under its request id when this is a
-    retry."""
+    retry. ``frame`` (``app.gui.video_frames.FrameRef``): a question about a video frame."""
+    if frame is not None:
+        new = image_id is None and session_id is None
+        recorded = log.record_turn(
+            turn,
+            session_id=session_id,
+            image_id=image_id,
+            image=frame_image(frame.info, frame.index, frame.image) if new else None,
+            video=frame.info,
+            frame_index=frame.index,
+            frame_time=frame.time,
+        )
+        return log.turn(recorded.turn_id)
     image = None
     if image_id is None and session_id is None:
         if path is None:

@@ -44,6 +44,9 @@ from app.gui.stylebar import Pen, StyleBar
 from app.gui.theme import apply_theme, follow_system
 from app.gui.tools import TOOL_NAMES
 from app.gui.undo import UndoStack
+from app.gui.video import VideoController
+from app.gui.video_answers import AnswersOverTime
+from app.gui.video_bar import VideoBar
 from app.gui.workers import EngineHost, EngineSpec
 from app.gui.writer import LogWriter
 from data_gen.qalog.log import default_db_path
@@ -86,6 +89,8 @@ class MainWindow(QMainWindow):
         for w in (self.banner, self.stylebar):
             layout.addWidget(w)
         layout.addWidget(self.canvas, 1)
+        self.video_bar = VideoBar()  # shown while a video is open
+        layout.addWidget(self.video_bar)
         self.setCentralWidget(central)
         self.files = FileListModel(self)
         self.files.thumbnails.enabled = self.settings.thumbnails
@@ -102,6 +107,7 @@ class MainWindow(QMainWindow):
         self.filter_mode.addItems(FILTERS)
         self.chat = ChatPanel()
         self.layers = LayersPanel()
+        self.over_time = AnswersOverTime()
         self.statusbar = StatusBar()
         self.setStatusBar(self.statusbar)
         self._docks()
@@ -132,6 +138,19 @@ class MainWindow(QMainWindow):
             current_settings=lambda: self.settings,
         )
         self.asker = Asker(parts, self.studio, parent=self)
+        self.video = VideoController(
+            studio=self.studio,
+            canvas=self.canvas,
+            bar=self.video_bar,
+            answers=self.over_time,
+            host=self.host,
+            writer=self.writer,
+            chat=self.chat,
+            statusbar=self.statusbar,
+            banner=self.banner,
+            current_settings=lambda: self.settings,
+            parent=self,
+        )
         self.actions_ = make_actions(self, self._slots())
         self._menus_and_toolbars()
         self._connect()
@@ -166,11 +185,17 @@ class MainWindow(QMainWindow):
             ("Images", images, Qt.DockWidgetArea.LeftDockWidgetArea),
             ("Chat", self.chat, Qt.DockWidgetArea.RightDockWidgetArea),
             ("Prompts", self.layers, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("Answers over time", self.over_time, Qt.DockWidgetArea.RightDockWidgetArea),
         ):
             dock = QDockWidget(title, self)
             dock.setObjectName(title)
             dock.setWidget(widget)
             self.addDockWidget(area, dock)
+        prompts = self.findChild(QDockWidget, "Prompts")
+        answers = self.findChild(QDockWidget, "Answers over time")
+        if isinstance(prompts, QDockWidget) and isinstance(answers, QDockWidget):
+            self.tabifyDockWidget(prompts, answers)
+            prompts.raise_()
         self.resizeDocks(
             [self.findChild(QDockWidget, "Chat"), self.findChild(QDockWidget, "Prompts")],  # type: ignore[list-item]
             [600, 200],
@@ -212,6 +237,13 @@ class MainWindow(QMainWindow):
             "help": self.show_help,
             "undo": lambda: self._undo_stack.undo() if self._undo_stack else None,
             "redo": lambda: self._undo_stack.redo() if self._undo_stack else None,
+            "video_play": self.video.toggle_play,
+            "video_next_frame": lambda: self.video.step(+1),
+            "video_previous_frame": lambda: self.video.step(-1),
+            "track_forward": lambda: self.video.track(+1),
+            "track_backward": lambda: self.video.track(-1),
+            "remove_keyframe": self.video.remove_keyframe,
+            "ask_over_time": self.video.ask_over_time,
         }
         for name in TOOL_NAMES:
             slots[f"tool_{name}"] = lambda _=False, n=name: self.select_tool(n)
@@ -246,6 +278,25 @@ class MainWindow(QMainWindow):
             if button is not None:
                 button.setFixedWidth(metrics.horizontalAdvance("Redo " + "m" * 10) + 12)
         self._undo_state()
+        self._video_actions(False)
+
+    VIDEO_ACTIONS = (
+        "video_play",
+        "video_next_frame",
+        "video_previous_frame",
+        "track_forward",
+        "track_backward",
+        "remove_keyframe",
+        "ask_over_time",
+    )
+
+    def _video_actions(self, on: bool) -> None:
+        """Only while a video is shown: Space pans a photo otherwise, and , and . type."""
+        for key in self.VIDEO_ACTIONS:
+            self.actions_[key].setEnabled(on)
+        dock = self.findChild(QDockWidget, "Answers over time")
+        if on and isinstance(dock, QDockWidget):
+            dock.show()
 
     def _connect(self) -> None:
         c = self.canvas
@@ -350,7 +401,8 @@ class MainWindow(QMainWindow):
             self,
             "Open image",
             self.settings.last_folder,
-            "Images (*.jpg *.jpeg *.png *.webp *.bmp *.tif *.tiff *.gif)",
+            "Images and videos (*.jpg *.jpeg *.png *.webp *.bmp *.tif *.tiff *.gif "
+            "*.mp4 *.mov *.mkv *.avi *.webm *.m4v)",
         )
         if path:
             self.studio.open_path(Path(path))
@@ -371,6 +423,7 @@ class MainWindow(QMainWindow):
         self.open_folder(Path(folder), select=image)
 
     def _image_changed(self, path: Path) -> None:
+        self._video_actions(ov.is_video_path(path))
         self.setWindowTitle(f"{path.name} — ViP Studio")
         self.statusbar.image.setText(path.name)
         self.settings = self.settings.with_changes(last_image=str(path))
@@ -529,6 +582,7 @@ class MainWindow(QMainWindow):
     cheat_sheet: CheatSheet | None = None
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.video.close()
         self.studio.flush()
         self._save_last_folder()
         # Cancel background work and do not wait for it: a generation can sit in the model for

@@ -255,6 +255,53 @@ class EngineHost(QObject):
         )
         return job
 
+    def run(
+        self,
+        fn: Callable[..., Generator[Any, None, Any]],
+        *args: Any,
+        detail: str,
+        on_yield: Callable[[Any], Any],
+        on_return: Callable[[Any], Any],
+        on_error: Callable[[BaseException], Any],
+        on_finish: Callable[[], Any] | None = None,
+    ) -> AskJob | None:
+        """Run ``fn(engine, *args, cancel)`` (a generator) on the model thread as the one job
+        in progress, as :meth:`ask` runs an answer: :meth:`stop` cancels it. None (and nothing
+        started) when no engine is ready or another job runs."""
+        engine = self.engine
+        if engine is None or self.job is not None:
+            return None
+        cancel = CancelToken()
+        job = AskJob(cancel)
+        self.job = job
+
+        def finish() -> None:
+            self.job = None
+            if self.engine is not None and self.state != "error":
+                self._set("ready", self.spec.label if self.spec else "ready")
+            if on_finish is not None:
+                on_finish()
+
+        self._set("generating", detail)
+        job.worker = run_in_thread(
+            fn,
+            engine,
+            *args,
+            cancel,
+            owner=self,
+            pool=self._pool,
+            on_yield=on_yield,
+            on_return=on_return,
+            on_error=on_error,
+            on_finish=finish,
+        )
+        return job
+
+    def working(self, detail: str) -> None:
+        """Say what the job in progress is doing (the status bar shows it)."""
+        if self.job is not None:
+            self._set("generating", detail)
+
     def stop(self) -> None:
         if self.job is not None:
             self.job.stop()
