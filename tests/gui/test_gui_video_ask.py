@@ -1,0 +1,86 @@
+"""Asking about a video from the real window with the tiny random ViP-LLaVA: at the current frame
+(the turn is logged with the video, frame and time) and over time (every N seconds, batched,
+listed by time, each answer logged and reviewed like any answer)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gui_helpers import adopt, drag
+from PySide6.QtCore import Qt
+from video_helpers import make_clip, open_video, read_index
+
+import overlays as ov
+from app.gui.settings import Generation
+from app.gui.video_frames import plan_frames
+from data_gen.qalog.log import QALog
+from overlays.tracks import Track
+
+
+def ready(qtbot: Any, window: Any, tmp_path: Path, engine: Any, model_dir: Path) -> Path:
+    clip = make_clip(tmp_path / "clip.mp4", count=30, fps=10)
+    open_video(qtbot, window, clip)
+    adopt(window, engine, model_dir)
+    window.settings = window.settings.with_changes(generation=Generation(max_new_tokens=4))
+    drag(qtbot, window.canvas, [(10, 50), (42, 82)])
+    return clip
+
+
+def test_ask_at_a_frame_logs_the_video_and_the_frame(
+    qtbot: Any, window: Any, tmp_path: Path, tiny_engine: Any, tiny_model_dir: Path
+) -> None:
+    clip = ready(qtbot, window, tmp_path, tiny_engine, tiny_model_dir)
+    window.video.seek(4)
+    qtbot.waitUntil(lambda: window.video.shown_frame == 4)
+    assert read_index(np.asarray(window.studio.image)) == 4  # the model input is this frame
+    window.chat.question.setPlainText("What is <region0> doing?")
+    with qtbot.waitSignal(window.asker.answered, timeout=60_000) as blocker:
+        qtbot.mouseClick(window.chat.ask_btn, Qt.MouseButton.LeftButton)
+    row = blocker.args[0]
+    assert row.frame_index == 4 and abs(row.frame_time - 0.4) < 1e-6
+    with QALog.open(window.writer.path) as log:
+        stored = log.turn(row.id)
+        video = log.video(stored.video_id)
+    assert stored.image_path.endswith("clip.mp4#frame=4")
+    assert stored.prompts == window.studio.doc.prompts
+    assert video.frame_count == 30 and Path(video.path) == clip.resolve()
+
+
+def test_ask_over_time_lists_answers_by_time_logs_them_and_reviews_them(
+    qtbot: Any, window: Any, tmp_path: Path, tiny_engine: Any, tiny_model_dir: Path
+) -> None:
+    ready(qtbot, window, tmp_path, tiny_engine, tiny_model_dir)
+    bar, answers = window.video_bar, window.over_time
+    window.chat.question.setPlainText("What is <region0> doing?")
+    bar.every.setValue(1.0)
+    bar.until.setValue(2.0)
+    assert window.video.ask_over_time()
+    qtbot.waitUntil(
+        lambda: len(answers.rows) == 3 and all(r.turn_id for r in answers.rows), timeout=90_000
+    )
+    assert [r.frame for r in answers.rows] == [0, 10, 20]
+    assert [round(r.time, 3) for r in answers.rows] == [0.0, 1.0, 2.0]
+    assert bar.timeline.answers == [0, 10, 20]
+    with QALog.open(window.writer.path) as log:
+        turns = [log.turn(r.turn_id) for r in answers.rows]
+    assert [t.frame_index for t in turns] == [0, 10, 20]
+    assert all("over-time" in t.tags and t.answer == r.text for t, r in zip(turns, answers.rows))
+    # Clicking a row goes to its frame; Accept reviews its logged turn.
+    answers.list.setCurrentRow(1)
+    qtbot.waitUntil(lambda: window.video.shown_frame == 10)
+    assert answers.accept.isEnabled()
+    qtbot.mouseClick(answers.accept, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: answers.rows[1].review == "accepted", timeout=10_000)
+    with QALog.open(window.writer.path) as log:
+        assert log.turn(answers.rows[1].turn_id).review == "accepted"
+    assert "✓" in answers.list.item(1).text()
+
+
+def test_frames_where_a_tracker_lost_the_region_get_no_answer_and_say_why() -> None:
+    box = ov.Rectangle((0, 0, 10, 10))
+    lost = Track({0: box}).with_tracked({1: box}, lost_at=2)
+    plans = plan_frames([lost], [0, 1, 2, 5], [0.0, 0.1, 0.2, 0.5])
+    assert [p.prompts is not None for p in plans] == [True, True, False, False]
+    assert "lost region 0 at frame 2" in plans[3].why_not
