@@ -356,26 +356,41 @@ class VideoReader:
         self.close()
 
 
+#: Most sample times one "ask every N seconds" run may ask for (a typo like --every 0.0001).
+MAX_SAMPLES = 100_000
+
+
 def sample_times(
-    info: VideoInfo, *, start: float, every: float, until: float | None = None
+    source: VideoInfo | VideoReader, *, start: float, every: float, until: float | None = None
 ) -> list[int]:
     """Frame indices for "ask every ``every`` seconds" from ``start`` to ``until`` (default: the
-    end), inside the clip, without repeats. Indices follow the average rate: a reader's
-    :meth:`VideoReader.index_at` is exact for variable frame rates."""
+    end), inside the clip, without repeats. Given a reader, each time is looked up by the frames'
+    timestamps (exact for variable frame rates); given a :class:`VideoInfo`, by its average
+    rate."""
+    duration, frame_count = source.duration, source.frame_count
     if not math.isfinite(every) or every <= 0:
         raise ValueError(f"--every {every:g} must be a positive number of seconds")
-    end = info.duration if until is None else min(until, info.duration)
-    if not math.isfinite(start) or start < 0 or start > info.duration:
+    end = duration if until is None else min(until, duration)
+    if not math.isfinite(start) or start < 0 or start > duration:
         raise FrameOutOfRange(
-            f"start time {start:g} s is outside the video ({info.duration:.3f} s, "
-            f"frames 0–{info.frame_count - 1})"
+            f"start time {start:g} s is outside the video ({duration:.3f} s, "
+            f"frames 0–{frame_count - 1})"
         )
     if end < start:
         raise ValueError(f"--until {end:g} s is before the start {start:g} s")
-    indices: list[int] = []
     steps = math.floor((end - start) / every + 1e-9)
+    if steps >= MAX_SAMPLES:
+        raise ValueError(
+            f"--every {every:g} s asks {steps + 1:,} times over {end - start:g} s, more than "
+            f"{MAX_SAMPLES:,}: ask less often"
+        )
+    indices: list[int] = []
     for k in range(steps + 1):
-        index = min(info.frame_count - 1, math.floor((start + k * every) * info.fps + 1e-6))
+        t = min(start + k * every, duration)
+        if isinstance(source, VideoReader):
+            index = source.index_at(t)
+        else:
+            index = min(frame_count - 1, math.floor(t * source.fps + 1e-6))
         if not indices or indices[-1] != index:
             indices.append(index)
     return indices

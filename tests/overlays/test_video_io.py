@@ -231,3 +231,23 @@ def test_sample_times(clip: Path) -> None:
         sample_times(info, start=4, every=1, until=None)
     with pytest.raises(ValueError, match="positive"):
         sample_times(info, start=0, every=0, until=None)
+    with pytest.raises(ValueError, match="ask less often"):
+        sample_times(info, start=0, every=1e-6, until=None)
+
+
+def test_sample_times_follow_timestamps_with_a_reader(tmp_path: Path) -> None:
+    times = [i / 30 + (0.5 if i >= 45 else 0) for i in range(90)]  # a half-second stall at 1.5 s
+    with VideoReader(index_clip(tmp_path / "vfr.mkv", 90, times=times)) as reader:
+        exact = sample_times(reader, start=1.0, every=0.5, until=3.0)
+        average = sample_times(reader.info, start=1.0, every=0.5, until=3.0)
+        assert exact == [30, 44, 45, 60, 75]  # 1.5 s falls in the stall: frame 44 is shown
+        assert exact == [reader.index_at(t) for t in (1.0, 1.5, 2.0, 2.5, 3.0)]
+    assert exact != average  # the average rate (25.7 fps) lands on other frames
+
+
+def test_a_frame_image_is_a_copy(clip: Path) -> None:
+    with VideoReader(clip) as reader:
+        image = reader.frame(3)
+        image.paste((255, 0, 0), (0, 0, 64, 48))  # a caller drawing on it (render inplace=True)
+        assert read_index(reader.frame_array(3)) == 3
+        assert read_index(np.asarray(reader.frame(3))) == 3
