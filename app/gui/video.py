@@ -23,7 +23,7 @@ from app.gui.renderer import Loaded
 from app.gui.threads import run_in_thread, serial_pool
 from app.gui.video_answers import AnswersOverTime, OverTimeRow
 from app.gui.video_bar import VideoBar, clock
-from app.gui.video_doc import VideoDocument
+from app.gui.video_doc import VideoDocument, shown_at
 from app.gui.video_frames import (
     BATCH_FRAMES,
     FrameAnswer,
@@ -332,6 +332,7 @@ class VideoController(QObject):
             self.statusbar.showMessage("Nothing to track: this is the last frame", 3000)
             return False
         originals = {k: doc.tracks[k] for k in ks}
+        seeds = {k: _seeded(t, start) for k, t in originals.items()}
         cancel, done = threading.Event(), [start]
         self.tracking = (cancel, done, start, stop)
         self.bar.set_busy(True, "tracking %p%")
@@ -344,12 +345,12 @@ class VideoController(QObject):
 
             results: dict[int, Track] = {}
             with VideoReader(path) as own:  # one reader per thread
-                for k, original in originals.items():
+                for k, seed in seeds.items():
                     if cancel.is_set():
                         break
                     results[k] = track(
                         own,
-                        original,
+                        seed,
                         start,
                         stop,
                         cancel=cancel.is_set,
@@ -395,8 +396,9 @@ class VideoController(QObject):
             tracks[k], changed = result, True
             if result.lost_at is not None:
                 at = result.lost_at
+                why = f" ({result.lost_why})" if result.lost_why else ""
                 lost.append(
-                    f"Lost region {k} at frame {at} ({clock(self.reader.time_of(at))}): "
+                    f"Lost region {k} at frame {at}, {clock(self.reader.time_of(at))}{why}: "
                     "draw it again there (a keyframe) and track on"
                 )
         if changed:
@@ -502,6 +504,15 @@ class VideoController(QObject):
             self.answers.set_review(row.id, row.review, row.corrected_answer)
 
         self.writer.review(turn_id, status, corrected or None, done)
+
+
+def _seeded(track: Track, start: int) -> Track:
+    """``track`` ready to follow from ``start``: a prompt held there (outside the keyframes)
+    becomes a keyframe — tracking starts from what the person sees."""
+    shown = shown_at(track, start)
+    if shown is not None and shown[1] == "held":
+        return track.with_keyframe(start, shown[0])
+    return track
 
 
 def _color(track: Track) -> tuple[int, int, int]:

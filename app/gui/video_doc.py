@@ -209,7 +209,9 @@ def restyled(track: Track, style: ov.Style) -> Track:
         assert isinstance(frames, dict)
         return {i: dataclasses.replace(p, style=style) for i, p in frames.items()}
 
-    return Track(each(dict(track.keyframes)), each(dict(track.tracked)), track.lost_at)
+    return dataclasses.replace(
+        track, keyframes=each(dict(track.keyframes)), tracked=each(dict(track.tracked))
+    )
 
 
 class TrackEdit(Command):
