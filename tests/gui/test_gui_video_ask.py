@@ -66,7 +66,10 @@ def test_ask_over_time_lists_answers_by_time_logs_them_and_reviews_them(
     with QALog.open(window.writer.path) as log:
         turns = [log.turn(r.turn_id) for r in answers.rows]
     assert [t.frame_index for t in turns] == [0, 10, 20]
-    assert all("over-time" in t.tags and t.answer == r.text for t, r in zip(turns, answers.rows))
+    assert all(
+        "over-time" in t.tags and t.answer == r.text
+        for t, r in zip(turns, answers.rows, strict=True)
+    )
     # Clicking a row goes to its frame; Accept reviews its logged turn.
     answers.list.setCurrentRow(1)
     qtbot.waitUntil(lambda: window.video.shown_frame == 10)
