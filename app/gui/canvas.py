@@ -117,7 +117,11 @@ class Canvas(QGraphicsView):
         self._clear_pending()
         self._lifted = None
         prompts = list(self.doc.prompts) if self.doc is not None else []
-        return self.renderer.open_frame(path, decode, prompts, self._lod_scale())
+        self._video_token = self.renderer.open_frame(path, decode, prompts, self._lod_scale())
+        return self._video_token
+
+    #: The token of the last video frame asked for: it arrives composited, at the same size.
+    _video_token: int | None = None
 
     def set_document(self, doc: PromptDocument | None) -> None:
         if self.doc is not None:
@@ -138,7 +142,7 @@ class Canvas(QGraphicsView):
         if self.doc is not None:
             self.doc.image_size = self.image_size
         self.image_loaded.emit(loaded)
-        if self.doc is not None and self.doc.prompts:
+        if self.doc is not None and self.doc.prompts and loaded.token != self._video_token:
             self._request_render()
 
     def _on_failed(self, token: int, message: str) -> None:
@@ -152,6 +156,9 @@ class Canvas(QGraphicsView):
 
     def _on_frame(self, frame: Frame) -> None:
         first = self.frame is None or self.frame.token != frame.token
+        if first and frame.token == self._video_token and self.frame is not None:
+            # The next frame of the same video: same size, same view (no refit per step).
+            first = self.frame.size != frame.size
         self.frame = frame
         if first:
             if not self.model_view:

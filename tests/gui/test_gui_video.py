@@ -72,6 +72,12 @@ def test_frame_step_keys_and_the_timeline_are_frame_accurate(
     )
     qtbot.waitUntil(lambda: window.video.shown_frame == 33)
     assert shown_index(qtbot, window) == 33 and timeline.current == 33
+    # In the question box the keys type: they do not step (nor does Space play).
+    box = window.chat.question
+    box.setFocus()
+    qtbot.keyClicks(box, "a. b,")
+    assert box.toPlainText() == "a. b," and window.video.frame == 33
+    assert not window.video_bar.play.isChecked()
     # Backwards across keyframes of the codec (a seek) stays exact.
     window.video.seek(1)
     qtbot.waitUntil(lambda: window.video.shown_frame == 1)
