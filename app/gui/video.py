@@ -97,7 +97,7 @@ class VideoController(QObject):
         bar.track_back.clicked.connect(lambda: self.track(-1))
         bar.cancel.clicked.connect(self.cancel_tracking)
         bar.remove_key.clicked.connect(self.remove_keyframe)
-        bar.ask_over_time.clicked.connect(self.ask_over_time)
+        answers.ask_over_time.clicked.connect(self.ask_over_time)
         answers.seek.connect(self.seek)
         answers.review.connect(self._review)
         canvas.image_loaded.connect(self._loaded)
@@ -142,8 +142,8 @@ class VideoController(QObject):
         self.reader = reader
         self._sha256 = None
         self.bar.timeline.set_length(reader.frame_count)
-        self.bar.until.setRange(0.0, reader.duration)
-        self.bar.until.setValue(reader.duration)
+        self.answers.until.setRange(0.0, reader.duration)
+        self.answers.until.setValue(reader.duration)
         self._play.setInterval(max(10, round(1000 / max(reader.fps, 1.0))))
         doc.frame_changed.connect(self._show)
         doc.tracks_changed.connect(self._tracks)
@@ -437,8 +437,8 @@ class VideoController(QObject):
             return False
         from app.ask_video import sampled_frames
 
-        until = self.bar.until.value()
-        frames = sampled_frames(reader, doc.frame, self.bar.every.value(), until)
+        until = self.answers.until.value()
+        frames = sampled_frames(reader, doc.frame, self.answers.every.value(), until)
         plans = plan_frames(doc.tracks, frames, [reader.time_of(i) for i in frames])
         settings = self.current_settings()
         info = self.info()

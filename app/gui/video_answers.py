@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QDockWidget,
+    QDoubleSpinBox,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -46,7 +48,25 @@ class AnswersOverTime(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.rows: list[OverTimeRow] = []
-        self.title = QLabel("Ask over time (the video bar) to list answers by time here")
+        self.every = QDoubleSpinBox()
+        self.every.setRange(0.04, 3600.0)
+        self.every.setDecimals(2)
+        self.every.setValue(1.0)
+        self.every.setSuffix(" s")
+        self.every.setToolTip("Ask the question every this many seconds")
+        self.until = QDoubleSpinBox()
+        self.until.setDecimals(2)
+        self.until.setSuffix(" s")
+        self.until.setToolTip("…up to this time (the end of the clip by default)")
+        for spin in (self.every, self.until):
+            spin.setMaximumWidth(90)
+        self.ask_over_time = QPushButton("Ask over time")
+        self.ask_over_time.setToolTip(
+            "Ask the question in the chat box every N seconds from this frame, batched through "
+            "the model; the answers are listed by time below"
+        )
+        self.ask_over_time.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.title = QLabel("Answers to a question asked over time are listed here by time")
         self.title.setWordWrap(True)
         self.list = QListWidget()
         self.list.setWordWrap(True)
@@ -64,6 +84,10 @@ class AnswersOverTime(QWidget):
             buttons.addWidget(b)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
+        ask = QHBoxLayout()
+        for w in (QLabel("every"), self.every, QLabel("until"), self.until, self.ask_over_time):
+            ask.addWidget(w)
+        layout.addLayout(ask)
         layout.addWidget(self.title)
         layout.addWidget(self.list, 1)
         layout.addLayout(buttons)
@@ -74,6 +98,12 @@ class AnswersOverTime(QWidget):
         self.rows.clear()
         self.list.clear()
         self.title.setText(f"“{question}” at {count} frame(s)")
+        dock = self.parentWidget()
+        while dock is not None and not isinstance(dock, QDockWidget):
+            dock = dock.parentWidget()
+        if dock is not None:  # the list comes to the front (it shares its place with Prompts)
+            dock.show()
+            dock.raise_()
 
     def add(self, row: OverTimeRow) -> int:
         self.rows.append(row)

@@ -1,12 +1,11 @@
 """The video bar under the canvas: the timeline, play/step buttons, the current time and frame,
-tracking (forward, backward, progress, cancel, "lost"), and asking over time. Widgets only: the
-behaviour is in :mod:`app.gui.video`."""
+and tracking (forward, backward, progress, cancel, "lost"). Widgets only: the behaviour is in
+:mod:`app.gui.video`."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -47,10 +46,11 @@ class VideoBar(QWidget):
         self.play.setCheckable(True)
         self.next = button("|▶", "Next frame (.)")
         self.position = QLabel("–")
+        self.position.setMinimumWidth(10)  # the window must not grow to fit it
         self.position.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.track_back = button("◀ Track", "Track the selected region (or all) backward")
         self.track_forward = button("Track ▶", "Track the selected region (or all) forward")
-        self.remove_key = button("Remove keyframe", "Remove the selected region's keyframe here")
+        self.remove_key = button("− Key", "Remove the selected region's keyframe on this frame")
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)
         self.progress.setTextVisible(True)
@@ -59,23 +59,6 @@ class VideoBar(QWidget):
         self.lost = QLabel()
         self.lost.setStyleSheet("color: #e03030; font-weight: bold")
         self.lost.setWordWrap(True)
-        self.every = QDoubleSpinBox()
-        self.every.setRange(0.04, 3600.0)
-        self.every.setDecimals(2)
-        self.every.setValue(1.0)
-        self.every.setSuffix(" s")
-        self.every.setToolTip("Ask the question every this many seconds")
-        self.until = QDoubleSpinBox()
-        self.until.setDecimals(2)
-        self.until.setSuffix(" s")
-        self.until.setToolTip("…up to this time (the end of the clip by default)")
-        self.ask_over_time = QPushButton("Ask over time")
-        self.ask_over_time.setToolTip(
-            "Ask the question in the chat box every N seconds from this frame, batched through "
-            "the model; the answers are listed by time in 'Answers over time'"
-        )
-        self.ask_over_time.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-
         row = QHBoxLayout()
         row.setContentsMargins(4, 0, 4, 2)
         for w in (self.previous, self.play, self.next, self.position):
@@ -86,11 +69,6 @@ class VideoBar(QWidget):
         row.addWidget(self.progress)
         row.addWidget(self.cancel)
         row.addStretch(1)
-        row.addWidget(QLabel("every"))
-        row.addWidget(self.every)
-        row.addWidget(QLabel("until"))
-        row.addWidget(self.until)
-        row.addWidget(self.ask_over_time)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(1)

@@ -54,8 +54,8 @@ def test_ask_over_time_lists_answers_by_time_logs_them_and_reviews_them(
     ready(qtbot, window, tmp_path, tiny_engine, tiny_model_dir)
     bar, answers = window.video_bar, window.over_time
     window.chat.question.setPlainText("What is <region0> doing?")
-    bar.every.setValue(1.0)
-    bar.until.setValue(2.0)
+    answers.every.setValue(1.0)
+    answers.until.setValue(2.0)
     assert window.video.ask_over_time()
     qtbot.waitUntil(
         lambda: len(answers.rows) == 3 and all(r.turn_id for r in answers.rows), timeout=90_000
