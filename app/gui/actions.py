@@ -105,7 +105,7 @@ SPECS: tuple[ActionSpec, ...] = (
 #: Keys handled by the canvas itself rather than by actions.
 CANVAS_KEYS: tuple[tuple[str, str], ...] = (
     ("Mouse wheel", "Zoom at the pointer"),
-    ("Space + drag, middle button", "Pan"),
+    ("Space + drag (photos), middle button", "Pan"),
     ("Enter / double-click", "Close the polygon being drawn"),
     ("Backspace", "Remove the last vertex"),
     ("Esc", "Cancel what is being drawn"),

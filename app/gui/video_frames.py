@@ -103,10 +103,12 @@ def answer_over_time(
         for start in range(0, len(plans), max(1, batch_size)):
             if cancel.cancelled:
                 break
-            ready: list[tuple[PlannedFrame, Image.Image, Prepared]] = []
-            for plan in plans[start : start + batch_size]:
+            chunk = plans[start : start + batch_size]
+            out: list[FrameAnswer | None] = [None] * len(chunk)  # yielded in time order
+            ready: list[tuple[int, Image.Image, Prepared]] = []
+            for j, plan in enumerate(chunk):
                 if plan.prompts is None:
-                    yield FrameAnswer(plan, error=plan.why_not)
+                    out[j] = FrameAnswer(plan, error=plan.why_not)
                     continue
                 image = reader.frame(plan.index)
                 try:
@@ -114,14 +116,17 @@ def answer_over_time(
                         image, question, plan.prompts, settings=settings, template=template
                     )
                 except (ModelError, ov.OverlayError, ValueError) as exc:  # this frame only
-                    yield FrameAnswer(plan, error=str(exc))
+                    out[j] = FrameAnswer(plan, error=str(exc))
                     continue
-                ready.append((plan, image, prepared))
+                ready.append((j, image, prepared))
             answers = answer_each(engine, [p.request for _, _, p in ready])
-            for (plan, image, prepared), answer in zip(ready, answers, strict=True):
+            for (j, image, prepared), answer in zip(ready, answers, strict=True):
                 if isinstance(answer, Exception):
-                    yield FrameAnswer(plan, error=str(answer) or type(answer).__name__)
+                    out[j] = FrameAnswer(chunk[j], error=str(answer) or type(answer).__name__)
                     continue
                 answered += 1
-                yield FrameAnswer(plan, prepared, answer, image)
+                out[j] = FrameAnswer(chunk[j], prepared, answer, image)
+            for item in out:
+                assert item is not None
+                yield item
     return answered

@@ -14,9 +14,10 @@ from video_helpers import make_clip, open_video, read_index
 
 import overlays as ov
 from app.gui.settings import Generation
-from app.gui.video_frames import plan_frames
+from app.gui.video_frames import answer_over_time, plan_frames
 from data_gen.qalog.log import QALog
 from overlays.tracks import Track
+from vip_model.engine import CancelToken, GenerationSettings
 
 
 def ready(qtbot: Any, window: Any, tmp_path: Path, engine: Any, model_dir: Path) -> Path:
@@ -87,3 +88,20 @@ def test_frames_where_a_tracker_lost_the_region_get_no_answer_and_say_why() -> N
     plans = plan_frames([lost], [0, 1, 2, 5], [0.0, 0.1, 0.2, 0.5])
     assert [p.prompts is not None for p in plans] == [True, True, False, False]
     assert "lost region 0 at frame 2" in plans[3].why_not
+
+
+def test_answers_over_time_come_in_time_order_with_the_frames_left_unanswered(
+    tmp_path: Path, tiny_engine: Any
+) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", count=30, fps=10)
+    box = ov.Rectangle((10, 50, 42, 82))
+    track = Track({0: box}).with_tracked({i: box for i in range(1, 15)}, lost_at=15)
+    plans = plan_frames([track], [0, 10, 20, 25], [0.0, 1.0, 2.0, 2.5])
+    settings = GenerationSettings(max_new_tokens=2)
+    run = answer_over_time(
+        tiny_engine, clip, plans, "What is <region0>?", settings, "llava_v1", 8, CancelToken()
+    )
+    items = list(run)
+    assert [i.plan.index for i in items] == [0, 10, 20, 25]
+    assert [bool(i.answer) for i in items] == [True, True, False, False]
+    assert read_index(np.asarray(items[1].image)) == 10  # the frame asked about
