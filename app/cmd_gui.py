@@ -46,7 +46,10 @@ def display_problem(env: dict[str, str] | None = None) -> str | None:
 
 @click.command("gui")
 @click.argument(
-    "target", required=False, type=click.Path(exists=True, path_type=Path), metavar="[IMAGE|FOLDER|VIDEO]"
+    "target",
+    required=False,
+    type=click.Path(exists=True, path_type=Path),
+    metavar="[IMAGE|FOLDER|VIDEO]",
 )
 @click.option(
     "--db",
