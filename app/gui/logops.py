@@ -18,6 +18,7 @@ import overlays as ov
 from app.gui.logproc import PARENT_POLL_S, LogProcessError, receive, send
 from data_gen.qalog.log import ImageFile, ImageRow, LogError, NewTurn, QALog, TurnRow
 from data_gen.qalog.log_video import frame_image
+from overlays.tracks import Track
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,33 @@ def _commit_turn(
     return log.turn(recorded.turn_id)
 
 
+def _open_video(log: QALog, info: Any) -> tuple[int, list[dict[str, Any]], list[TurnRow]]:
+    """Register a video (``overlays.video_io.VideoInfo``); its regions' tracks saved without a
+    conversation (the app's draft of the video, as ``Track.to_dict()``: a Track does not
+    pickle), and its turns."""
+    row = log.add_video(info)
+    tracks: list[dict[str, Any]] = []
+    for stored in sorted(log.tracks(row.id, None, any_session=False), key=lambda r: r.region_index):
+        try:
+            track = stored.track()
+        except ov.OverlayError:
+            continue  # a newer version's track: left in the log, not shown
+        if track:
+            tracks.append(track.to_dict())
+    return row.id, tracks, log.video_turns(row.id)
+
+
+def _save_tracks(log: QALog, video_id: int, tracks: Sequence[dict[str, Any]]) -> None:
+    """The video's regions (``Track.to_dict()`` each), region by region, in one transaction;
+    regions deleted since the last save are stored empty."""
+    before = len(log.tracks(video_id, None, any_session=False))
+    with log.batch() as batch:
+        for i, track in enumerate(tracks):
+            batch.save_track(video_id, i, track)
+        for i in range(len(tracks), before):
+            batch.save_track(video_id, i, Track())
+
+
 def _review(log: QALog, turn_id: int, status: Any, corrected: str | None) -> TurnRow:
     log.review(turn_id, status, corrected)
     return log.turn(turn_id)
@@ -93,6 +121,8 @@ OPS: dict[str, Callable[..., Any]] = {
     "save_draft": lambda log, *args: log.save_draft(*args),
     "commit_turn": _commit_turn,
     "review": _review,
+    "open_video": _open_video,
+    "save_tracks": _save_tracks,
     "set_tags": _set_tags,
 }
 

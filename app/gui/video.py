@@ -87,7 +87,10 @@ class VideoController(QObject):
         self.tracking: tuple[threading.Event, list[int], int, int] | None = None
         self._poll = QTimer(self, interval=100)
         self._poll.timeout.connect(self._track_progress)
-        self.over_time_rows: dict[int, int] = {}
+        self.video_id: int | None = None  # the video's row in the log, once it answered
+        self._unsaved = False
+        self._save_timer = QTimer(self, singleShot=True, interval=1000)
+        self._save_timer.timeout.connect(self.save_tracks)
         bar.hide()
         bar.timeline.seek.connect(self.seek)
         bar.previous.clicked.connect(lambda: self.step(-1))
@@ -147,6 +150,7 @@ class VideoController(QObject):
         self._play.setInterval(max(10, round(1000 / max(reader.fps, 1.0))))
         doc.frame_changed.connect(self._show)
         doc.tracks_changed.connect(self._tracks)
+        doc.tracks_changed.connect(self._changed_tracks)
         doc.frame = min(doc.frame, reader.frame_count - 1)
         self._show(doc.frame)
         self._tracks()
@@ -164,8 +168,57 @@ class VideoController(QObject):
         )
 
     def _hashed(self, open_id: int, digest: str) -> None:
-        if open_id == self._open_id:
-            self._sha256 = digest
+        if open_id != self._open_id or self.reader is None:
+            return
+        self._sha256 = digest
+        self.writer.call(
+            f"reading the log for {self.reader.path.name}",
+            "open_video",
+            self.info(),
+            on_done=lambda state: self._logged(open_id, state),
+        )
+
+    def _logged(
+        self, open_id: int, state: tuple[int, list[dict[str, object]], list[TurnRow]]
+    ) -> None:
+        """The log answered: the saved regions come back (into an untouched document) and the
+        last question asked over time is listed again."""
+        doc = self.doc
+        if open_id != self._open_id or doc is None:
+            return
+        self.video_id, saved, turns = state
+        tracks = [Track.from_dict(t) for t in saved]
+        if tracks and not doc.tracks and doc.undo_stack.count() == 0:
+            doc.restore_tracks(tracks)
+        elif self._unsaved:
+            self.save_tracks()
+        over_time = [t for t in turns if OVER_TIME_TAG in t.tags]
+        if over_time and not self.answers.rows:
+            last = max(over_time, key=lambda t: t.id).question
+            rows = [t for t in over_time if t.question == last]
+            self.answers.start(last, len(rows))
+            for t in rows:
+                text = t.corrected_answer or t.answer
+                row = OverTimeRow(t.frame_index or 0, t.frame_time or 0.0, text, "", t.id, t.review)
+                self.answers.add(row)
+            self.bar.timeline.set_answers(self.answers.frames())
+
+    def _changed_tracks(self) -> None:
+        self._unsaved = True
+        self._save_timer.start()
+
+    def save_tracks(self) -> None:
+        """Autosave the regions of the video to the log (their draft: no conversation)."""
+        self._save_timer.stop()
+        if self.doc is None or self.video_id is None or not self._unsaved:
+            return
+        self._unsaved = False
+        self.writer.call(
+            "saving the regions of the video",
+            "save_tracks",
+            self.video_id,
+            [t.to_dict() for t in self.doc.tracks],  # a Track does not pickle
+        )
 
     def _open_failed(self, open_id: int, path: Path, exc: Exception) -> None:
         if open_id != self._open_id:
@@ -181,13 +234,17 @@ class VideoController(QObject):
         """Leave the video: stop playing and tracking (the document stays, with its tracks)."""
         self.set_playing(False)
         self.cancel_tracking()
+        self.save_tracks()
         if self.doc is not None and self.reader is not None:
             self.doc.frame_changed.disconnect(self._show)
             self.doc.tracks_changed.disconnect(self._tracks)
+            self.doc.tracks_changed.disconnect(self._changed_tracks)
         self._open_id += 1
         self.reader = None  # the render thread may still decode with it: no close() here
         self.doc = None
         self.path = None
+        self.video_id = None
+        self._unsaved = False
         self.shown_frame = None
         self._tokens.clear()
         self.bar.hide()

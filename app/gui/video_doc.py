@@ -170,6 +170,11 @@ class VideoDocument(PromptDocument):
         self._refresh()
         self.tracks_changed.emit()
 
+    def restore_tracks(self, tracks: Sequence[Track]) -> None:
+        """Put back the regions saved in the log, without undo history (a draft coming back)."""
+        self.undo_stack.clear()
+        self._restore(tracks, self.frame)
+
     # -- track edits (undoable) -------------------------------------------------------------
 
     def set_tracks(self, tracks: Sequence[Track], text: str) -> None:

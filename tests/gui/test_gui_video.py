@@ -147,3 +147,33 @@ def test_a_damaged_video_says_so_and_nothing_breaks(
     qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=10_000)
     assert "bad.mp4" in window.banner.text.text()
     assert not window.video.active and not window.video_bar.isVisible()
+
+
+def test_the_regions_of_a_video_are_autosaved_and_come_back(
+    qtbot: Any, make_window: Any, tmp_path: Path
+) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", count=30, fps=10)
+    first = make_window()
+    open_video(qtbot, first, clip)
+    qtbot.waitUntil(lambda: first.video.video_id is not None, timeout=15_000)
+    drag(qtbot, first.canvas, [(10, 20), (40, 50)])
+    first.video.seek(12)
+    first.actions_["tool_select"].trigger()
+    drag(qtbot, first.canvas, [(25, 35), (45, 35)])
+    drawn = list(first.studio.doc.tracks)
+    assert set(drawn[0].keyframes) == {0, 12}
+    first.close()  # leaving saves at once (no wait for the autosave timer)
+    second = make_window()
+    open_video(qtbot, second, clip)
+    qtbot.waitUntil(lambda: bool(second.studio.doc.tracks), timeout=15_000)
+    assert second.studio.doc.tracks == drawn
+    assert not second.studio.doc.undo_stack.can_undo()  # a draft back, not an edit
+    # Deleting the region is saved too: it does not come back.
+    second.studio.doc.select(0)
+    second.studio.doc.delete()
+    second.close()
+    third = make_window()
+    open_video(qtbot, third, clip)
+    qtbot.waitUntil(lambda: third.video.video_id is not None, timeout=15_000)
+    third.writer.wait()
+    assert third.studio.doc.tracks == []

@@ -50,9 +50,14 @@ def test_ask_at_a_frame_logs_the_video_and_the_frame(
 
 
 def test_ask_over_time_lists_answers_by_time_logs_them_and_reviews_them(
-    qtbot: Any, window: Any, tmp_path: Path, tiny_engine: Any, tiny_model_dir: Path
+    qtbot: Any,
+    make_window: Any,
+    tmp_path: Path,
+    tiny_engine: Any,
+    tiny_model_dir: Path,
 ) -> None:
-    ready(qtbot, window, tmp_path, tiny_engine, tiny_model_dir)
+    window = make_window()
+    clip = ready(qtbot, window, tmp_path, tiny_engine, tiny_model_dir)
     bar, answers = window.video_bar, window.over_time
     window.chat.question.setPlainText("What is <region0> doing?")
     answers.every.setValue(1.0)
@@ -80,6 +85,14 @@ def test_ask_over_time_lists_answers_by_time_logs_them_and_reviews_them(
     with QALog.open(window.writer.path) as log:
         assert log.turn(answers.rows[1].turn_id).review == "accepted"
     assert "✓" in answers.list.item(1).text()
+    # The video opened again lists them again, reviews included.
+    expected = [(r.frame, r.turn_id, r.review) for r in answers.rows]
+    window.close()
+    again = make_window()
+    open_video(qtbot, again, clip)
+    qtbot.waitUntil(lambda: len(again.over_time.rows) == 3, timeout=15_000)
+    assert [(r.frame, r.turn_id, r.review) for r in again.over_time.rows] == expected
+    assert again.video_bar.timeline.answers == [0, 10, 20]
 
 
 def test_frames_where_a_tracker_lost_the_region_get_no_answer_and_say_why() -> None:
