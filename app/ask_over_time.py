@@ -14,12 +14,12 @@ from typing import Any
 import click
 
 import overlays as ov
-from app.ask_video import FramePlan, Planned, When, frame_label, log_frame_turn, plan
+from app.ask_video import FramePlan, Planned, When, WhenError, frame_label, log_frame_turn, plan
 from app.batch import answer_each
 from app.model_options import engine_from_options, settings_from
 from data_gen.qalog.log import NewTurn, QALog, default_db_path
 from overlays.video_io import VideoReader
-from vip_model.engine import Engine, GenerationSettings
+from vip_model.engine import Answer, Engine, GenerationSettings
 from vip_model.errors import InvalidRequest
 from vip_model.prepare import AnswerRecord, Prepared, prepare_request
 
@@ -52,10 +52,11 @@ class OverTime:
                 self.log.save_track(video_id, region, track, session_id=self._first_session)
 
     def _ask(self, chunk: Sequence[FramePlan]) -> None:
-        ready: list[tuple[FramePlan, Any, Prepared]] = []
+        # Each frame's record, in frame order: an error now, or the request to answer.
+        slots: list[dict[str, Any] | tuple[FramePlan, Any, Prepared]] = []
         for frame in chunk:
             if frame.prompts is None:
-                self._error(frame, frame.lost or "no prompts on this frame", "TrackLost")
+                slots.append(self._error(frame, frame.lost or "no prompts here", "TrackLost"))
                 continue
             image = self.reader.frame(frame.index)
             try:
@@ -67,55 +68,58 @@ class OverTime:
                     template=self.template,
                 )
             except Exception as exc:  # a tracked prompt off the frame: this frame only
-                self._error(frame, str(exc), type(exc).__name__)
+                slots.append(self._error(frame, str(exc), type(exc).__name__))
                 continue
-            ready.append((frame, image, prepared))
-        answers = answer_each(self.engine, [p.request for _, _, p in ready])
-        for (frame, image, prepared), answer in zip(ready, answers, strict=True):
-            if isinstance(answer, Exception):
-                kind = "InvalidRequest" if isinstance(answer, InvalidRequest) else "InternalError"
-                self._error(frame, str(answer), kind)
-                continue
-            turn_id = None
-            if self.log is not None:
-                turn = NewTurn.from_answer(
-                    0,
-                    prepared.request,
-                    answer,
-                    model=self.model,
-                    source="cli",
-                    question_refs=prepared.refs,
-                )
-                recorded = log_frame_turn(self.log, turn, self.reader, frame, image)
-                turn_id = recorded.turn_id
-                if self._first_session is None:
-                    self._first_session = recorded.session_id
-            record = AnswerRecord.of(
-                frame_label(self.video, frame.index),
+            slots.append((frame, image, prepared))
+        asked = [slot for slot in slots if isinstance(slot, tuple)]
+        answers = iter(answer_each(self.engine, [p.request for _, _, p in asked]))
+        for slot in slots:
+            self.emit(slot if isinstance(slot, dict) else self._record(*slot, next(answers)))
+
+    def _record(
+        self, frame: FramePlan, image: Any, prepared: Prepared, answer: Answer | Exception
+    ) -> dict[str, Any]:
+        if isinstance(answer, Exception):
+            kind = "InvalidRequest" if isinstance(answer, InvalidRequest) else "InternalError"
+            return self._error(frame, str(answer), kind)
+        turn_id = None
+        if self.log is not None:
+            turn = NewTurn.from_answer(
+                0,
                 prepared.request,
                 answer,
                 model=self.model,
-                turn_id=turn_id,
-                video=str(self.video),
-                frame=frame.index,
-                t=frame.time,
+                source="cli",
+                question_refs=prepared.refs,
             )
-            self.emit(record.to_dict())
-            self.answered += 1
-
-    def _error(self, frame: FramePlan, message: str, kind: str) -> None:
-        self.emit(
-            {
-                "image": frame_label(self.video, frame.index),
-                "video": str(self.video),
-                "frame": frame.index,
-                "t": frame.time,
-                "question": self.question,
-                "error": message,
-                "error_type": kind,
-            }
+            recorded = log_frame_turn(self.log, turn, self.reader, frame, image)
+            turn_id = recorded.turn_id
+            if self._first_session is None:
+                self._first_session = recorded.session_id
+        record = AnswerRecord.of(
+            frame_label(self.video, frame.index),
+            prepared.request,
+            answer,
+            model=self.model,
+            turn_id=turn_id,
+            video=str(self.video),
+            frame=frame.index,
+            t=frame.time,
         )
+        self.answered += 1
+        return record.to_dict()
+
+    def _error(self, frame: FramePlan, message: str, kind: str) -> dict[str, Any]:
         self.missing += 1
+        return {
+            "image": frame_label(self.video, frame.index),
+            "video": str(self.video),
+            "frame": frame.index,
+            "t": frame.time,
+            "question": self.question,
+            "error": message,
+            "error_type": kind,
+        }
 
 
 def ask_over_time(
@@ -130,7 +134,10 @@ def ask_over_time(
     each frame's record as it is answered, and exit 3 when frames were left unanswered."""
     from app.cmd_ask import EXIT_PARTIAL
 
-    planned = plan(reader, prompts, when)
+    try:
+        planned = plan(reader, prompts, when)
+    except WhenError as exc:
+        raise click.UsageError(str(exc)) from None
     lost = next((f for f in planned.frames if f.lost), None)
     if lost is not None:  # said before the wait, and again on each frame concerned
         click.echo(f"{lost.lost}", err=True)

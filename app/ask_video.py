@@ -12,19 +12,32 @@ Click-free: the doors map :class:`WhenError` and the overlays' video errors to t
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import overlays as ov
 from data_gen.qalog.log import NewTurn, QALog, Recorded
 from data_gen.qalog.log_video import frame_image
-from overlays.video_io import VideoReader
+
+if TYPE_CHECKING:  # PyAV is imported by the commands that open a video, not by every parser
+    from overlays.tracks import Track
+    from overlays.video_io import VideoReader
 
 #: Frames one `ask --batch` line may ask about (their images wait in memory for the engine).
 MAX_FRAMES_PER_LINE = 256
-TRACKERS = ("auto", "csrt", "kcf", "mil")
+#: ``auto``: the best this OpenCV build has (``overlays.tracking.available_trackers``).
+TRACKERS = ("auto", "csrt", "template", "mil", "kcf")
+#: How the command line names the fields of :class:`When` (an `ask --batch` line names its keys).
+FLAGS = {
+    "at": "--at",
+    "frame": "--frame",
+    "track": "--track",
+    "every": "--every",
+    "until": "--until",
+    "tracker": "--tracker",
+}
 
 
 class WhenError(ValueError):
@@ -43,27 +56,31 @@ class When:
     until: float | None = None
     tracker: str = "auto"
 
-    def check(self) -> None:
-        """Raise :class:`WhenError` (with the flag names) unless the fields fit together."""
+    def check(self, names: Mapping[str, str] = FLAGS) -> None:
+        """Raise :class:`WhenError` unless the fields fit together; the message calls them by
+        ``names`` (the command line's flags by default)."""
+        at, frame, track, every, until = (
+            names[k] for k in ("at", "frame", "track", "every", "until")
+        )
         if self.at is not None and self.frame is not None:
-            raise WhenError("give --at SECONDS or --frame N, not both")
+            raise WhenError(f"give {at} SECONDS or {frame} N, not both")
         if self.at is None and self.frame is None:
-            raise WhenError("a video needs --at SECONDS or --frame N: the moment to ask about")
+            raise WhenError(f"a video needs {at} SECONDS or {frame} N: the moment to ask about")
         if self.at is not None and not (math.isfinite(self.at) and self.at >= 0):
-            raise WhenError(f"--at {self.at:g} must be a time in seconds from 0")
+            raise WhenError(f"{at} {self.at:g} must be a time in seconds from 0")
         if self.frame is not None and self.frame < 0:
-            raise WhenError(f"--frame {self.frame} must be a frame index from 0")
+            raise WhenError(f"{frame} {self.frame} must be a frame index from 0")
         if self.every is not None and not (math.isfinite(self.every) and self.every > 0):
-            raise WhenError(f"--every {self.every:g} must be a positive number of seconds")
+            raise WhenError(f"{every} {self.every:g} must be a positive number of seconds")
         if self.track and self.every is None:
-            raise WhenError("--track needs --every SECONDS: how often to ask along the track")
+            raise WhenError(f"{track} needs {every} SECONDS: how often to ask along the track")
         if self.until is not None:
             if self.every is None:
-                raise WhenError("--until needs --every SECONDS (asking over a span)")
+                raise WhenError(f"{until} needs {every} SECONDS (asking over a span)")
             if not math.isfinite(self.until):
-                raise WhenError(f"--until {self.until:g} must be a time in seconds")
+                raise WhenError(f"{until} {self.until:g} must be a time in seconds")
             if self.at is not None and self.until < self.at:
-                raise WhenError(f"--until {self.until:g} s is before --at {self.at:g} s")
+                raise WhenError(f"{until} {self.until:g} s is before {at} {self.at:g} s")
         if self.tracker not in TRACKERS:
             raise WhenError(f"unknown tracker {self.tracker!r}: use one of {', '.join(TRACKERS)}")
 
@@ -96,27 +113,36 @@ def start_frame(reader: VideoReader, when: When) -> int:
     return reader.index_at(when.at)
 
 
-def sampled_frames(reader: VideoReader, start: int, every: float, until: float | None) -> list[int]:
-    """Frames every ``every`` seconds from ``start`` to ``until`` (or the end), by
-    presentation time (right for variable frame rates), without repeats."""
-    t0 = reader.time_of(start)
-    end = reader.duration if until is None else min(until, reader.duration)
-    frames = [start]
-    k = 1
-    while (t := t0 + k * every) <= end + 1e-9:
-        index = reader.index_at(min(t, reader.duration))
-        if index != frames[-1]:
-            frames.append(index)
-        k += 1
-    return frames
+def plan(
+    reader: VideoReader,
+    prompts: Sequence[ov.Prompt],
+    when: When,
+    *,
+    max_frames: int | None = None,
+) -> Planned:
+    """The frames ``when`` asks about, each with its prompts (tracked with ``when.track``).
 
+    Raises ``overlays.FrameOutOfRange`` for a moment outside the clip and :class:`WhenError`
+    for a span or tracker that cannot be used, or more than ``max_frames`` frames (checked
+    before any tracking)."""
+    from overlays.video_io import sample_times
 
-def plan(reader: VideoReader, prompts: Sequence[ov.Prompt], when: When) -> Planned:
-    """The frames ``when`` asks about, each with its prompts (tracked with ``when.track``)."""
     start = start_frame(reader, when)
     if when.every is None:
         return Planned([FramePlan(start, reader.time_of(start), tuple(prompts))], [])
-    frames = sampled_frames(reader, start, when.every, when.until)
+    try:
+        frames = sample_times(
+            reader, start=reader.time_of(start), every=when.every, until=when.until
+        )
+    except ValueError as exc:
+        if isinstance(exc, ov.OverlayError):
+            raise
+        raise WhenError(str(exc)) from None
+    if max_frames is not None and len(frames) > max_frames:
+        raise WhenError(
+            f"{len(frames)} sampled frames is over the limit of {max_frames}: ask less often "
+            "or over a shorter span"
+        )
     if not when.track:
         return Planned([FramePlan(i, reader.time_of(i), tuple(prompts)) for i in frames], [])
     if not prompts:
@@ -127,19 +153,17 @@ def plan(reader: VideoReader, prompts: Sequence[ov.Prompt], when: When) -> Plann
 def _tracked(
     reader: VideoReader, prompts: Sequence[ov.Prompt], start: int, frames: list[int], tracker: str
 ) -> Planned:
-    from overlays.tracking import track  # type: ignore[import-not-found,unused-ignore]
+    from overlays.tracking import track
     from overlays.tracks import Track
 
-    tracks = [
-        track(
-            reader,
-            Track(keyframes={start: p}, tracked={}, lost_at=None),
-            start,
-            frames[-1],
-            tracker=tracker,
-        )
-        for p in prompts
-    ]
+    try:
+        tracks = [
+            track(reader, Track({start: p}), start, frames[-1], tracker=tracker) for p in prompts
+        ]
+    except ValueError as exc:  # a tracker this OpenCV build lacks
+        if isinstance(exc, ov.OverlayError):
+            raise
+        raise WhenError(str(exc)) from None
     out = []
     for i in frames:
         drawn: list[ov.Prompt] = []
@@ -147,20 +171,23 @@ def _tracked(
         for k, followed in enumerate(tracks):
             at = followed.prompt_at(i)
             if at is None or (followed.lost_at is not None and i >= followed.lost_at):
-                lost = lost_message(reader, k, followed.lost_at)
+                lost = lost_message(reader, k, followed)
                 break
             drawn.append(at[0])
         out.append(FramePlan(i, reader.time_of(i), None if lost else tuple(drawn), lost))
     return Planned(out, tracks)
 
 
-def lost_message(reader: VideoReader, region: int, lost_at: int | None) -> str:
+def lost_message(reader: VideoReader, region: int, track: Track) -> str:
     """Why a frame after a lost track gets no answer, and what to do."""
-    where = f"at frame {lost_at} ({reader.time_of(lost_at):.2f} s)" if lost_at is not None else ""
+    where = ""
+    if track.lost_at is not None:
+        where = f" at frame {track.lost_at} ({reader.time_of(track.lost_at):.2f} s)"
+    why = f" ({track.lost_why})" if track.lost_why else ""
     return (
-        f"the tracker lost region {region} {where}: no answer for this frame; mark the region "
-        "again with --bbox at a later --at to go on"
-    ).replace("  ", " ")
+        f"the tracker lost region {region}{where}{why}: no answer for this frame; mark the "
+        "region again with --bbox at a later --at to go on"
+    )
 
 
 def frame_label(video: str | Path, index: int) -> str:
@@ -190,6 +217,7 @@ def log_frame_turn(
 
 
 __all__ = [
+    "FLAGS",
     "MAX_FRAMES_PER_LINE",
     "TRACKERS",
     "FramePlan",
@@ -200,6 +228,5 @@ __all__ = [
     "log_frame_turn",
     "lost_message",
     "plan",
-    "sampled_frames",
     "start_frame",
 ]

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
+from video_helpers import square_clip
 
 from app.cli import main
 from data_gen.qalog.log import QALog
@@ -66,6 +67,7 @@ def test_at_a_moment_asks_about_that_frame_and_logs_it(
     by_index = _ask(tiny_model_dir, db, "ask", str(clip), question, "--bbox", "4,10,24,30",
                     "--frame", "19")  # fmt: skip
     assert by_index.exit_code == 0, by_index.output
+    assert "[frame 19 at 1.90 s, " in by_index.stderr and "turn 2" in by_index.stderr
     with QALog.open(db) as log:
         assert [(t.frame_index, t.frame_time) for t in log.video_turns(video.id)] == [
             (7, pytest.approx(0.7)),
@@ -150,3 +152,55 @@ def test_bad_moments_are_one_line_before_any_model_loads(
     assert result.exit_code == code, result.output
     assert words in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "log.sqlite").exists()
+
+
+def test_track_follows_the_region_and_a_lost_track_says_so_on_every_later_frame(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    clip = tmp_path / "glide.mp4"
+    boxes = square_clip(clip, 20, gone_at=12)
+    db = tmp_path / "log.sqlite"
+    box = ",".join(f"{v:g}" for v in boxes[0])
+    done = _ask(tiny_model_dir, db, "ask", str(clip), "What is <region0> doing?", "--bbox", box,
+                "--at", "0", "--track", "--every", "0.3", "--json")  # fmt: skip
+    assert done.exit_code == 3, done.output  # done, with frames left unanswered
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["frame"] for r in records] == [0, 3, 6, 9, 12, 15, 18]  # in frame order
+    answered = [r for r in records if "answer" in r]
+    lost = [r for r in records if "error" in r]
+    assert [r["frame"] for r in answered] == [0, 3, 6, 9]
+    for record in answered:  # the prompt moved with the square
+        got, truth = record["prompts"][0]["box"], boxes[record["frame"]]
+        assert max(abs(a - b) for a, b in zip(got, truth, strict=True)) < 6, (got, truth)
+    assert [r["frame"] for r in lost] == [12, 15, 18]
+    assert all(r["error_type"] == "TrackLost" for r in lost)
+    assert "the tracker lost region 0 at frame 12 (1.20 s)" in lost[0]["error"]
+    assert "lost region 0 at frame 12" in done.stderr and "4 frame(s) answered, 3 without" in (
+        done.stderr
+    )
+    with QALog.open(db) as log:
+        turns = log.video_turns()
+        (video,) = log.videos()
+        (stored,) = log.tracks(video.id)
+    assert [t.frame_index for t in turns] == [0, 3, 6, 9]
+    assert [t.prompts[0].box for t in turns] == [tuple(r["prompts"][0]["box"]) for r in answered]
+    assert stored.track().lost_at == 12 and stored.session_id == turns[0].session_id
+
+
+def test_a_chat_on_a_frame_stays_on_that_frame(
+    tiny_model_dir: Path, clip: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "log.sqlite"
+    result = CliRunner().invoke(
+        main,
+        ["ask", str(clip), "--bbox", "4,10,24,30", "--frame", "12", "--json", "--model",
+         str(tiny_model_dir), "--max-new-tokens", "2", "--db", str(db)],
+        input="What is it?\nAnd now?\n\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["frame"], r["question"]) for r in records] == [(12, "What is it?"), (12, "And now?")]
+    with QALog.open(db) as log:
+        first, second = log.video_turns()
+    assert first.session_id == second.session_id and (first.idx, second.idx) == (0, 1)
+    assert first.frame_index == second.frame_index == 12
