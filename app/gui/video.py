@@ -34,7 +34,7 @@ from app.gui.video_frames import (
 from app.gui.writer import PendingTurn
 from data_gen.qalog.log import NewTurn, TurnRow
 from overlays.tracks import Track
-from overlays.video_io import VideoInfo, VideoReader, file_sha256
+from overlays.video_io import VideoInfo, VideoReader, file_sha256, sample_times
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -492,10 +492,16 @@ class VideoController(QObject):
             self.chat.notice.setVisible(True)
             self.statusbar.showMessage("No model is ready: load one first (see the chat panel)")
             return False
-        from app.ask_video import sampled_frames
-
-        until = self.answers.until.value()
-        frames = sampled_frames(reader, doc.frame, self.answers.every.value(), until)
+        try:
+            frames = sample_times(
+                reader,
+                start=reader.time_of(doc.frame),
+                every=self.answers.every.value(),
+                until=self.answers.until.value(),
+            )
+        except (ValueError, ov.OverlayError) as exc:  # until before now, far too many frames
+            self.statusbar.showMessage(f"cannot ask over time: {exc}", 6000)
+            return False
         plans = plan_frames(doc.tracks, frames, [reader.time_of(i) for i in frames])
         settings = self.current_settings()
         info = self.info()

@@ -118,3 +118,16 @@ def test_answers_over_time_come_in_time_order_with_the_frames_left_unanswered(
     assert [i.plan.index for i in items] == [0, 10, 20, 25]
     assert [bool(i.answer) for i in items] == [True, True, False, False]
     assert read_index(np.asarray(items[1].image)) == 10  # the frame asked about
+
+
+def test_ask_over_time_with_an_end_before_the_current_frame_says_so(
+    qtbot: Any, window: Any, tmp_path: Path, tiny_engine: Any, tiny_model_dir: Path
+) -> None:
+    ready(qtbot, window, tmp_path, tiny_engine, tiny_model_dir)
+    window.video.seek(20)
+    window.chat.question.setPlainText("What is <region0> doing?")
+    window.over_time.until.setValue(1.0)
+    assert not window.video.ask_over_time()
+    message = window.statusbar.currentMessage()
+    assert message.startswith("cannot ask over time:") and "before the start" in message
+    assert window.host.job is None and window.over_time.rows == []
