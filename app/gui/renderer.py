@@ -173,13 +173,12 @@ class Pipeline:
         composited with ``prompts`` (a step through a clip never flashes a frame without them)."""
         self.token, self.base, self.composite, self.full, self.lod = token, None, None, None, None
         base = decode()
-        self.base = self.composite = base
-        self.drawn, self.version = (), version
-        self.full, self.lod, self.lod_size = to_qimage(base), None, None
-        frame = self.render(token, version, prompts, scale) if prompts else None
-        if frame is None:
-            frame = self._rescale(scale, None, version)
-        return Loaded(token, path, base), frame
+        self.base = base
+        # Drawn before the one conversion to a QImage (no patching of a bare frame after).
+        self.composite = ov.render(base, prompts) if prompts else base
+        self.drawn, self.version = prompts, version
+        self.full, self.lod, self.lod_size = to_qimage(self.composite), None, None
+        return Loaded(token, path, base), self._rescale(scale, None, version)
 
     def render(
         self, token: int, version: int, prompts: tuple[ov.Prompt, ...], scale: float | None
