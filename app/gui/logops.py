@@ -117,7 +117,7 @@ OPS: dict[str, Callable[..., Any]] = {
     "open_image": _open_image,
     "turns": lambda log, image_id: log.turns(image_id=image_id),
     "turn": lambda log, turn_id: log.turn(turn_id),
-    "statuses": lambda log: log.image_statuses(),
+    "statuses": lambda log: {**log.image_statuses(), **log.video_statuses()},
     "save_draft": lambda log, *args: log.save_draft(*args),
     "commit_turn": _commit_turn,
     "review": _review,

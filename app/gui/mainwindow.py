@@ -328,6 +328,7 @@ class MainWindow(QMainWindow):
         self.studio.image_changed.connect(self._image_changed)
         self.studio.folder_requested.connect(self.open_folder)
         self.studio.document_opened.connect(self._bind_undo)
+        self.asker.answered.connect(self.video.answered)
         self.chat.question.left.connect(lambda: self.canvas.setFocus())
         # Only the window's number fields are watched (an application-wide filter would cost
         # a Python call per event of every kind).

@@ -91,6 +91,9 @@ class VideoController(QObject):
         self._unsaved = False
         self._save_timer = QTimer(self, singleShot=True, interval=1000)
         self._save_timer.timeout.connect(self.save_tracks)
+        # The file list's "n Q&A, k reviewed" of the video, re-read once answers settle.
+        self._statuses = QTimer(self, singleShot=True, interval=500)
+        self._statuses.timeout.connect(lambda: writer.statuses(studio.files.set_statuses))
         bar.hide()
         bar.timeline.seek.connect(self.seek)
         bar.previous.clicked.connect(lambda: self.step(-1))
@@ -559,12 +562,19 @@ class VideoController(QObject):
         def saved(stored: TurnRow) -> None:
             if i < len(answers.rows) and answers.rows[i] is row:
                 answers.set_turn(i, stored.id)
+            self.answered(stored)
 
         self.writer.commit_turn(PendingTurn(None, None, turn, saved, path=self.path, frame=ref))
+
+    def answered(self, row: TurnRow) -> None:
+        """A turn about a frame was saved (or reviewed): the list's count follows."""
+        if row.video_id is not None:
+            self._statuses.start()
 
     def _review(self, turn_id: int, status: str, corrected: str) -> None:
         def done(row: TurnRow) -> None:
             self.answers.set_review(row.id, row.review, row.corrected_answer)
+            self.answered(row)
 
         self.writer.review(turn_id, status, corrected or None, done)
 

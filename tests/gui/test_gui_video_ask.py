@@ -85,6 +85,8 @@ def test_ask_over_time_lists_answers_by_time_logs_them_and_reviews_them(
     with QALog.open(window.writer.path) as log:
         assert log.turn(answers.rows[1].turn_id).review == "accepted"
     assert "✓" in answers.list.item(1).text()
+    key = str(window.studio.path)
+    qtbot.waitUntil(lambda: window.files.statuses.get(key) == (3, 1), timeout=10_000)
     # The video opened again lists them again, reviews included.
     expected = [(r.frame, r.turn_id, r.review) for r in answers.rows]
     window.close()
