@@ -352,7 +352,9 @@ class VideoController(QObject):
         if self.canvas.renderer.busy:
             return  # the last frame is still decoding: this one is dropped
         started, first = self._play_from
-        due = first + int((time.perf_counter() - started) * reader.fps)
+        # By timestamps, not by the average rate: right on variable-frame-rate clips too.
+        t = reader.time_of(first) + time.perf_counter() - started
+        due = reader.frame_count - 1 if t >= reader.duration else reader.index_at(t)
         if due >= reader.frame_count - 1:
             self.seek(reader.frame_count - 1)
             self.set_playing(False)
