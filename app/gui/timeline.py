@@ -15,42 +15,11 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from overlays.tracks import FrameSource, Track
+from app.gui.video_doc import Span, spans
+from overlays.tracks import Track
 
 ROW = 11
 TOP = 16  # the scrubber strip (answer ticks and the frame ruler)
-
-
-@dataclass(frozen=True)
-class Span:
-    """Frames ``start``..``stop`` (inclusive) of one region that come from ``source``."""
-
-    start: int
-    stop: int
-    source: FrameSource
-
-
-def spans(track: Track) -> list[Span]:
-    """The runs of frames of ``track`` by where their prompt comes from (keyframes are runs of
-    their own), in frame order; frames where the region is not shown are left out."""
-    marks: dict[int, FrameSource] = {}
-    keys = list(track.keyframes)
-    if len(keys) > 1:
-        for i in range(keys[0] + 1, keys[-1]):
-            marks[i] = "interpolated"
-    for i in track.tracked:
-        marks[i] = "tracked"
-    for i in keys:
-        marks[i] = "key"
-    out: list[Span] = []
-    for i in sorted(marks):
-        source = marks[i]
-        last = out[-1] if out else None
-        if last is not None and last.source == source and last.stop == i - 1 and source != "key":
-            out[-1] = Span(last.start, i, source)
-        else:
-            out.append(Span(i, i, source))
-    return out
 
 
 @dataclass(frozen=True)

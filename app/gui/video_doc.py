@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import overlays as ov
 from app.gui.document import PromptDocument
 from app.gui.undo import Command, Event, UndoStack
-from overlays.tracks import Track
+from overlays.tracks import FrameSource, Track
 
 #: Where a frame's prompt comes from: a track's ``FrameSource``, or "held" (the nearest
 #: keyframe, before the first or after the last one).
@@ -278,3 +279,35 @@ class TrackUndoStack(UndoStack):
         if not isinstance(command, TrackEdit):
             command = TrackEdit(self.doc, command)
         super().push(command)
+
+
+@dataclass(frozen=True)
+class Span:
+    """Frames ``start``..``stop`` (inclusive) of one region that come from ``source``."""
+
+    start: int
+    stop: int
+    source: FrameSource
+
+
+def spans(track: Track) -> list[Span]:
+    """The runs of frames of ``track`` by where their prompt comes from (keyframes are runs of
+    their own), in frame order; frames where the region is not shown are left out."""
+    marks: dict[int, FrameSource] = {}
+    keys = list(track.keyframes)
+    if len(keys) > 1:
+        for i in range(keys[0] + 1, keys[-1]):
+            marks[i] = "interpolated"
+    for i in track.tracked:
+        marks[i] = "tracked"
+    for i in keys:
+        marks[i] = "key"
+    out: list[Span] = []
+    for i in sorted(marks):
+        source = marks[i]
+        last = out[-1] if out else None
+        if last is not None and last.source == source and last.stop == i - 1 and source != "key":
+            out[-1] = Span(last.start, i, source)
+        else:
+            out.append(Span(i, i, source))
+    return out

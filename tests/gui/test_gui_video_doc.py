@@ -4,12 +4,13 @@ back to the frame of the edit. Qt-free: plain documents and tracks."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import overlays as ov
-from app.gui.timeline import Span, spans
-from app.gui.video_doc import VideoDocument, shown_at
+from app.gui.video_doc import Span, VideoDocument, shown_at, spans
 from overlays.tracks import Track
 
 
@@ -141,3 +142,23 @@ def test_timeline_spans_tell_keyframes_interpolated_and_tracked_apart() -> None:
     ]
     assert spans(Track()) == []
     assert replace(track, lost_at=None).lost_at is None
+
+
+def test_the_video_document_runs_with_qt_unimportable() -> None:
+    """Run every test above in a fresh interpreter where ``import PySide6`` fails."""
+    script = f"""
+import runpy, sys
+sys.modules["PySide6"] = None
+sys.modules["shiboken6"] = None
+tests = runpy.run_path({str(Path(__file__))!r})
+names = [n for n in tests if n.startswith("test_") and "qt_unimportable" not in n]
+for name in names:
+    tests[name]()
+assert not [m for m in sys.modules if m.startswith(("PySide6.", "shiboken6."))]
+print(len(names), "passed without Qt")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "10 passed without Qt" in result.stdout
