@@ -66,8 +66,9 @@ class VideoDocument(PromptDocument):
         """Show the regions as they are on frame ``index``."""
         if index != self.frame:
             self.frame = index
+            self._refresh(emit=False)  # the frame is shown with its own prompts, not the last's
             self.frame_changed.emit(index)
-            self._refresh()
+            self.changed.emit()
 
     def track_of(self, position: int) -> int | None:
         """The track index of the prompt at ``position`` of ``prompts``."""
@@ -103,10 +104,12 @@ class VideoDocument(PromptDocument):
     def _restore(self, tracks: Sequence[Track], frame: int) -> None:
         """Put back a recorded state (undo/redo) and show the frame it was made on."""
         self.tracks = list(tracks)
-        if frame != self.frame:
-            self.frame = frame
+        moved = frame != self.frame
+        self.frame = frame
+        self._refresh(emit=False)
+        if moved:
             self.frame_changed.emit(frame)
-        self._refresh()
+        self.changed.emit()
         self.tracks_changed.emit()
 
     # -- raw mutations: what the shared commands do becomes keyframes -----------------------

@@ -177,3 +177,23 @@ def test_the_regions_of_a_video_are_autosaved_and_come_back(
     qtbot.waitUntil(lambda: third.video.video_id is not None, timeout=15_000)
     third.writer.wait()
     assert third.studio.doc.tracks == []
+
+
+def test_a_frame_arrives_with_its_own_prompts_never_the_last_frames(
+    qtbot: Any, window: Any, tmp_path: Path
+) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", count=30, fps=10)
+    open_video(qtbot, window, clip)
+    doc = window.studio.doc
+    doc.add(ov.Rectangle((10, 20, 40, 50)))
+    window.video.seek(20)
+    doc.replace_at(0, ov.Rectangle((70, 20, 100, 50)), "move")
+    wait_rendered(qtbot, window)
+    first: dict[int, Any] = {}
+    window.canvas.renderer.frame.connect(lambda f: first.setdefault(f.token, f))
+    window.video.seek(10)
+    qtbot.waitUntil(lambda: window.video.shown_frame == 10)
+    wait_rendered(qtbot, window)
+    token = window.canvas.renderer.token
+    expected = np.asarray(ov.render(VideoReader(clip).frame(10), doc.prompts))
+    assert np.array_equal(qimage_rgb(first[token].full), expected)
