@@ -10,7 +10,6 @@ over time run off the GUI thread; the GUI only reads the frame index (timestamps
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +22,7 @@ from app.gui.renderer import Loaded
 from app.gui.threads import run_in_thread, serial_pool
 from app.gui.video_answers import AnswersOverTime, OverTimeRow
 from app.gui.video_bar import VideoBar, clock
-from app.gui.video_doc import VideoDocument, shown_at
+from app.gui.video_doc import VideoDocument
 from app.gui.video_frames import (
     BATCH_FRAMES,
     FrameAnswer,
@@ -31,6 +30,7 @@ from app.gui.video_frames import (
     answer_over_time,
     plan_frames,
 )
+from app.gui.video_track import Tracker
 from app.gui.writer import PendingTurn
 from data_gen.qalog.log import NewTurn, TurnRow
 from overlays.tracks import Track
@@ -84,9 +84,7 @@ class VideoController(QObject):
         self._play = QTimer(self, interval=33)
         self._play.timeout.connect(self._tick)
         self._play_from: tuple[float, int] = (0.0, 0)
-        self.tracking: tuple[threading.Event, list[int], int, int] | None = None
-        self._poll = QTimer(self, interval=100)
-        self._poll.timeout.connect(self._track_progress)
+        self.tracker = Tracker(bar, statusbar, banner, parent=self)
         self.video_id: int | None = None  # the video's row in the log, once it answered
         self._unsaved = False
         self._save_timer = QTimer(self, singleShot=True, interval=1000)
@@ -376,109 +374,25 @@ class VideoController(QObject):
         if doc is None or k is None or not doc.remove_keyframe(k):
             self.statusbar.showMessage("Select a region that has a keyframe on this frame", 4000)
 
+    @property
+    def tracking(self) -> object | None:
+        """The tracking run in progress (None when none runs)."""
+        return self.tracker.run
+
     def track(self, direction: int) -> bool:
         """Track the selected region (else every region shown here) from this frame to the end
         (``direction`` +1) or the start (−1), off the GUI thread. False if nothing starts."""
-        doc, reader, path = self.doc, self.reader, self.path
-        if doc is None or reader is None or path is None or self.tracking is not None:
+        doc, reader = self.doc, self.reader
+        if doc is None or reader is None:
             return False
-        chosen = doc.selected_track()
-        ks = [chosen] if chosen is not None else list(doc.visible)
-        if not ks:
-            self.statusbar.showMessage("Draw a region on this frame first, then track it", 4000)
-            return False
-        self.set_playing(False)
-        start = doc.frame
-        stop = reader.frame_count - 1 if direction > 0 else 0
-        if start == stop:
-            self.statusbar.showMessage("Nothing to track: this is the last frame", 3000)
-            return False
-        originals = {k: doc.tracks[k] for k in ks}
-        seeds = {k: _seeded(t, start) for k, t in originals.items()}
-        cancel, done = threading.Event(), [start]
-        self.tracking = (cancel, done, start, stop)
-        self.bar.set_busy(True, "tracking %p%")
-        self.bar.progress.setValue(0)
-        self.bar.show_lost("")
-        self._poll.start()
-
-        def work() -> dict[int, Track]:
-            from overlays.tracking import track
-
-            results: dict[int, Track] = {}
-            with VideoReader(path) as own:  # one reader per thread
-                for k, seed in seeds.items():
-                    if cancel.is_set():
-                        break
-                    results[k] = track(
-                        own,
-                        seed,
-                        start,
-                        stop,
-                        cancel=cancel.is_set,
-                        progress=lambda i: done.__setitem__(0, i),
-                    )
-            return results
-
-        text = "track forward" if direction > 0 else "track backward"
-        run_in_thread(
-            work,
-            owner=self,
-            on_return=lambda results: self._tracked(doc, originals, results, text),
-            on_error=self._track_failed,
-            on_finish=self._track_finished,
-        )
-        return True
+        # Applied only to the document still shown when the run ends.
+        started = self.tracker.start(doc, reader, direction, lambda: self.doc)
+        if started:
+            self.set_playing(False)
+        return started
 
     def cancel_tracking(self) -> None:
-        if self.tracking is not None:
-            self.tracking[0].set()
-
-    def _track_progress(self) -> None:
-        if self.tracking is None:
-            return
-        _, done, start, stop = self.tracking
-        self.bar.progress.setValue(round(100 * abs(done[0] - start) / max(abs(stop - start), 1)))
-
-    def _tracked(
-        self,
-        doc: VideoDocument,
-        originals: dict[int, Track],
-        results: dict[int, Track],
-        text: str,
-    ) -> None:
-        if doc is not self.doc or self.reader is None:
-            return
-        tracks = list(doc.tracks)
-        changed, lost = False, []
-        for k, result in results.items():
-            if k >= len(tracks) or tracks[k] is not originals[k]:
-                self.statusbar.showMessage("A region changed while it was tracked: track again")
-                continue
-            tracks[k], changed = result, True
-            if result.lost_at is not None:
-                at = result.lost_at
-                why = f" ({result.lost_why})" if result.lost_why else ""
-                lost.append(
-                    f"Lost region {k} at frame {at}, {clock(self.reader.time_of(at))}{why}: "
-                    "draw it again there (a keyframe) and track on"
-                )
-        if changed:
-            doc.set_tracks(tracks, text)
-        self.bar.show_lost("  ".join(lost))
-        if lost:
-            self.statusbar.showMessage(lost[0], 8000)
-        elif self.tracking is not None and self.tracking[0].is_set():
-            self.statusbar.showMessage("Tracking cancelled: the frames tracked so far stay", 5000)
-
-    def _track_failed(self, exc: Exception) -> None:
-        message = str(exc) if isinstance(exc, ov.OverlayError) else repr(exc)
-        self.banner.show_error(f"tracking failed: {message}")
-
-    def _track_finished(self) -> None:
-        self.tracking = None
-        self._poll.stop()
-        self.bar.set_busy(False)
+        self.tracker.cancel()
 
     # -- asking over time -------------------------------------------------------------------
 
@@ -579,15 +493,6 @@ class VideoController(QObject):
             self.answered(row)
 
         self.writer.review(turn_id, status, corrected or None, done)
-
-
-def _seeded(track: Track, start: int) -> Track:
-    """``track`` ready to follow from ``start``: a prompt held there (outside the keyframes)
-    becomes a keyframe — tracking starts from what the person sees."""
-    shown = shown_at(track, start)
-    if shown is not None and shown[1] == "held":
-        return track.with_keyframe(start, shown[0])
-    return track
 
 
 def _color(track: Track) -> tuple[int, int, int]:
