@@ -46,7 +46,10 @@ def display_problem(env: dict[str, str] | None = None) -> str | None:
 
 @click.command("gui")
 @click.argument(
-    "target", required=False, type=click.Path(exists=True, path_type=Path), metavar="[IMAGE|FOLDER]"
+    "target",
+    required=False,
+    type=click.Path(exists=True, path_type=Path),
+    metavar="[IMAGE|FOLDER|VIDEO]",
 )
 @click.option(
     "--db",
@@ -105,7 +108,7 @@ def gui(
     settings_path: Path | None,
     labels: Path | None,
 ) -> None:
-    """Open the desktop app on an image or a folder of images.
+    """Open the desktop app on an image, a video, or a folder of images and videos.
 
     Draw visual prompts (rectangle, ellipse, point, triangle, arrow, scribble, mask, mask
     contour), ask ViP-LLaVA about the marked regions, and review the answers; every answer is
@@ -116,6 +119,7 @@ def gui(
     \b
       vipstudio gui assets/samples
       vipstudio gui photo.jpg --model ~/models/vip-llava-7b-hf
+      vipstudio gui clip.mp4
       vipstudio gui photos/ --server http://gpu-box:8000 --token "$TOKEN" --db team.sqlite
       vipstudio gui frames/ --labels classes.txt
     """

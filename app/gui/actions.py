@@ -128,6 +128,13 @@ SPECS: tuple[ActionSpec, ...] = (
         for n in range(1, 10)
     ),
     ActionSpec("label_0", "No label (selected prompts, else new shapes)", ("0",), "Labels"),
+    ActionSpec("video_play", "Play / pause the video", ("Space",), "Video"),
+    ActionSpec("video_next_frame", "Next frame of the video", (".",), "Video"),
+    ActionSpec("video_previous_frame", "Previous frame of the video", (",",), "Video"),
+    ActionSpec("track_forward", "Track the region forward", ("Ctrl+Shift+.",), "Video"),
+    ActionSpec("track_backward", "Track the region backward", ("Ctrl+Shift+,",), "Video"),
+    ActionSpec("remove_keyframe", "Remove the region's keyframe on this frame", (), "Video"),
+    ActionSpec("ask_over_time", "Ask the question over time (every N seconds)", (), "Video"),
     ActionSpec("reload_model", "Load the model again", (), "Model"),
     ActionSpec("tiny_model", "Use the tiny random model (to try the interface)", (), "Model"),
     ActionSpec("help", "Keyboard shortcuts", ("F1", "?"), "Help"),
@@ -136,7 +143,7 @@ SPECS: tuple[ActionSpec, ...] = (
 #: Keys handled by the canvas itself rather than by actions.
 CANVAS_KEYS: tuple[tuple[str, str], ...] = (
     ("Mouse wheel", "Zoom at the pointer"),
-    ("Space + drag, middle button", "Pan"),
+    ("Space + drag (photos), middle button", "Pan"),
     ("Enter / double-click", "Close the polygon being drawn"),
     ("Backspace", "Remove the last vertex"),
     ("Esc", "Cancel what is being drawn"),

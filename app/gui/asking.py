@@ -141,11 +141,12 @@ class Asker(QObject):
         request, refs = prepared.request, prepared.refs
         card = w.chat.begin_answer(request.question)
         path, image_id, session = studio.path, conv.image_id, conv.session_id
+        frame = studio.frame_ref()  # a video frame: the turn is logged with it
         job = w.host.ask(
             request,
             on_text=lambda piece: card.append(piece) if shiboken6.isValid(card) else None,
             on_answer=lambda a: self._answered(
-                a, request, refs, card, path, image_id, session, regenerate, question
+                a, request, refs, card, path, image_id, session, regenerate, question, frame
             ),
             on_error=lambda exc: self._failed(card, exc),
         )
@@ -180,6 +181,7 @@ class Asker(QObject):
         session: int | None,
         regenerate: bool,
         typed: str = "",
+        frame: object = None,
     ) -> None:
         spec = self.w.host.spec
         meta = [spec.label if spec else answer.model]
@@ -212,7 +214,9 @@ class Asker(QObject):
                 self.studio.conversation.session_id = row.session_id
             self._stored(card, path, row)
 
-        self.w.writer.commit_turn(PendingTurn(image_id, session, turn, saved, path=path))
+        self.w.writer.commit_turn(
+            PendingTurn(image_id, session, turn, saved, path=path, frame=frame)
+        )
 
     def _stored(self, card: TurnCard, path: Path, row: TurnRow) -> None:
         if self.studio.path == path:

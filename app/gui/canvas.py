@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
@@ -117,6 +118,21 @@ class Canvas(QGraphicsView):
         self.image_size = None  # no drawing until the new image's first frame
         self.renderer.open(path, self._viewport_size(), self.devicePixelRatioF())
 
+    def show_frame(self, path: Path, decode: Callable[[], Image.Image]) -> int:
+        """Show a video frame (``decode()`` runs on the render thread) with the document's
+        prompts; the zoom and the tool stay (a frame step is not a new image). Returns the
+        token of the frame's ``image_loaded``."""
+        self.path = path
+        self.tool.cancel()
+        self._clear_pending()
+        self._lifted = None
+        prompts = list(self.doc.prompts) if self.doc is not None else []
+        self._video_token = self.renderer.open_frame(path, decode, prompts, self._lod_scale())
+        return self._video_token
+
+    #: The token of the last video frame asked for: it arrives composited, at the same size.
+    _video_token: int | None = None
+
     def set_document(self, doc: PromptDocument | None) -> None:
         if self.doc is not None:
             self.doc.changed.disconnect(self._on_doc_changed)
@@ -136,7 +152,7 @@ class Canvas(QGraphicsView):
         if self.doc is not None:
             self.doc.image_size = self.image_size
         self.image_loaded.emit(loaded)
-        if self.doc is not None and self.doc.prompts:
+        if self.doc is not None and self.doc.prompts and loaded.token != self._video_token:
             self._request_render()
 
     def _on_failed(self, token: int, message: str) -> None:
@@ -150,6 +166,9 @@ class Canvas(QGraphicsView):
 
     def _on_frame(self, frame: Frame) -> None:
         first = self.frame is None or self.frame.token != frame.token
+        if first and frame.token == self._video_token and self.frame is not None:
+            # The next frame of the same video: same size, same view (no refit per step).
+            first = self.frame.size != frame.size
         self.frame = frame
         if first:
             if not self.model_view:

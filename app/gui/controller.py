@@ -10,7 +10,9 @@ lives in :mod:`app.gui.asking`.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 from PySide6.QtCore import QModelIndex, QObject, QTimer, Signal
@@ -27,6 +29,7 @@ from app.gui.layers import LayersPanel
 from app.gui.renderer import Loaded
 from app.gui.status import Banner, StatusBar
 from app.gui.stylebar import StyleBar
+from app.gui.video_doc import VideoDocument
 from app.gui.writer import ImageState, LogWriter
 from data_gen.qalog.log import TurnRow
 
@@ -40,6 +43,7 @@ class Studio(QObject):
     image_ready = Signal(object)  # ImageState, once the log answered for the current image
     document_opened = Signal(object)  # the PromptDocument now edited (its undo stack is current)
     folder_requested = Signal(object, object)  # folder: Path, image to select: Path | None
+    video_requested = Signal(object)  # a video's Path: its document is current (app.gui.video)
 
     def __init__(
         self,
@@ -68,6 +72,8 @@ class Studio(QObject):
         self.conversation = Conversation()
         self.turns: dict[int, TurnRow] = {}
         self._dirty = False
+        #: The video frame on screen, for a question (set by app.gui.video; None for a photo).
+        self.frame_ref: Callable[[], Any] = lambda: None
         self._autosave = QTimer(self, singleShot=True, interval=autosave_ms)
         self._autosave.timeout.connect(self.save_draft)
         canvas.image_loaded.connect(self._loaded)
@@ -91,7 +97,7 @@ class Studio(QObject):
             self.banner.show_error(f"{path}: no such file or folder")
         else:
             self.show(path)
-            if is_image(path):
+            if is_image(path) or ov.is_video_path(path):
                 self.folder_requested.emit(path.parent, path)
 
     def show(self, path: Path) -> None:
@@ -103,7 +109,8 @@ class Studio(QObject):
         self.state = None
         self.turns = {}
         self.conversation = Conversation()
-        doc = self.docs.pop(path, None) or PromptDocument(path)
+        video = ov.is_video_path(path)
+        doc = self.docs.pop(path, None) or (VideoDocument(path) if video else PromptDocument(path))
         self.docs[path] = doc
         while len(self.docs) > KEEP_DOCUMENTS:
             self.docs.popitem(last=False)
@@ -118,7 +125,8 @@ class Studio(QObject):
         # The style controls show this document's selection, or the pen (not the last image's).
         self._selected(-1 if doc.selected is None else doc.selected)
         self.document_opened.emit(doc)
-        self.canvas.open_image(path)
+        if not video:
+            self.canvas.open_image(path)
         self.canvas.set_document(doc)
         self.layers.set_document(doc)
         self.chat.clear()
@@ -127,7 +135,10 @@ class Studio(QObject):
         self.chat.question.blockSignals(False)
         self._dirty = False
         self.image_changed.emit(path)
-        self.writer.open_image(path, lambda state: self._state(path, state))
+        if video:
+            self.video_requested.emit(path)  # its turns are in the answers over time
+        else:
+            self.writer.open_image(path, lambda state: self._state(path, state))
 
     def _selected(self, index: int) -> None:
         """The style controls show the selected prompt's style (editing them restyles it)."""

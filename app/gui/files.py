@@ -14,7 +14,7 @@ from collections.abc import Generator, Iterable
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 from PySide6.QtCore import (
     QAbstractListModel,
     QModelIndex,
@@ -28,8 +28,11 @@ from PySide6.QtGui import QIcon, QImage, QPixmap
 
 import overlays as ov
 from app.gui.threads import Worker, run_in_thread, serial_pool
+from overlays.video_io import VIDEO_SUFFIXES, VideoReader, is_video_path
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
+#: Listed in a folder: images, and videos beside them (a video's row has a ▶ on its icon).
+LISTED_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
 CHUNK = 5000
 THUMB = 64
 FILTERS = ("all", "with Q&A", "without Q&A", "reviewed", "needs review")
@@ -59,7 +62,7 @@ def _images_below(folder: Path) -> list[str]:
                 if e.is_dir(follow_symlinks=False):
                     if not e.name.startswith("."):
                         pending.append(os.path.join(rel, e.name) if rel else e.name)
-                elif os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file():
+                elif os.path.splitext(e.name)[1].lower() in LISTED_SUFFIXES and e.is_file():
                     found.append(os.path.join(rel, e.name) if rel else e.name)
     return found
 
@@ -74,7 +77,7 @@ def scan_folder(folder: Path, recursive: bool = False) -> Generator[list[Path], 
             names = [
                 e.name
                 for e in entries
-                if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file()
+                if os.path.splitext(e.name)[1].lower() in LISTED_SUFFIXES and e.is_file()
             ]
     names.sort(key=natural_key)
     for start in range(0, len(names), CHUNK):
@@ -83,13 +86,35 @@ def scan_folder(folder: Path, recursive: bool = False) -> Generator[list[Path], 
 
 
 def load_thumbnail(path: Path, size: int = THUMB) -> QImage:
-    """A small RGB thumbnail (JPEGs decode at reduced size); raises OSError when unreadable."""
+    """A small RGB thumbnail (JPEGs decode at reduced size; a video: its first frame, marked
+    with a play triangle); raises OSError when unreadable."""
+    if is_video_path(path):
+        return _video_thumbnail(path, size)
     with Image.open(path) as source:
         source.draft("RGB", (size * 2, size * 2))
         im = ov.to_rgb(ImageOps.exif_transpose(source))
     im.thumbnail((size, size), Image.Resampling.BILINEAR)
     data = im.tobytes()
     return QImage(data, im.width, im.height, 3 * im.width, QImage.Format.Format_RGB888).copy()
+
+
+def _video_thumbnail(path: Path, size: int) -> QImage:
+    try:
+        with VideoReader(path) as reader:
+            im = reader.frame(0)
+    except ov.OverlayError as exc:
+        raise OSError(str(exc)) from None
+    im.thumbnail((size, size), Image.Resampling.BILINEAR)
+    w, h = im.size
+    r = max(4, min(w, h) // 4)  # a play triangle: a video, not a photo, at a glance
+    cx, cy = w // 2, h // 2
+    ImageDraw.Draw(im).polygon(
+        [(cx - r // 2, cy - r), (cx - r // 2, cy + r), (cx + r, cy)],
+        fill=(255, 255, 255),
+        outline=(0, 0, 0),
+    )
+    data = im.tobytes()
+    return QImage(data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
 class Thumbnails(QObject):

@@ -17,6 +17,8 @@ from typing import IO, Any
 import overlays as ov
 from app.gui.logproc import PARENT_POLL_S, LogProcessError, receive, send
 from data_gen.qalog.log import ImageFile, ImageRow, LogError, NewTurn, QALog, TurnRow
+from data_gen.qalog.log_video import frame_image
+from overlays.tracks import Track
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,28 @@ def _open_image(log: QALog, path: Path) -> ImageState | None:
 
 
 def _commit_turn(
-    log: QALog, image_id: int | None, session_id: int | None, path: Path | None, turn: NewTurn
+    log: QALog,
+    image_id: int | None,
+    session_id: int | None,
+    path: Path | None,
+    turn: NewTurn,
+    frame: Any = None,
 ) -> TurnRow:
     """The image (if new), the session (if new) and the turn, in one transaction
     (:meth:`QALog.record_turn`); the turn already stored under its request id when this is a
-    retry."""
+    retry. ``frame`` (``app.gui.video_frames.FrameRef``): a question about a video frame."""
+    if frame is not None:
+        new = image_id is None and session_id is None
+        recorded = log.record_turn(
+            turn,
+            session_id=session_id,
+            image_id=image_id,
+            image=frame_image(frame.info, frame.index, frame.image) if new else None,
+            video=frame.info,
+            frame_index=frame.index,
+            frame_time=frame.time,
+        )
+        return log.turn(recorded.turn_id)
     image = None
     if image_id is None and session_id is None:
         if path is None:
@@ -50,6 +69,33 @@ def _commit_turn(
         image = ImageFile.read(path)  # hashed before taking the write lock
     recorded = log.record_turn(turn, session_id=session_id, image_id=image_id, image=image)
     return log.turn(recorded.turn_id)
+
+
+def _open_video(log: QALog, info: Any) -> tuple[int, list[dict[str, Any]], list[TurnRow]]:
+    """Register a video (``overlays.video_io.VideoInfo``); its regions' tracks saved without a
+    conversation (the app's draft of the video, as ``Track.to_dict()``: a Track does not
+    pickle), and its turns."""
+    row = log.add_video(info)
+    tracks: list[dict[str, Any]] = []
+    for stored in sorted(log.tracks(row.id, None, any_session=False), key=lambda r: r.region_index):
+        try:
+            track = stored.track()
+        except ov.OverlayError:
+            continue  # a newer version's track: left in the log, not shown
+        if track:
+            tracks.append(track.to_dict())
+    return row.id, tracks, log.video_turns(row.id)
+
+
+def _save_tracks(log: QALog, video_id: int, tracks: Sequence[dict[str, Any]]) -> None:
+    """The video's regions (``Track.to_dict()`` each), region by region, in one transaction;
+    regions deleted since the last save are stored empty."""
+    before = len(log.tracks(video_id, None, any_session=False))
+    with log.batch() as batch:
+        for i, track in enumerate(tracks):
+            batch.save_track(video_id, i, track)
+        for i in range(len(tracks), before):
+            batch.save_track(video_id, i, Track())
 
 
 def _review(log: QALog, turn_id: int, status: Any, corrected: str | None) -> TurnRow:
@@ -112,10 +158,12 @@ OPS: dict[str, Callable[..., Any]] = {
     "open_image": _open_image,
     "turns": lambda log, image_id: log.turns(image_id=image_id),
     "turn": lambda log, turn_id: log.turn(turn_id),
-    "statuses": lambda log: log.image_statuses(),
+    "statuses": lambda log: {**log.image_statuses(), **log.video_statuses()},
     "save_draft": lambda log, *args: log.save_draft(*args),
     "commit_turn": _commit_turn,
     "review": _review,
+    "open_video": _open_video,
+    "save_tracks": _save_tracks,
     "set_tags": _set_tags,
     "region_labels": _region_labels,
 }

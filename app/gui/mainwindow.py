@@ -51,6 +51,9 @@ from app.gui.stylebar import Pen, StyleBar
 from app.gui.theme import apply_theme, follow_system
 from app.gui.tools import TOOL_NAMES
 from app.gui.undo import UndoStack
+from app.gui.video import VideoController
+from app.gui.video_answers import AnswersOverTime
+from app.gui.video_bar import VideoBar
 from app.gui.viewadjust import ViewAdjuster
 from app.gui.workers import EngineHost, EngineSpec
 from app.gui.writer import LogWriter
@@ -98,6 +101,8 @@ class MainWindow(QMainWindow):
         for w in (self.banner, self.stylebar):
             layout.addWidget(w)
         layout.addWidget(self.canvas, 1)
+        self.video_bar = VideoBar()  # shown while a video is open
+        layout.addWidget(self.video_bar)
         self.setCentralWidget(central)
         self.files = FileListModel(self)
         self.files.thumbnails.enabled = self.settings.thumbnails
@@ -115,6 +120,7 @@ class MainWindow(QMainWindow):
         self.chat = ChatPanel()
         self.layers = LayersPanel()
         self.labels_panel = LabelsPanel()
+        self.over_time = AnswersOverTime()
         self.statusbar = StatusBar()
         self.setStatusBar(self.statusbar)
         self._docks()
@@ -181,6 +187,19 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self.assist.panel.set_current(self.settings.assist_method)
+        self.video = VideoController(
+            studio=self.studio,
+            canvas=self.canvas,
+            bar=self.video_bar,
+            answers=self.over_time,
+            host=self.host,
+            writer=self.writer,
+            chat=self.chat,
+            statusbar=self.statusbar,
+            banner=self.banner,
+            current_settings=lambda: self.settings,
+            parent=self,
+        )
         self.actions_ = make_actions(self, self._slots())
         self._menus_and_toolbars()
         self._connect()
@@ -219,11 +238,17 @@ class MainWindow(QMainWindow):
             ("Chat", self.chat, Qt.DockWidgetArea.RightDockWidgetArea),
             ("Prompts", self.layers, Qt.DockWidgetArea.RightDockWidgetArea),
             ("Labels", self.labels_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("Answers over time", self.over_time, Qt.DockWidgetArea.RightDockWidgetArea),
         ):
             dock = QDockWidget(title, self)
             dock.setObjectName(title)
             dock.setWidget(widget)
             self.addDockWidget(area, dock)
+        prompts = self.findChild(QDockWidget, "Prompts")
+        answers = self.findChild(QDockWidget, "Answers over time")
+        if isinstance(prompts, QDockWidget) and isinstance(answers, QDockWidget):
+            self.tabifyDockWidget(prompts, answers)
+            prompts.raise_()
         self.resizeDocks(
             [self.findChild(QDockWidget, "Chat"), self.findChild(QDockWidget, "Prompts")],  # type: ignore[list-item]
             [600, 200],
@@ -271,6 +296,13 @@ class MainWindow(QMainWindow):
             "help": self.show_help,
             "undo": lambda: self._undo_stack.undo() if self._undo_stack else None,
             "redo": lambda: self._undo_stack.redo() if self._undo_stack else None,
+            "video_play": self.video.toggle_play,
+            "video_next_frame": lambda: self.video.step(+1),
+            "video_previous_frame": lambda: self.video.step(-1),
+            "track_forward": lambda: self.video.track(+1),
+            "track_backward": lambda: self.video.track(-1),
+            "remove_keyframe": self.video.remove_keyframe,
+            "ask_over_time": self.video.ask_over_time,
         }
         for name in TOOL_NAMES:
             slots[f"tool_{name}"] = lambda _=False, n=name: self.select_tool(n)
@@ -318,6 +350,25 @@ class MainWindow(QMainWindow):
             if button is not None:
                 button.setFixedWidth(metrics.horizontalAdvance("Redo " + "m" * 10) + 12)
         self._undo_state()
+        self._video_actions(False)
+
+    VIDEO_ACTIONS = (
+        "video_play",
+        "video_next_frame",
+        "video_previous_frame",
+        "track_forward",
+        "track_backward",
+        "remove_keyframe",
+        "ask_over_time",
+    )
+
+    def _video_actions(self, on: bool) -> None:
+        """Only while a video is shown: Space pans a photo otherwise, and , and . type."""
+        for key in self.VIDEO_ACTIONS:
+            self.actions_[key].setEnabled(on)
+        dock = self.findChild(QDockWidget, "Answers over time")
+        if on and isinstance(dock, QDockWidget):
+            dock.show()
 
     def _connect(self) -> None:
         c = self.canvas
@@ -352,6 +403,7 @@ class MainWindow(QMainWindow):
         self.studio.image_changed.connect(self._image_changed)
         self.studio.folder_requested.connect(self.open_folder)
         self.studio.document_opened.connect(self._bind_undo)
+        self.asker.answered.connect(self.video.answered)
         self.chat.question.left.connect(lambda: self.canvas.setFocus())
         self.actions_["carry_prompts"].toggled.connect(
             lambda on: setattr(self.carrier, "enabled", on)
@@ -488,7 +540,8 @@ class MainWindow(QMainWindow):
             self,
             "Open image",
             self.settings.last_folder,
-            "Images (*.jpg *.jpeg *.png *.webp *.bmp *.tif *.tiff *.gif)",
+            "Images and videos (*.jpg *.jpeg *.png *.webp *.bmp *.tif *.tiff *.gif "
+            "*.mp4 *.mov *.mkv *.avi *.webm *.m4v)",
         )
         if path:
             self.open_target(Path(path))
@@ -513,6 +566,7 @@ class MainWindow(QMainWindow):
         self.open_folder(Path(folder), select=image)
 
     def _image_changed(self, path: Path) -> None:
+        self._video_actions(ov.is_video_path(path))
         self.setWindowTitle(f"{path.name} — ViP Studio")
         self.statusbar.image.setText(path.name)
         self.settings = self.settings.with_changes(last_image=str(path))
@@ -742,6 +796,7 @@ class MainWindow(QMainWindow):
     cheat_sheet: CheatSheet | None = None
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.video.close()
         self.studio.flush()
         self._save_last_folder()
         # Cancel background work and do not wait for it: a generation can sit in the model for

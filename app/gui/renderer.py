@@ -14,7 +14,7 @@ arrives as a fast reduced-size decode, then exact.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,6 +160,26 @@ class Pipeline:
         frame = Frame(token, 0, base.size, self.full, self.lod, lod_size, exact=True)
         return Loaded(token, path, base), frame
 
+    def load_frame(
+        self,
+        token: int,
+        path: Path,
+        decode: Callable[[], Image.Image],
+        version: int,
+        prompts: tuple[ov.Prompt, ...],
+        scale: float | None,
+    ) -> tuple[Loaded, Frame]:
+        """A video frame: ``decode()`` gives it (here, off the GUI thread); it arrives already
+        composited with ``prompts`` (a step through a clip never flashes a frame without them)."""
+        self.token, self.base, self.composite, self.full, self.lod = token, None, None, None, None
+        base = decode()
+        self.base = base
+        # Drawn before the one conversion to a QImage (no patching of a bare frame after).
+        self.composite = ov.render(base, prompts) if prompts else base
+        self.drawn, self.version = prompts, version
+        self.full, self.lod, self.lod_size = to_qimage(self.composite), None, None
+        return Loaded(token, path, base), self._rescale(scale, None, version)
+
     def render(
         self, token: int, version: int, prompts: tuple[ov.Prompt, ...], scale: float | None
     ) -> Frame | None:
@@ -291,6 +311,23 @@ class Renderer(QObject):
         self.version = 0
         self._pending.clear()
         self._pending["load"] = (self._pipeline.load, (self.token, path, viewport, dpr))
+        self._kick()
+        return self.token
+
+    def open_frame(
+        self,
+        path: Path,
+        decode: Callable[[], Image.Image],
+        prompts: Sequence[ov.Prompt],
+        scale: float | None,
+    ) -> int:
+        """Show the image ``decode()`` gives (a video frame, decoded on the render thread) with
+        ``prompts`` drawn; returns the token its frames carry. A newer call supersedes it."""
+        self.token += 1
+        self.version += 1
+        self._pending.clear()
+        args = (self.token, path, decode, self.version, tuple(prompts), scale)
+        self._pending["load"] = (self._pipeline.load_frame, args)
         self._kick()
         return self.token
 

@@ -42,6 +42,8 @@ class PendingTurn:
     on_saved: Callable[[TurnRow], Any] | None = None
     path: Path | None = None
     attempts: int = 0
+    #: A question about a video frame: ``app.gui.video_frames.FrameRef`` (logged with it).
+    frame: Any = None
 
 
 class LogWriter(QObject):
@@ -206,6 +208,7 @@ class LogWriter(QObject):
             pending.session_id,
             pending.path,
             pending.turn,
+            *([pending.frame] if pending.frame is not None else []),
             on_done=done,
             on_error=failed,
         )

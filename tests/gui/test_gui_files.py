@@ -265,7 +265,7 @@ def test_vipstudio_gui_has_help() -> None:
 
     result = CliRunner().invoke(main, ["gui", "--help"])
     assert result.exit_code == 0
-    assert "[IMAGE|FOLDER]" in result.output and "--server" in result.output
+    assert "[IMAGE|FOLDER|VIDEO]" in result.output and "--server" in result.output
     bad = CliRunner().invoke(main, ["gui", "--server", "ftp://x"])
     assert bad.exit_code == 2
 
