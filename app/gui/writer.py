@@ -86,9 +86,9 @@ class LogWriter(QObject):
                     self._process = logproc.take()
                     self._process.configure(self.path, self.busy_timeout_s)
                 result = self._process.call(op, *args)
-                if op == "commit_turn":
+                if op == "commit_turn":  # (image id, session id, path, turn[, frame])
                     with self._confirmed_lock:
-                        self._confirmed.add(args[-1].request_id)
+                        self._confirmed.add(args[3].request_id)
                 return result
             except LogProcessDied:
                 process, self._process = self._process, None
