@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel
+from PySide6.QtCore import QItemSelectionModel, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -22,6 +22,10 @@ from app.gui.stylebar import swatch
 class LayersPanel(QWidget):
     """Mirrors a document: click selects (Ctrl/Shift+click several, as on the canvas);
     buttons reorder, duplicate, delete (all undoable)."""
+
+    #: "Dup" was clicked: the window duplicates, by the same rule as Ctrl+D (Auto mode gives
+    #: each copy a free colour, which depends on the pen, not known here).
+    duplicate_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -50,7 +54,7 @@ class LayersPanel(QWidget):
         self.list.itemSelectionChanged.connect(self._rows_changed)
         self.buttons["up"].clicked.connect(lambda: self.move_selected(+1))
         self.buttons["down"].clicked.connect(lambda: self.move_selected(-1))
-        self.buttons["duplicate"].clicked.connect(lambda: self.doc and self.doc.duplicate())
+        self.buttons["duplicate"].clicked.connect(self.duplicate_requested)
         self.buttons["delete"].clicked.connect(lambda: self.doc and self.doc.delete())
 
     def set_document(self, doc: PromptDocument | None) -> None:

@@ -119,6 +119,7 @@ class MainWindow(QMainWindow):
         self.filter_mode.addItems(FILTERS)
         self.chat = ChatPanel()
         self.layers = LayersPanel()
+        self.layers.duplicate_requested.connect(self.duplicate)
         self.labels_panel = LabelsPanel()
         self.over_time = AnswersOverTime()
         self.statusbar = StatusBar()

@@ -86,6 +86,30 @@ def test_duplicate_in_auto_mode_gets_a_free_colour(qtbot: Any, window: Any, samp
     assert doc.prompts[2].style.color == "red"
 
 
+def test_the_prompts_list_dup_button_follows_the_same_auto_colour_rule(
+    qtbot: Any, window: Any, samples: Any
+) -> None:
+    """The Prompts list's "Dup" button is the same door as Ctrl+D: in Auto mode each copy
+    gets a colour no region uses yet, so that no two regions share one phrase."""
+    open_and_wait(qtbot, window, samples)
+    canvas, doc = window.canvas, window.studio.doc
+    _tool(window, "ellipse")
+    drag(qtbot, canvas, [(100, 100), (200, 200)])
+    dup = window.layers.buttons["duplicate"]
+    dup.click()
+    assert [p.kind for p in doc.prompts] == ["ellipse", "ellipse"] and doc.selected == 1
+    assert doc.prompts[1].style.color == ov.next_free_color(doc.prompts[:1])
+    doc.select_many([0, 1])
+    dup.click()
+    assert len({ov.referring_phrase(p) for p in doc.prompts}) == 4
+    # A chosen pen colour: the copy keeps the original's colour, through either door.
+    doc.select(None)
+    window.stylebar.color_buttons["blue"].click()
+    doc.select(0)
+    dup.click()
+    assert doc.prompts[-1].style.color == "red"
+
+
 def test_a_brush_stroke_away_from_the_selected_mask_starts_a_new_mask(
     qtbot: Any, window: Any, samples: Any
 ) -> None:
