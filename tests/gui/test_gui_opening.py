@@ -8,10 +8,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from gui_helpers import open_and_wait
+from gui_helpers import open_and_wait, qimage_rgb
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
+from video_helpers import make_clip, read_index
 
 from app.gui import settings as settings_io
 from app.gui.files import scan_folder
@@ -128,6 +129,32 @@ def test_dropping_an_image_a_folder_or_a_video_opens_it(
     ):
         QApplication.sendEvent(window, event)  # text is not taken for a file
     assert window.studio.path == clip and window.settings.recent == recent
+
+
+def test_dropping_a_real_video_opens_it_as_a_video_at_frame_0(
+    qtbot: Any, window: Any, samples: Path, tmp_path: Path
+) -> None:
+    """A clip dropped on the window is opened as a video: the timeline shows, frame 0 is on
+    the canvas, and the clip joins the recent list."""
+    window.open_target(samples / "coffee.jpg")
+    qtbot.waitUntil(lambda: window.studio.state is not None, timeout=15_000)
+    clip = make_clip(tmp_path / "dropped.mp4", count=20, fps=10)
+    assert _drop(window, window.canvas.viewport(), clip)
+    qtbot.waitUntil(lambda: window.video.active, timeout=15_000)
+    qtbot.waitUntil(lambda: window.video.shown_frame == 0, timeout=15_000)
+    assert window.studio.path == clip and window.video.frame == 0
+    assert window.video_bar.isVisible() and window.video_bar.timeline.frame_count == 20
+    assert "frame 0 / 19" in window.video_bar.position.text()
+    assert read_index(qimage_rgb(window.canvas.frame.full)) == 0
+    assert window.settings.recent[0] == str(clip)
+    # Another clip dropped over the playing one replaces it, from its own frame 0.
+    window.video.seek(7)
+    qtbot.waitUntil(lambda: window.video.shown_frame == 7, timeout=15_000)
+    second = make_clip(tmp_path / "second.mp4", count=12, fps=10)
+    assert _drop(window, window.video_bar.timeline, second)
+    qtbot.waitUntil(lambda: window.studio.path == second, timeout=15_000)
+    qtbot.waitUntil(lambda: window.video.shown_frame == 0, timeout=15_000)
+    assert window.video_bar.timeline.frame_count == 12
 
 
 _LEFT = (Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
