@@ -350,7 +350,7 @@ def main() -> int:
         t = time.perf_counter()
         bigs, folder = bench_gui.make_photos(tmp)
         print(f"made the test images in {time.perf_counter() - t:.1f} s (bench_gui.make_photos)")
-        cold, warm = bench_gui.launch(folder, tmp)
+        cold, warm, *_ = bench_gui.launch(folder, tmp)  # (cold, warm, logged, usage)
         ours = bench_gui.in_process(bigs, folder, tmp)
         ours.update(launch_cold=cold, launch_warm=warm)
         try:
