@@ -12,7 +12,7 @@ from gui_helpers import open_and_wait, qimage_rgb
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
-from video_helpers import make_clip, read_index
+from gui_video_helpers import make_clip, read_index
 
 from app.gui import settings as settings_io
 from app.gui.files import scan_folder

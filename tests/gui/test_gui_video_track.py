@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from gui_helpers import drag
 from PySide6.QtCore import Qt
-from video_helpers import H, W, frame, make_clip, open_video, square_box
+from gui_video_helpers import H, W, frame, make_clip, open_video, square_box
 
 from overlays.video_io import write_video
 
