@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from gui_helpers import open_and_wait, qimage_rgb
+from gui_video_helpers import make_clip, read_index
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
-from gui_video_helpers import make_clip, read_index
 
 from app.gui import settings as settings_io
 from app.gui.files import scan_folder

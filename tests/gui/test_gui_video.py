@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 from gui_helpers import drag, qimage_rgb, wait_rendered
-from PySide6.QtCore import QPointF, Qt
 from gui_video_helpers import make_clip, open_video, read_index
+from PySide6.QtCore import QPointF, Qt
 
 import overlays as ov
 from app.gui.files import load_thumbnail

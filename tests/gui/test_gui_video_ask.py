@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 from gui_helpers import adopt, drag
-from PySide6.QtCore import Qt
 from gui_video_helpers import make_clip, open_video, read_index
+from PySide6.QtCore import Qt
 
 import overlays as ov
 from app.gui.settings import Generation

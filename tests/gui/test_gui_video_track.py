@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 from gui_helpers import drag
-from PySide6.QtCore import Qt
 from gui_video_helpers import H, W, frame, make_clip, open_video, square_box
+from PySide6.QtCore import Qt
 
 from overlays.video_io import write_video
 
