@@ -122,9 +122,7 @@ def list_turns(
         else:
             q = _short(row.question, 50)
             a = _short(row.final_answer, 50)
-            click.echo(
-                f"{row.id:>6}  {row.review:<10}  {Path(row.image_path).name:<20}  {q}  →  {a}"
-            )
+            click.echo(f"{row.id:>6}  {row.review:<10}  {_where(row):<20}  {q}  →  {a}")
 
 
 @log_group.command("show")
@@ -190,6 +188,8 @@ def turn_summary(row: TurnRow, full: bool = False) -> dict[str, Any]:
         "created_at": row.created_at,
         "tags": row.tags,
     }
+    if row.is_video:
+        out.update(video=row.video_path, frame=row.frame_index, t=row.frame_time)
     if full:
         out.update(
             model_answer=row.answer,
@@ -208,6 +208,13 @@ def turn_summary(row: TurnRow, full: bool = False) -> dict[str, Any]:
             image_size=[row.image_width, row.image_height],
         )
     return out
+
+
+def _where(row: TurnRow) -> str:
+    """The image's file name, or for a video turn the video's and the frame's time."""
+    if row.is_video and row.video_path is not None:
+        return f"{Path(row.video_path).name} @{row.frame_time or 0:.2f}s"
+    return Path(row.image_path).name
 
 
 def _short(text: str, n: int) -> str:

@@ -39,12 +39,16 @@ class Stats:
     answer_words: Counter[int] = field(default_factory=Counter)
     regions: int = 0
     region_labels: Counter[str] = field(default_factory=Counter)
+    video_turns: int = 0  # of `turns`, those asked about a video frame
+    videos: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "turns": self.turns,
             "images": self.images,
             "sessions": self.sessions,
+            "video_turns": self.video_turns,
+            "videos": self.videos,
             **{k.replace(" ", "_"): dict(v.most_common()) for k, v in self.counts.items()},
             "question_words": _summary(self.question_words),
             "answer_words": _summary(self.answer_words),
@@ -56,6 +60,8 @@ class Stats:
 
     def lines(self) -> list[str]:
         out = [f"{self.turns} turns on {self.images} images in {self.sessions} sessions"]
+        if self.video_turns:
+            out.append(f"  video: {self.video_turns} turns on frames of {self.videos} videos")
         for key, counter in self.counts.items():
             shown = ", ".join(f"{k}: {v}" for k, v in counter.most_common(12)) or "-"
             out.append(f"  {key}: {shown}")
@@ -101,6 +107,7 @@ def collect_stats(
     stats = Stats()
     images: set[int] = set()
     sessions: set[int] = set()
+    videos: set[int] = set()
     for turn in log.iter_turns(
         review=review or None,
         model=model,
@@ -112,6 +119,9 @@ def collect_stats(
         stats.turns += 1
         images.add(turn.image_id)
         sessions.add(turn.session_id)
+        if turn.video_id is not None:
+            stats.video_turns += 1
+            videos.add(turn.video_id)
         stats.counts["review"][turn.review] += 1
         stats.counts["model"][turn.model] += 1
         stats.counts["source"][turn.source] += 1
@@ -122,6 +132,7 @@ def collect_stats(
         stats.answer_words[len(turn.final_answer.split())] += 1
     stats.images = len(images)
     stats.sessions = len(sessions)
+    stats.videos = len(videos)
     for region in log.iter_regions():
         stats.regions += 1
         stats.region_labels[region.label or "(no class)"] += 1

@@ -3,13 +3,19 @@
 Pure: no Qt, no torch. See ``CONTEXT.md`` for the vocabulary.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from overlays.errors import (
+    FrameOutOfRange,
     ImageError,
     ImageTooLarge,
     ImageUnreadable,
     InvalidPrompt,
     OverlayError,
     PromptOutsideImage,
+    VideoError,
+    VideoTooLarge,
+    VideoUnreadable,
 )
 from overlays.fitting import (
     FAR_OUTSIDE,
@@ -64,6 +70,30 @@ from overlays.render import (
 from overlays.serialize import SCHEMA, dumps, from_document, loads, prompt_from_dict, prompt_to_dict
 from overlays.style import PALETTE, Style, parse_color, sample_style, scale_of
 
+if TYPE_CHECKING:
+    from overlays.video_io import (
+        VIDEO_SUFFIXES,
+        VideoInfo,
+        VideoReader,
+        is_video_path,
+        sample_times,
+        write_video,
+    )
+
+# The video names load PyAV (~80 ms) on first use, not with every `import overlays`.
+_VIDEO_NAMES = frozenset(
+    {"VIDEO_SUFFIXES", "VideoInfo", "VideoReader", "is_video_path", "sample_times", "write_video"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _VIDEO_NAMES:
+        from overlays import video_io
+
+        return getattr(video_io, name)
+    raise AttributeError(f"module 'overlays' has no attribute {name!r}")
+
+
 __all__ = [
     "FAR_OUTSIDE",
     "KINDS",
@@ -74,10 +104,12 @@ __all__ = [
     "PROMPT_TYPES",
     "SCHEMA",
     "SHAPE_WORDS",
+    "VIDEO_SUFFIXES",
     "Arrow",
     "Box",
     "Contour",
     "Ellipse",
+    "FrameOutOfRange",
     "ImageError",
     "ImageTooLarge",
     "ImageUnreadable",
@@ -95,6 +127,11 @@ __all__ = [
     "Scribble",
     "Style",
     "Triangle",
+    "VideoError",
+    "VideoInfo",
+    "VideoReader",
+    "VideoTooLarge",
+    "VideoUnreadable",
     "assign_distinct_colors",
     "box_from_normalized",
     "box_from_xywh",
@@ -110,6 +147,7 @@ __all__ = [
     "generate",
     "generate_sampled",
     "image_size",
+    "is_video_path",
     "load_image",
     "loads",
     "mark_phrase",
@@ -126,7 +164,9 @@ __all__ = [
     "render_reference",
     "rewrite_question",
     "sample_style",
+    "sample_times",
     "scale_of",
     "to_rgb",
     "verify_image",
+    "write_video",
 ]

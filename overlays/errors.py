@@ -25,3 +25,19 @@ class ImageUnreadable(ImageError):
 
 class ImageTooLarge(ImageError):
     """The image has more pixels than the configured limit."""
+
+
+class VideoError(OverlayError):
+    """Base class for videos that cannot be used."""
+
+
+class VideoUnreadable(VideoError):
+    """The file is missing, not a regular file, damaged, truncated or has no video stream."""
+
+
+class VideoTooLarge(VideoError):
+    """The video's frames have more pixels than the configured limit."""
+
+
+class FrameOutOfRange(VideoError, ValueError):
+    """A frame index or a time lies outside the clip."""

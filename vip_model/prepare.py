@@ -87,7 +87,12 @@ def prepare_request(
 @dataclass(frozen=True)
 class AnswerRecord:
     """One answer as the doors print and write it: the one JSON shape of `ask --json` and of
-    an `ask --batch` line (which adds the query's ``id``)."""
+    an `ask --batch` line (which adds the query's ``id``).
+
+    An answer about a video frame also names the ``video``, the ``frame`` index and its time
+    ``t`` in seconds (then ``image`` is the frame's log path, ``"<video>#frame=<i>"``); they
+    are written only when set, so an image's record is unchanged.
+    """
 
     image: str
     question: str
@@ -101,6 +106,9 @@ class AnswerRecord:
     cached_tokens: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     id: str | None = None
+    video: str | None = None
+    frame: int | None = None
+    t: float | None = None
 
     @classmethod
     def of(
@@ -112,6 +120,9 @@ class AnswerRecord:
         model: str,
         turn_id: int | None,
         id: str | None = None,
+        video: str | None = None,
+        frame: int | None = None,
+        t: float | None = None,
     ) -> AnswerRecord:
         """The record of ``answer`` to ``request``; ``model`` is the name the log records."""
         return cls(
@@ -127,6 +138,9 @@ class AnswerRecord:
             cached_tokens=answer.cached_tokens,
             timings=asdict(answer.timings),
             id=id,
+            video=video,
+            frame=frame,
+            t=t,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,6 +148,9 @@ class AnswerRecord:
         return {
             **({"id": self.id} if self.id is not None else {}),
             "image": self.image,
+            **({"video": self.video} if self.video is not None else {}),
+            **({"frame": self.frame} if self.frame is not None else {}),
+            **({"t": self.t} if self.t is not None else {}),
             "question": self.question,
             "answer": self.answer,
             "prompts": [ov.prompt_to_dict(p) for p in self.prompts],

@@ -9,4 +9,5 @@ neither ``app``, click nor Qt (``tests/test_import_contract.py``).
 - ``log_schema``: the schema, its migrations and the ``application_id`` mark.
 - ``log_open``: opening a file safely (ours, foreign, read-only, damaged, newer).
 - ``log_batch``: batched writes (imports, ``ask --batch``).
+- ``log_video``: videos, video turns (frame index and time) and region tracks; their read API.
 """

@@ -55,18 +55,22 @@ from data_gen.qalog.log_types import (
     file_sha256,
     now,
 )
+from data_gen.qalog.log_video import TrackRow, VideoLog, VideoMeta, VideoRow, frame_image
 from overlays.phrases import RegionRef, find_refs
 from overlays.serialize import region_from_dict
 
 
-class QALog:
-    """The Q&A log in one SQLite file. Open with :meth:`open`; close with :meth:`close`."""
+class QALog(VideoLog):
+    """The Q&A log in one SQLite file. Open with :meth:`open`; close with :meth:`close`.
+
+    Video turns, videos and tracks: see :class:`~data_gen.qalog.log_video.VideoLog`."""
 
     def __init__(self, path: str | os.PathLike[str], busy_timeout_s: float = 30.0) -> None:
         self.path = Path(path)
         self.busy_timeout_s = busy_timeout_s
         self.read_only = False
         self._conn: sqlite3.Connection | None = None
+        self._videos = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -222,6 +226,9 @@ class QALog:
         session_id: int | None = None,
         image_id: int | None = None,
         image: ImageFile | None = None,
+        video: VideoMeta | None = None,
+        frame_index: int | None = None,
+        frame_time: float | None = None,
     ) -> Recorded:
         """Store a finished turn, with its image and session when they are new, in ONE
         transaction: a failure at any step leaves nothing (never an empty session).
@@ -230,9 +237,22 @@ class QALog:
         image or the ``image`` file (:meth:`ImageFile.read`, before: hashing holds no lock).
         The session takes the turn's source. A ``request_id`` already stored is a retry: its
         ids are returned and nothing is written.
+
+        A turn about a video frame also gives the ``video`` (``overlays.video_io.VideoInfo``,
+        registered when new), ``frame_index`` and ``frame_time``, and as ``image`` the frame
+        (:func:`~data_gen.qalog.log_video.frame_image`). A conversation stays on one frame:
+        a follow-up without ``video`` inherits its session's frame.
         """
         with self.batch() as batch:
-            return batch.record_turn(turn, session_id=session_id, image_id=image_id, image=image)
+            return batch.record_turn(
+                turn,
+                session_id=session_id,
+                image_id=image_id,
+                image=image,
+                video=video,
+                frame_index=frame_index,
+                frame_time=frame_time,
+            )
 
     def review(self, turn_id: int, status: Review, corrected_answer: str | None = None) -> None:
         """Accept, edit (with the corrected answer), reject, or reset a turn's review."""
@@ -341,13 +361,29 @@ class QALog:
         if until is not None:
             where.append("t.created_at < ?")
             args.append(until)
+        video, video_id = filters.get("video"), filters.get("video_id")
+        with_videos = self._has_videos()
+        if not with_videos and (video or video_id is not None):
+            return  # a read-only log of an earlier version holds no video turns
+        if with_videos and video_id is not None:
+            where.append("t.video_id = ?")
+            args.append(video_id)
+        if with_videos and video is not None:
+            where.append("t.video_id IS NOT NULL" if video else "t.video_id IS NULL")
         order = "DESC" if newest_first else "ASC"
         # Keyset paging (on the id) stays fast deep into a large log, unlike OFFSET.
         where.append("t.id < ?" if newest_first else "t.id > ?")
+        video_join = (
+            ", v.path AS video_path FROM turns t JOIN images i ON i.id = t.image_id "
+            "LEFT JOIN videos v ON v.id = t.video_id"
+            if with_videos
+            else " FROM turns t JOIN images i ON i.id = t.image_id"
+        )
         sql = (
             "SELECT t.*, i.path, i.sha256, i.width, i.height, "
-            "(SELECT json_group_array(tag) FROM turn_tags g WHERE g.turn_id = t.id) AS tags "
-            "FROM turns t JOIN images i ON i.id = t.image_id WHERE "
+            "(SELECT json_group_array(tag) FROM turn_tags g WHERE g.turn_id = t.id) AS tags"
+            + video_join
+            + " WHERE "
             + " AND ".join(where)
             + f" ORDER BY t.id {order} LIMIT ? OFFSET ?"
         )
@@ -385,6 +421,8 @@ class QALog:
             rows = self.conn.execute("SELECT path FROM images").fetchall()
             if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'imports'").fetchone():
                 rows += self.conn.execute("SELECT file FROM imports").fetchall()
+            if self._has_videos():
+                rows += self.conn.execute("SELECT path FROM videos").fetchall()
         return [str(r[0]) for r in rows]
 
     def request_ids(self) -> set[str]:
@@ -490,6 +528,10 @@ def _turn_row(r: dict[str, Any]) -> TurnRow:
         image_sha256=r["sha256"],
         image_width=r["width"],
         image_height=r["height"],
+        video_id=r.get("video_id"),
+        frame_index=r.get("frame_index"),
+        frame_time=r.get("frame_time"),
+        video_path=r.get("video_path"),
     )
 
 
@@ -514,8 +556,12 @@ __all__ = [
     "RegionRef",
     "RegionRow",
     "Review",
+    "TrackRow",
     "TurnRow",
+    "VideoMeta",
+    "VideoRow",
     "default_db_path",
     "file_sha256",
     "find_refs",
+    "frame_image",
 ]

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import overlays as ov
 from data_gen.qalog.log_types import (
@@ -21,6 +22,14 @@ from data_gen.qalog.log_types import (
     Recorded,
     check_source,
     now,
+)
+from data_gen.qalog.log_video import (
+    VIDEO_COLUMNS,
+    VideoMeta,
+    VideoRow,
+    check_frame,
+    track_json,
+    video_row,
 )
 from overlays.serialize import region_to_dict
 
@@ -75,6 +84,74 @@ class LogBatch:
             (sha256, resolved, size[0], size[1], now()),
         )
         return ImageRow(int(cur.lastrowid or 0), sha256, resolved, size[0], size[1])
+
+    def add_video(self, video: VideoMeta) -> VideoRow:
+        """Register a video by content hash; returns the existing row if already known."""
+        row = self.conn.execute(
+            f"SELECT {VIDEO_COLUMNS} FROM videos WHERE sha256 = ?", (video.sha256,)
+        ).fetchone()
+        if row is not None:
+            return video_row(row)
+        resolved = str(Path(video.path).resolve())
+        vfr = bool(getattr(video, "variable_frame_rate", False))
+        added = now()
+        cur = self.conn.execute(
+            "INSERT INTO videos (sha256, path, width, height, fps, frame_count, duration, codec, "
+            "variable_frame_rate, added_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                video.sha256,
+                resolved,
+                video.width,
+                video.height,
+                float(video.fps),
+                video.frame_count,
+                float(video.duration),
+                video.codec,
+                int(vfr),
+                added,
+            ),
+        )
+        return VideoRow(
+            int(cur.lastrowid or 0),
+            video.sha256,
+            resolved,
+            video.width,
+            video.height,
+            float(video.fps),
+            video.frame_count,
+            float(video.duration),
+            video.codec,
+            vfr,
+            added,
+        )
+
+    def save_track(
+        self, video_id: int, region_index: int, track: Any, *, session_id: int | None = None
+    ) -> int:
+        """Store (or replace) the track of region ``region_index`` of ``session_id`` on the
+        video; returns its row id."""
+        if region_index < 0:
+            raise LogError(f"region index {region_index} must be 0 or more")
+        if self.conn.execute("SELECT 1 FROM videos WHERE id = ?", (video_id,)).fetchone() is None:
+            raise LogError(f"video {video_id} does not exist")
+        data = track_json(track)
+        row = self.conn.execute(
+            "SELECT id FROM video_tracks WHERE video_id = ? AND session_id IS ? "
+            "AND region_index = ?",
+            (video_id, session_id, region_index),
+        ).fetchone()
+        if row is not None:
+            self.conn.execute(
+                "UPDATE video_tracks SET track = ?, updated_at = ? WHERE id = ?",
+                (data, now(), row[0]),
+            )
+            return int(row[0])
+        cur = self.conn.execute(
+            "INSERT INTO video_tracks (video_id, session_id, region_index, track, updated_at) "
+            "VALUES (?,?,?,?,?)",
+            (video_id, session_id, region_index, data, now()),
+        )
+        return int(cur.lastrowid or 0)
 
     def start_session(self, image_id: int, source: str = "import") -> int:
         check_source(source)
@@ -136,11 +213,22 @@ class LogBatch:
             "SELECT COALESCE(MAX(idx), -1) + 1 FROM turns WHERE session_id = ?",
             (turn.session_id,),
         ).fetchone()[0]
+        # The video columns only for a video turn: an image turn's row is written as before.
+        video = (
+            {}
+            if turn.video_id is None
+            else {
+                "video_id": turn.video_id,
+                "frame_index": turn.frame_index,
+                "frame_time": turn.frame_time,
+            }
+        )
+        columns = "".join(f", {c}" for c in video)
         cur = conn.execute(
-            """INSERT INTO turns (session_id, image_id, idx, prompts, question, question_refs,
+            f"""INSERT INTO turns (session_id, image_id, idx, prompts, question, question_refs,
                answer, model, template, settings, timings, prompt_tokens, answer_tokens,
-               finish_reason, source, request_id, created_at)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+               finish_reason, source, request_id, created_at{columns})
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?{",?" * len(video)})""",
             (
                 turn.session_id,
                 session[0],
@@ -159,6 +247,7 @@ class LogBatch:
                 turn.source,
                 turn.request_id,
                 now(),
+                *video.values(),
             ),
         )
         turn_id = int(cur.lastrowid or 0)
@@ -175,8 +264,13 @@ class LogBatch:
         session_id: int | None,
         image_id: int | None,
         image: ImageFile | None,
+        video: VideoMeta | None = None,
+        frame_index: int | None = None,
+        frame_time: float | None = None,
     ) -> Recorded:
-        """The turn with, when new, its image and session (see :meth:`QALog.record_turn`)."""
+        """The turn with, when new, its image, video and session (see
+        :meth:`QALog.record_turn`)."""
+        check_frame(video, frame_index, frame_time)
         conn = self.conn
         if turn.request_id is not None:
             row = conn.execute(
@@ -191,6 +285,26 @@ class LogBatch:
                     raise LogError("a turn without its image or session cannot be recorded")
                 image_id = self.add_image(image.path, image.size, image.sha256).id
             session_id = self.start_session(image_id, source=turn.source)
+        else:
+            # A conversation stays on its frame: a follow-up inherits it, or must name it.
+            last = conn.execute(
+                "SELECT video_id, frame_index, frame_time FROM turns WHERE session_id = ? "
+                "ORDER BY idx DESC LIMIT 1",
+                (session_id,),
+            ).fetchone()
+            if video is None and last is not None and last[0] is not None:
+                turn.video_id, turn.frame_index, turn.frame_time = last
+            elif video is not None and last is not None:
+                asked = self.add_video(video).id, frame_index
+                if (last[0], last[1]) != asked:
+                    raise LogError(
+                        f"session {session_id} is about another "
+                        f"{'frame' if last[0] is not None else 'image'}: a conversation stays "
+                        f"on one frame; start a new session for frame {frame_index}"
+                    )
+        if video is not None:
+            turn.video_id = self.add_video(video).id
+            turn.frame_index, turn.frame_time = frame_index, frame_time
         turn.session_id = session_id
         turn_id = self.add_turn(turn)
         row = conn.execute("SELECT image_id FROM sessions WHERE id = ?", (session_id,)).fetchone()

@@ -89,6 +89,38 @@ MIGRATIONS: list[str] = [
     CREATE INDEX regions_image ON regions(image_id);
     CREATE INDEX regions_import ON regions(import_id);
     """,
+    # 3: video (issue 14). A video turn is asked about one frame: its `images` row is that frame
+    # ("<video path>#frame=<i>", hashed over its decoded pixels), so image-only readers keep
+    # working; the turn also names its video, frame index and time. `video_tracks` keeps a
+    # region's keyframes and tracked boxes (overlays.tracks.Track JSON) per video and session.
+    """
+    CREATE TABLE videos (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        path TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        fps REAL NOT NULL,
+        frame_count INTEGER NOT NULL,
+        duration REAL NOT NULL,
+        codec TEXT NOT NULL,
+        variable_frame_rate INTEGER NOT NULL DEFAULT 0,
+        added_at TEXT NOT NULL
+    );
+    ALTER TABLE turns ADD COLUMN video_id INTEGER REFERENCES videos(id);
+    ALTER TABLE turns ADD COLUMN frame_index INTEGER;
+    ALTER TABLE turns ADD COLUMN frame_time REAL;
+    CREATE INDEX turns_video ON turns(video_id, frame_index) WHERE video_id IS NOT NULL;
+    CREATE TABLE video_tracks (
+        id INTEGER PRIMARY KEY,
+        video_id INTEGER NOT NULL REFERENCES videos(id),
+        session_id INTEGER REFERENCES sessions(id),
+        region_index INTEGER NOT NULL,
+        track TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX video_tracks_video ON video_tracks(video_id, session_id, region_index);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

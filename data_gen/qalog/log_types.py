@@ -86,6 +86,10 @@ class TurnFilters(TypedDict, total=False):
     since: str | None
     until: str | None
     request_id: str | None
+    #: turns about this logged video (``videos.id``)
+    video_id: int | None
+    #: True: video turns only; False: image turns only
+    video: bool | None
     limit: int | None
     offset: int
     newest_first: bool
@@ -110,6 +114,10 @@ class NewTurn:
     finish_reason: str | None = None
     request_id: str | None = None
     tags: Sequence[str] = ()
+    #: A video turn's frame (set by ``QALog.record_turn(video=...)``; None on image turns).
+    video_id: int | None = None
+    frame_index: int | None = None
+    frame_time: float | None = None
 
     @classmethod
     def from_answer(
@@ -208,6 +216,16 @@ class TurnRow:
     image_sha256: str
     image_width: int
     image_height: int
+    #: On a video turn: the video (``videos.id`` and path), frame index and time in seconds.
+    video_id: int | None = None
+    frame_index: int | None = None
+    frame_time: float | None = None
+    video_path: str | None = None
+
+    @property
+    def is_video(self) -> bool:
+        """Whether the turn was asked about a video frame."""
+        return self.video_id is not None
 
     @property
     def final_answer(self) -> str:

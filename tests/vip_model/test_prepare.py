@@ -3,9 +3,11 @@ from regions, the question's references composed, one answer record shape."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 import overlays as ov
 from app.batch import prepare
@@ -95,3 +97,34 @@ def test_the_batch_line_is_the_ask_json_record_plus_its_id() -> None:
     assert next(iter(line)) == "id" and "id" not in single
     assert single["phrases"] == ["the object within the red rectangle"]
     assert single["timings"]["ttft_s"] == 0.1 and single["completion_tokens"] == 2
+
+
+# What `ask --json` printed for an image before video records existed (issue 14): unchanged.
+_IMAGE_RECORD = (
+    '{"image": "x.jpg", "question": "What is the object within the red rectangle?", '
+    '"answer": "a cup", "prompts": [{"kind": "rectangle", "box": [5.0, 5.0, 50.0, 40.0], '
+    '"style": {"color": "red", "alpha": 128, "width": 3.0}, "label": null, "region": null}], '
+    '"phrases": ["the object within the red rectangle"], "model": "tiny", '
+    '"finish_reason": "stop", "turn_id": 4, "prompt_tokens": 30, "completion_tokens": 2, '
+    '"cached_tokens": 0, "timings": {"load_s": 0.0, "ttft_s": 0.1, "total_s": 0.2, '
+    '"tokens_per_s": 10.0}}'
+)
+
+
+def test_an_image_record_is_byte_identical_and_a_frame_record_names_video_frame_and_time() -> None:
+    image = Image.new("RGB", (64, 48), "white")
+    request = prepare_request(image, "What is <region0>?", [ov.Rectangle((5, 5, 50, 40))]).request
+    answer = Answer("a cup", "stop", 30, 2, 0, Timings(0.0, 0.1, 0.2, 10.0), model="tiny")
+    record = AnswerRecord.of("x.jpg", request, answer, model="tiny", turn_id=4)
+    assert json.dumps(record.to_dict(), ensure_ascii=False) == _IMAGE_RECORD
+    frame = AnswerRecord.of(
+        "/v/clip.mp4#frame=30", request, answer, model="tiny", turn_id=5,
+        video="/v/clip.mp4", frame=30, t=1.25,
+    ).to_dict()  # fmt: skip
+    assert list(frame)[:4] == ["image", "video", "frame", "t"]
+    assert (frame["video"], frame["frame"], frame["t"]) == ("/v/clip.mp4", 30, 1.25)
+    assert frame["answer"] == "a cup" and frame["prompts"] == record.to_dict()["prompts"]
+    # frame 0 at t=0 is still written (set, though falsy)
+    first = AnswerRecord.of("c#frame=0", request, answer, model="m", turn_id=None, video="c",
+                            frame=0, t=0.0).to_dict()  # fmt: skip
+    assert (first["frame"], first["t"]) == (0, 0.0)
