@@ -11,6 +11,7 @@ from overlays.errors import (
     ImageTooLarge,
     ImageUnreadable,
     InvalidPrompt,
+    InvalidTrack,
     OverlayError,
     PromptOutsideImage,
     VideoError,
@@ -69,6 +70,7 @@ from overlays.render import (
 )
 from overlays.serialize import SCHEMA, dumps, from_document, loads, prompt_from_dict, prompt_to_dict
 from overlays.style import PALETTE, Style, parse_color, sample_style, scale_of
+from overlays.tracks import TRACK_FORMAT, FrameSource, Track, interpolate
 
 if TYPE_CHECKING:
     from overlays.video_io import (
@@ -104,16 +106,19 @@ __all__ = [
     "PROMPT_TYPES",
     "SCHEMA",
     "SHAPE_WORDS",
+    "TRACK_FORMAT",
     "VIDEO_SUFFIXES",
     "Arrow",
     "Box",
     "Contour",
     "Ellipse",
     "FrameOutOfRange",
+    "FrameSource",
     "ImageError",
     "ImageTooLarge",
     "ImageUnreadable",
     "InvalidPrompt",
+    "InvalidTrack",
     "Mask",
     "Op",
     "OverlayError",
@@ -126,6 +131,7 @@ __all__ = [
     "RegionRef",
     "Scribble",
     "Style",
+    "Track",
     "Triangle",
     "VideoError",
     "VideoInfo",
@@ -147,6 +153,7 @@ __all__ = [
     "generate",
     "generate_sampled",
     "image_size",
+    "interpolate",
     "is_video_path",
     "load_image",
     "loads",

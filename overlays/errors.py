@@ -11,6 +11,10 @@ class InvalidPrompt(OverlayError, ValueError):
     """A visual prompt is malformed: degenerate, non-finite, or of an unknown form."""
 
 
+class InvalidTrack(InvalidPrompt):
+    """A track (a prompt through time) is malformed: mixed kinds, a bad frame index or format."""
+
+
 class PromptOutsideImage(InvalidPrompt):
     """A visual prompt lies entirely outside the image it is drawn on."""
 
