@@ -203,32 +203,37 @@ class StreamingWriter(VideoWriter):
         conversation: list[dict[str, Any]] = [{"role": "stream", "num_frames": 1, "learn": 0}]
         shown = 0.0  # fps time of the last frame streamed
         said: str | None = None
-        asked: set[str] = set()
+        asked = False
         for turn, (question, answer) in zip(sample.turns, item.texts, strict=True):
             at = _ceil_grid(turn.time - t0, fps)
             if round(at * fps) >= len(plan.frames):
                 self.notes["answers past the end of the tracked clip: left out"] += 1
                 continue
+            # The timeline's question once, at its start; follow-ups each time they were asked.
+            new_question = question != item.texts[0][0] or not asked
+            if not new_question and self.options.only_changes and answer == said:
+                # Its frames are streamed with the next answer's (no two stream turns in a row:
+                # the learn-range walk has no stream → stream transition).
+                self.notes["repeated answers left to the stream (--only-changes)"] += 1
+                continue
             if at > shown:
                 frames = round((at - shown) * fps)
                 conversation.append({"role": "stream", "num_frames": frames, "learn": True})
                 shown = at
-            if question not in asked:  # the timeline's question once; follow-ups as asked
-                asked.add(question)
+            rel = turn.time - t0
+            if new_question:
+                asked = True
                 conversation.append(
-                    {"role": "user", "content": question, "time": turn.time - t0, "fps_time": at}
+                    {"role": "user", "content": question, "time": rel, "fps_time": at}
                 )
-            elif self.options.only_changes and answer == said:
-                self.notes["repeated answers left to the stream (--only-changes)"] += 1
+            elif conversation[-1]["role"] == "assistant":
+                # Two answers on one frame of the grid: the later one stands (livechat.py).
+                conversation[-1].update(content=answer, time=rel)
+                self.notes["answers on one frame of the clip's grid: the later one kept"] += 1
+                said = answer
                 continue
             conversation.append(
-                {
-                    "role": "assistant",
-                    "content": answer,
-                    "time": turn.time - t0,
-                    "fps_time": at,
-                    "learn": True,
-                }
+                {"role": "assistant", "content": answer, "time": rel, "fps_time": at, "learn": True}
             )
             said = answer
         stop = round(shown * fps) + 1
