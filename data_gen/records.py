@@ -27,6 +27,8 @@ IMAGE_MARKER = "<image>"
 
 #: Exported by default: everything but rejected turns.
 DEFAULT_REVIEW: tuple[str, ...] = ("unreviewed", "accepted", "edited")
+#: Why an image format leaves a video turn out.
+VIDEO_TURN = "video turn (export it with videorefer, llama-factory-video, llava-video or streaming)"
 SPLITS: tuple[str, ...] = ("train", "val")
 
 
@@ -182,7 +184,10 @@ def iter_conversations(
     images: dict[int, str] = {}
     selected = 0
     for turn in log.iter_turns(**selection.log_filters()):
-        if turn.review == "rejected":
+        if turn.video_id is not None:
+            # Its image row is a frame of a video ("<video>#frame=i"), no file to place.
+            tally.skip(VIDEO_TURN, example=f"turn {turn.id}")
+        elif turn.review == "rejected":
             tally.skip("rejected turn", example=f"turn {turn.id}")
         elif turn.review not in selection.review:
             tally.counts["turns not selected (review status)"] += 1
