@@ -28,6 +28,7 @@ from data_gen.export_video_clips import (
     MediaResult,
     PlaceVideoJob,
     VideoJob,
+    close_readers,
     media_batch,
 )
 from data_gen.export_video_formats import VIDEO_WRITERS, VideoItem, VideoWriter
@@ -259,4 +260,5 @@ def export_video(log: QALog, options: ExportOptions) -> ExportSummary:
         ) from None
     finally:
         bar.close()
+        close_readers()
     return summary

@@ -28,6 +28,9 @@ from overlays.video_io import VideoReader, file_sha256, write_video
 CLIP_CRF = 23
 
 _HASHES: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) → sha256, per process
+# The last video this process opened: a video's clips come in a row, and opening indexes every
+# packet of the file (a long video's index is worth keeping).
+_OPEN: list[tuple[tuple[str, int, int], VideoReader]] = []
 
 
 class MediaRefused(Exception):
@@ -81,8 +84,9 @@ class PlaceVideoJob(VideoJob):
     name: str
 
 
-def checked_video(path: str, sha256: str) -> None:
-    """Raise :class:`MediaRefused` unless ``path`` is a regular file holding the logged video."""
+def checked_video(path: str, sha256: str) -> tuple[str, int, int]:
+    """Raise :class:`MediaRefused` unless ``path`` is a regular file holding the logged video;
+    returns the file's identity (path, size, mtime)."""
     source = Path(path)
     try:
         st = source.stat()
@@ -101,6 +105,22 @@ def checked_video(path: str, sha256: str) -> None:
             "video changed since it was logged",
             f"{path}: its bytes are no longer the logged video's (sha256 differs)",
         )
+    return key
+
+
+def close_readers() -> None:
+    """Close the video this process keeps open (the export ran its jobs in this process)."""
+    while _OPEN:
+        _OPEN.pop()[1].close()
+
+
+def _reader(key: tuple[str, int, int]) -> VideoReader:
+    if _OPEN and _OPEN[0][0] == key:
+        return _OPEN[0][1]
+    close_readers()
+    reader = VideoReader(key[0])
+    _OPEN.append((key, reader))
+    return reader
 
 
 def clip_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
@@ -126,16 +146,15 @@ def _drawn_frames(reader: VideoReader, job: ClipJob) -> Iterator[np.ndarray]:
 def make_clip(job: ClipJob) -> MediaResult:
     """Decode, draw, scale and encode one clip. Never raises for a bad video or prompt."""
     try:
-        checked_video(job.source, job.sha256)
-        with VideoReader(job.source) as reader:
-            if max(job.frames) >= reader.frame_count:
-                raise MediaRefused(
-                    "video changed since it was logged",
-                    f"{job.source} has {reader.frame_count} frames, the clip needs frame "
-                    f"{max(job.frames)}",
-                )
-            Path(job.dest).parent.mkdir(parents=True, exist_ok=True)
-            write_video(job.dest, _drawn_frames(reader, job), job.fps, crf=job.crf)
+        reader = _reader(checked_video(job.source, job.sha256))
+        if max(job.frames) >= reader.frame_count:
+            raise MediaRefused(
+                "video changed since it was logged",
+                f"{job.source} has {reader.frame_count} frames, the clip needs frame "
+                f"{max(job.frames)}",
+            )
+        Path(job.dest).parent.mkdir(parents=True, exist_ok=True)
+        write_video(job.dest, _drawn_frames(reader, job), job.fps, crf=job.crf)
     except MediaRefused as exc:
         return MediaResult(error=(exc.reason, exc.detail))
     except VideoError as exc:
