@@ -41,6 +41,19 @@ from data_gen.video_records import iter_video_samples, timelines
 from data_gen.video_samples import ClipPlan, VideoSample, clip_plan, redraw_frames, texts_of
 
 
+def auto_workers() -> int:
+    """Worker processes of ``--workers 0`` for clips: one per two cores. x264 already encodes
+    on several threads; on this project's 2-core machines two encoding processes were slower
+    than one (bench/bench_export_video.py)."""
+    return max(1, default_workers() // 2)
+
+
+def encoder_threads(workers: int) -> int:
+    """x264 threads per clip: the cores shared out among the workers (0: x264's own choice,
+    for one worker)."""
+    return 0 if workers <= 1 else max(1, default_workers() // workers)
+
+
 def clip_stem(sample: VideoSample, plan: ClipPlan, max_side: int) -> str:
     """A clip's file stem: the video's name and a digest of everything drawn in it."""
     body = "\n".join(
@@ -59,8 +72,11 @@ def clip_stem(sample: VideoSample, plan: ClipPlan, max_side: int) -> str:
 class _VideoPipeline:
     """Samples → items (with variants) → clip or place jobs → the media each record names."""
 
-    def __init__(self, root: Path, options: ExportOptions, writer: VideoWriter, tally: Tally):
+    def __init__(
+        self, root: Path, options: ExportOptions, writer: VideoWriter, tally: Tally, workers: int
+    ):
         self.root = root
+        self.workers = workers
         self.options = options
         self.writer = writer
         self.tally = tally
@@ -152,6 +168,7 @@ class _VideoPipeline:
             max_side=self.options.video_size,
             dest=str(self.root / name),
             name=name,
+            threads=encoder_threads(self.workers),
         )
 
     def resolve(self, item: VideoItem, result: MediaResult | None) -> str | None:
@@ -184,7 +201,7 @@ def export_video(log: QALog, options: ExportOptions) -> ExportSummary:
     started = time.perf_counter()
     tally = Tally(strict=options.strict)
     writer_type = VIDEO_WRITERS[options.format]
-    workers = options.workers or default_workers()
+    workers = options.workers or auto_workers()
     bar = tqdm(
         unit="turn",
         desc=f"export {options.format}",
@@ -203,7 +220,7 @@ def export_video(log: QALog, options: ExportOptions) -> ExportSummary:
     try:
         with staged_dir(options.out, options.overwrite, protected) as root:
             writer = writer_type(root, options)
-            pipeline = _VideoPipeline(root, options, writer, tally)
+            pipeline = _VideoPipeline(root, options, writer, tally, workers)
             samples: Iterator[VideoSample] = iter_video_samples(
                 log,
                 options.selection,

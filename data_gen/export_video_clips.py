@@ -26,6 +26,9 @@ from overlays.video_io import VideoReader, file_sha256, write_video
 
 #: Constant rate factor of the clips' H.264 (FFmpeg's default; marks stay sharp at 2 fps).
 CLIP_CRF = 23
+#: x264's speed/size trade-off for clips: "veryfast" against the default "medium" is measured by
+#: bench/bench_export_video.py (the export's frames/s); files are a little larger at one crf.
+CLIP_PRESET = "veryfast"
 
 _HASHES: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) → sha256, per process
 # The last video this process opened: a video's clips come in a row, and opening indexes every
@@ -70,6 +73,7 @@ class ClipJob(VideoJob):
     dest: str  # absolute path
     name: str  # path inside the dataset
     crf: int = CLIP_CRF
+    threads: int = 0  # x264 threads; 0: its own choice (several); 1 when processes run in parallel
 
 
 @dataclass(frozen=True)
@@ -154,7 +158,8 @@ def make_clip(job: ClipJob) -> MediaResult:
                 f"{max(job.frames)}",
             )
         Path(job.dest).parent.mkdir(parents=True, exist_ok=True)
-        write_video(job.dest, _drawn_frames(reader, job), job.fps, crf=job.crf)
+        options = {"preset": CLIP_PRESET, "threads": str(job.threads)}
+        write_video(job.dest, _drawn_frames(reader, job), job.fps, crf=job.crf, options=options)
     except MediaRefused as exc:
         return MediaResult(error=(exc.reason, exc.detail))
     except VideoError as exc:

@@ -16,7 +16,7 @@ import os
 import stat
 import tempfile
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -390,11 +390,13 @@ def write_video(
     crf: int = 23,
     times: Iterable[float] | None = None,
     gop: int | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> None:
     """Encode RGB frames into a video file (container from the suffix), written to a temporary
     file then moved into place. Odd widths/heights are padded by one edge pixel (4:2:0 needs
     even sizes); ``times`` (seconds, increasing) gives variable-frame-rate timestamps; ``gop``
-    the most frames between keyframes (the encoder's default otherwise)."""
+    the most frames between keyframes (the encoder's default otherwise); ``options`` more encoder
+    options (libx264: ``{"preset": "veryfast", "threads": "1"}``)."""
     target = Path(path)
     rate = Fraction(fps).limit_denominator(1001)
     if rate <= 0:
@@ -410,12 +412,13 @@ def write_video(
             stream: av.VideoStream = container.add_stream(codec, rate=rate)  # type: ignore[assignment]
             if times is not None:
                 stream.time_base = Fraction(1, 90000)
-            options: dict[str, object] = {}
+            settings: dict[str, object] = {}
             if codec in ("libx264", "libx265"):
-                options["crf"] = str(crf)
+                settings["crf"] = str(crf)
             if codec == "libx265":
-                options["x265-params"] = "log-level=error"
-            stream.options = options
+                settings["x265-params"] = "log-level=error"
+            settings.update(options or {})
+            stream.options = settings
             stream.pix_fmt = "yuv420p"
             if gop is not None:
                 stream.codec_context.gop_size = gop

@@ -134,13 +134,16 @@ def test_llama_factory_clip_draws_the_tracked_region_on_every_frame(
     frames = decode_all(out / row["videos"][0])
     # Asked at frame 5 (0.5 s), 1 s either side at 10 fps, cut at the start: frames 0–15.
     assert len(frames) == 16
-    lefts = []
+    centres = []
     for frame in frames:
         _ys, xs = np.nonzero(_red(frame))
         assert xs.size, "every frame shows the region's mark"
-        lefts.append(xs.min())
-    # It follows the square (3 px per frame), within the codec's blur.
-    assert all(abs(left - walk_box(i)[0]) <= 3 for i, left in enumerate(lefts)), lefts
+        centres.append(float(xs.mean()))
+    # It follows the square (3 px per frame: 45 px over the clip), within the blur of a 1 px
+    # outline in a 96×64 H.264 clip.
+    expected = [(walk_box(i)[0] + walk_box(i)[2]) / 2 for i in range(len(frames))]
+    assert np.abs(np.array(centres) - expected).max() < 5, centres
+    assert centres[-1] - centres[0] == pytest.approx(45, abs=4)
 
 
 def test_llava_video_llama_vid_reads_the_clip_with_image_marker(
