@@ -61,6 +61,7 @@ class Track:
     keyframes: Mapping[int, Prompt] = field(default_factory=dict)
     tracked: Mapping[int, Prompt] = field(default_factory=dict)
     lost_at: int | None = None
+    lost_why: str | None = None  # how the tracker lost it ("it left the frame"), for messages
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keyframes", _frames(self.keyframes, "keyframes"))
@@ -75,6 +76,8 @@ class Track:
             isinstance(self.lost_at, bool) or not isinstance(self.lost_at, int) or self.lost_at < 0
         ):
             raise InvalidTrack(f"lost_at {self.lost_at!r} must be a frame index or None")
+        if self.lost_why is not None and not isinstance(self.lost_why, str):
+            raise InvalidTrack(f"lost_why {self.lost_why!r} must be a string or None")
 
     @property
     def kind(self) -> str | None:
@@ -92,19 +95,25 @@ class Track:
         """``prompt`` drawn (or a tracked box corrected) at frame ``index``. A keyframe at the
         frame where tracking lost the object clears ``lost_at``: the person found it again."""
         tracked = {i: p for i, p in self.tracked.items() if i != index}
-        lost_at = None if self.lost_at == index else self.lost_at
-        return Track({**self.keyframes, index: prompt}, tracked, lost_at)
+        if self.lost_at == index:
+            return Track({**self.keyframes, index: prompt}, tracked)
+        return Track({**self.keyframes, index: prompt}, tracked, self.lost_at, self.lost_why)
 
     def without_keyframe(self, index: int) -> Track:
         """The track without the keyframe at ``index`` (unchanged if there is none)."""
         keys = {i: p for i, p in self.keyframes.items() if i != index}
-        return Track(keys, self.tracked, self.lost_at)
+        return Track(keys, self.tracked, self.lost_at, self.lost_why)
 
-    def with_tracked(self, frames: Mapping[int, Prompt], lost_at: int | None = None) -> Track:
+    def with_tracked(
+        self, frames: Mapping[int, Prompt], lost_at: int | None = None, lost_why: str | None = None
+    ) -> Track:
         """Frames a tracker filled (replacing earlier tracked ones at the same frames; keyframes
-        are kept). ``lost_at``: where this run lost the object, else the track's earlier value."""
+        are kept). ``lost_at``: where this run lost the object (and why), else the track's
+        earlier loss is kept."""
         tracked = {**self.tracked, **{i: p for i, p in frames.items() if i not in self.keyframes}}
-        return Track(self.keyframes, tracked, self.lost_at if lost_at is None else lost_at)
+        if lost_at is None:
+            return Track(self.keyframes, tracked, self.lost_at, self.lost_why)
+        return Track(self.keyframes, tracked, lost_at, lost_why)
 
     def without_tracked(self) -> Track:
         """Only the keyframes: every tracked frame and the loss dropped (to track again)."""
@@ -147,20 +156,24 @@ class Track:
     # -- JSON --------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """The versioned JSON form: ``{"format", "keyframes", "tracked", "lost_at"}``."""
-        return {
+        """The versioned JSON form: ``{"format", "keyframes", "tracked", "lost_at"}`` (and
+        ``"lost_why"`` when known)."""
+        out: dict[str, Any] = {
             "format": TRACK_FORMAT,
             "keyframes": {str(i): prompt_to_dict(p) for i, p in self.keyframes.items()},
             "tracked": {str(i): prompt_to_dict(p) for i, p in self.tracked.items()},
             "lost_at": self.lost_at,
         }
+        if self.lost_why is not None:
+            out["lost_why"] = self.lost_why
+        return out
 
     @classmethod
     def from_dict(cls, data: Any) -> Track:
         """The inverse of :meth:`to_dict`; raises :class:`InvalidTrack` naming the problem."""
         expect_keys(
             data,
-            {"format", "keyframes", "tracked", "lost_at"},
+            {"format", "keyframes", "tracked", "lost_at", "lost_why"},
             "track",
             required={"format", "keyframes"},
             error=InvalidTrack,
@@ -174,6 +187,7 @@ class Track:
             _frames_from(data["keyframes"], "keyframes"),
             _frames_from(data.get("tracked") or {}, "tracked"),
             data.get("lost_at"),
+            data.get("lost_why"),
         )
 
 

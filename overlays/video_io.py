@@ -14,9 +14,8 @@ import hashlib
 import math
 import os
 import stat
-import tempfile
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -30,11 +29,31 @@ from PIL import Image
 
 from overlays.errors import FrameOutOfRange, VideoTooLarge, VideoUnreadable
 from overlays.image_io import MAX_PIXELS
+from overlays.video_write import write_video
+
+__all__ = [
+    "CACHE_BYTES",
+    "CACHE_FRAMES",
+    "MAX_SAMPLES",
+    "VIDEO_SUFFIXES",
+    "VideoInfo",
+    "VideoReader",
+    "file_sha256",
+    "is_video_path",
+    "sample_times",
+    "write_video",
+]
 
 VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
 
-#: Decoded frames kept for stepping back and repainting (bytes of YUV data, about 20 at 1080p).
-CACHE_BYTES = 64 << 20
+#: Decoded frames kept for stepping back and repainting: at most this many, and this many bytes
+#: of YUV data (8 at 1080p, 3 at 4K). Holding more slows sequential decoding down (each frame
+#: held is a buffer the decoder cannot reuse): 145 frames held made 640×480 decoding 4× slower.
+CACHE_FRAMES = 8
+CACHE_BYTES = 48 << 20
+
+# FFmpeg's threading: "AUTO" = frame and slice threads.
+_THREAD_TYPE = "AUTO"
 
 # Up to this many frames ahead, decoding on beats seeking to the keyframe between.
 _DECODE_ON = 12
@@ -112,6 +131,10 @@ class VideoReader:
             raise VideoUnreadable(f"{self.path}: has no video stream{audio}: give a video file")
         self._stream = stream = self._container.streams.video[0]
         ctx = stream.codec_context
+        if ctx is None:  # FFmpeg has no decoder for this codec
+            raise VideoUnreadable(
+                f"{self.path}: its video codec cannot be decoded here: re-encode it as H.264"
+            )
         self.codec = ctx.name
         if not ctx.width or not ctx.height:
             raise VideoUnreadable(
@@ -122,11 +145,12 @@ class VideoReader:
                 f"{self.path}: frames of {ctx.width}×{ctx.height} = {ctx.width * ctx.height:,} "
                 f"pixels are over the limit of {max_pixels:,}: downscale the video"
             )
-        stream.thread_type = "AUTO"
+        stream.thread_type = _THREAD_TYPE
         self._tb = stream.time_base or Fraction(1, 90000)
         self._build_index()
         self._cache: OrderedDict[int, av.VideoFrame] = OrderedDict()
-        self._cache_size = max(2, CACHE_BYTES // (ctx.width * ctx.height * 3 // 2))
+        frame_bytes = ctx.width * ctx.height * 3 // 2
+        self._cache_size = max(2, min(CACHE_FRAMES, CACHE_BYTES // frame_bytes))
         self._rgb: tuple[int, np.ndarray] | None = None
         self._decoder: Iterator[av.VideoFrame] | None = None
         self._pos = -1  # index of the last frame the decoder gave, -1 before any
@@ -141,16 +165,16 @@ class VideoReader:
         """Every frame's presentation timestamp, from demuxed packets: no decoding."""
         stamps: list[int] = []
         keys: list[int] = []
-        last_duration = 0
+        durations: dict[int, int] = {}
         try:
             for packet in self._container.demux(self._stream):
                 pts = packet.pts if packet.pts is not None else packet.dts
-                if pts is None or packet.size == 0:
-                    continue  # the demuxer's end-of-stream marker
+                if pts is None or packet.size == 0 or packet.is_discard:
+                    continue  # the end-of-stream marker; frames an edit list cuts away
                 stamps.append(pts)
                 if packet.is_keyframe:
                     keys.append(pts)
-                last_duration = packet.duration or 0
+                durations[pts] = packet.duration or 0
         except av.error.FFmpegError as exc:
             raise VideoUnreadable(
                 f"{self.path}: the video data is damaged after {len(stamps)} frames "
@@ -164,6 +188,7 @@ class VideoReader:
         self._key_pts = sorted(set(keys)) or [stamps[0]]
         deltas = np.diff(np.asarray(stamps, dtype=np.int64))
         typical = float(np.median(deltas)) if deltas.size else 0.0
+        last_duration = durations[stamps[-1]]  # the last frame shown, not the last demuxed
         if last_duration <= 0:
             rate = self._stream.guessed_rate or self._stream.average_rate or 30
             last_duration = round(typical) if typical > 0 else max(1, round(1 / (rate * self._tb)))
@@ -254,17 +279,15 @@ class VideoReader:
         target = self._pts[index]
         if not self._decodes_on_to(target):
             self._seek(target)
-        used = bisect.bisect_right(self._key_pts, target) - 1
-        for attempt in range(4):
-            found = self._decode_until(index)
+        earlier = bisect.bisect_right(self._key_pts, target) - 1
+        while True:
+            # From the very start, a frame the decoder never shows gives way to the next shown.
+            found = self._decode_until(index, from_start=earlier < 0)
             if found is not None:
                 return found
             # The demuxer landed after the wanted frame: seek one keyframe further back.
-            earlier = used - 1 - attempt
+            earlier -= 1
             self._seek(self._key_pts[earlier] if earlier >= 0 else None)
-        raise VideoUnreadable(
-            f"{self.path}: frame {index} cannot be decoded (the data is damaged): re-encode it"
-        )
 
     def _decodes_on_to(self, target: int) -> bool:
         """Whether to decode on from the current position rather than seek: ``target`` is
@@ -286,9 +309,10 @@ class VideoReader:
         self._decoder = self._container.decode(self._stream)
         self._pos = -1
 
-    def _decode_until(self, index: int) -> av.VideoFrame | None:
-        """Decode forward to frame ``index``; None if the first frame decoded is already past it.
-        A frame the decoder never gives (damaged) is replaced by the one shown before it."""
+    def _decode_until(self, index: int, *, from_start: bool = False) -> av.VideoFrame | None:
+        """Decode forward to frame ``index``; None if the first frame decoded is already past it
+        (unless decoding ``from_start``). A frame the decoder never gives (damaged, or cut by an
+        edit list) is replaced by the one shown before it."""
         assert self._decoder is not None
         previous: av.VideoFrame | None = None
         first = True
@@ -309,7 +333,7 @@ class VideoReader:
                     "the file is truncated"
                 )
             at = self._frame_index(frame)
-            if first and at > index:
+            if first and at > index and not from_start:
                 return None
             first = False
             self._pos = at
@@ -356,100 +380,44 @@ class VideoReader:
         self.close()
 
 
+#: Most sample times one "ask every N seconds" run may ask for (a typo like --every 0.0001).
+MAX_SAMPLES = 100_000
+
+
 def sample_times(
-    info: VideoInfo, *, start: float, every: float, until: float | None = None
+    source: VideoInfo | VideoReader, *, start: float, every: float, until: float | None = None
 ) -> list[int]:
     """Frame indices for "ask every ``every`` seconds" from ``start`` to ``until`` (default: the
-    end), inside the clip, without repeats. Indices follow the average rate: a reader's
-    :meth:`VideoReader.index_at` is exact for variable frame rates."""
+    end), inside the clip, without repeats. Given a reader, each time is looked up by the frames'
+    timestamps (exact for variable frame rates); given a :class:`VideoInfo`, by its average
+    rate."""
+    duration, frame_count = source.duration, source.frame_count
     if not math.isfinite(every) or every <= 0:
         raise ValueError(f"--every {every:g} must be a positive number of seconds")
-    end = info.duration if until is None else min(until, info.duration)
-    if not math.isfinite(start) or start < 0 or start > info.duration:
+    end = duration if until is None else min(until, duration)
+    if not math.isfinite(start) or start < 0 or start > duration:
         raise FrameOutOfRange(
-            f"start time {start:g} s is outside the video ({info.duration:.3f} s, "
-            f"frames 0–{info.frame_count - 1})"
+            f"start time {start:g} s is outside the video ({duration:.3f} s, "
+            f"frames 0–{frame_count - 1})"
         )
     if end < start:
         raise ValueError(f"--until {end:g} s is before the start {start:g} s")
-    indices: list[int] = []
     steps = math.floor((end - start) / every + 1e-9)
+    if steps >= MAX_SAMPLES:
+        raise ValueError(
+            f"--every {every:g} s asks {steps + 1:,} times over {end - start:g} s, more than "
+            f"{MAX_SAMPLES:,}: ask less often"
+        )
+    indices: list[int] = []
     for k in range(steps + 1):
-        index = min(info.frame_count - 1, math.floor((start + k * every) * info.fps + 1e-6))
+        t = min(start + k * every, duration)
+        if isinstance(source, VideoReader):
+            index = source.index_at(t)
+        else:
+            index = min(frame_count - 1, math.floor(t * source.fps + 1e-6))
         if not indices or indices[-1] != index:
             indices.append(index)
     return indices
-
-
-def write_video(
-    path: str | os.PathLike[str],
-    frames: Iterable[np.ndarray | Image.Image],
-    fps: float,
-    *,
-    codec: str = "libx264",
-    crf: int = 23,
-    times: Iterable[float] | None = None,
-    gop: int | None = None,
-    options: Mapping[str, str] | None = None,
-) -> None:
-    """Encode RGB frames into a video file (container from the suffix), written to a temporary
-    file then moved into place. Odd widths/heights are padded by one edge pixel (4:2:0 needs
-    even sizes); ``times`` (seconds, increasing) gives variable-frame-rate timestamps; ``gop``
-    the most frames between keyframes (the encoder's default otherwise); ``options`` more encoder
-    options (libx264: ``{"preset": "veryfast", "threads": "1"}``)."""
-    target = Path(path)
-    rate = Fraction(fps).limit_denominator(1001)
-    if rate <= 0:
-        raise ValueError(f"fps {fps:g} must be positive")
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
-    stamps = iter(times) if times is not None else None
-    try:
-        with av.open(str(tmp), mode="w") as container:
-            stream: av.VideoStream = container.add_stream(codec, rate=rate)  # type: ignore[assignment]
-            if times is not None:
-                stream.time_base = Fraction(1, 90000)
-            settings: dict[str, object] = {}
-            if codec in ("libx264", "libx265"):
-                settings["crf"] = str(crf)
-            if codec == "libx265":
-                settings["x265-params"] = "log-level=error"
-            settings.update(options or {})
-            stream.options = settings
-            stream.pix_fmt = "yuv420p"
-            if gop is not None:
-                stream.codec_context.gop_size = gop
-            count = 0
-            for item in frames:
-                rgb = _even(
-                    np.asarray(item.convert("RGB") if isinstance(item, Image.Image) else item)
-                )
-                if count == 0:
-                    stream.height, stream.width = rgb.shape[:2]
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                if stamps is not None:
-                    frame.pts = round(next(stamps) * 90000)
-                    frame.time_base = Fraction(1, 90000)
-                container.mux(stream.encode(frame))
-                count += 1
-            if count == 0:
-                raise ValueError("no frames to write")
-            container.mux(stream.encode(None))
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _even(rgb: np.ndarray) -> np.ndarray:
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"frames must be H×W×3 uint8 RGB arrays, got {rgb.shape} {rgb.dtype}")
-    h, w = rgb.shape[:2]
-    if h % 2 or w % 2:
-        rgb = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    return np.ascontiguousarray(rgb)
 
 
 def _check_regular(p: Path) -> None:

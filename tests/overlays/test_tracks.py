@@ -73,9 +73,13 @@ def test_one_kind_per_track() -> None:
 
 
 def test_json_round_trip() -> None:
-    track = Track({12: box(0, 0), 20: box(8, 8)}).with_tracked({21: box(9, 9)}, lost_at=22)
+    track = Track({12: box(0, 0), 20: box(8, 8)}).with_tracked(
+        {21: box(9, 9)}, lost_at=22, lost_why="it left the frame"
+    )
     data = json.loads(json.dumps(track.to_dict()))
     assert data["format"] == "vipstudio.track/1" and data["lost_at"] == 22
+    assert data["lost_why"] == "it left the frame"
+    assert "lost_why" not in Track({1: box(0, 0)}).to_dict()  # only written when known
     assert set(data["keyframes"]) == {"12", "20"} and data["keyframes"]["12"]["kind"] == "rectangle"
     assert Track.from_dict(data) == track
 

@@ -116,7 +116,15 @@ def test_write_video_takes_images_and_replaces_atomically(tmp_path: Path) -> Non
     assert [p.name for p in tmp_path.iterdir()] == ["pil.mp4"]  # no temporary file left
     with pytest.raises(ValueError, match="no frames"):
         write_video(tmp_path / "none.mp4", [], 10)
-    assert [p.name for p in tmp_path.iterdir()] == ["pil.mp4"]
+    with pytest.raises(ValueError, match="frame 1 is 32×48, the first was 64×48"):
+        write_video(tmp_path / "sizes.mp4", [index_frame(0), index_frame(0)[:, :32]], 10)
+    with pytest.raises(ValueError, match=r"increasing time per frame \(frame 2"):
+        write_video(tmp_path / "vfr.mp4", [index_frame(0)] * 3, 10, times=[0, 0.1, 0.1])
+    with pytest.raises(ValueError, match="not in this PyAV build"):
+        write_video(tmp_path / "x.mp4", [index_frame(0)], 10, codec="libnope")
+    with pytest.raises(ValueError, match="positive"):
+        write_video(tmp_path / "x.mp4", [index_frame(0)], float("nan"))
+    assert [p.name for p in tmp_path.iterdir()] == ["pil.mp4"]  # no partial files left
 
 
 def test_display_rotation_is_applied(tmp_path: Path) -> None:
@@ -231,3 +239,44 @@ def test_sample_times(clip: Path) -> None:
         sample_times(info, start=4, every=1, until=None)
     with pytest.raises(ValueError, match="positive"):
         sample_times(info, start=0, every=0, until=None)
+    with pytest.raises(ValueError, match="ask less often"):
+        sample_times(info, start=0, every=1e-6, until=None)
+
+
+def test_sample_times_follow_timestamps_with_a_reader(tmp_path: Path) -> None:
+    times = [i / 30 + (0.5 if i >= 45 else 0) for i in range(90)]  # a half-second stall at 1.5 s
+    with VideoReader(index_clip(tmp_path / "vfr.mkv", 90, times=times)) as reader:
+        exact = sample_times(reader, start=1.0, every=0.5, until=3.0)
+        average = sample_times(reader.info, start=1.0, every=0.5, until=3.0)
+        assert exact == [30, 44, 45, 60, 75]  # 1.5 s falls in the stall: frame 44 is shown
+        assert exact == [reader.index_at(t) for t in (1.0, 1.5, 2.0, 2.5, 3.0)]
+    assert exact != average  # the average rate (25.7 fps) lands on other frames
+
+
+def test_a_frame_image_is_a_copy(clip: Path) -> None:
+    with VideoReader(clip) as reader:
+        image = reader.frame(3)
+        image.paste((255, 0, 0), (0, 0, 64, 48))  # a caller drawing on it (render inplace=True)
+        assert read_index(reader.frame_array(3)) == 3
+        assert read_index(np.asarray(reader.frame(3))) == 3
+
+
+def test_frames_cut_by_an_edit_list_are_not_frames(tmp_path: Path) -> None:
+    """An MP4 whose edit list starts 2 frames in (as cutters and phones write): those frames
+    are demuxed but never shown, so they are not counted and frame 0 is the first shown."""
+    source = index_clip(tmp_path / "source.mp4", 30, gop=10)
+    with av.open(str(source)) as src, av.open(str(tmp_path / "cut.mp4"), "w") as dst:
+        stream = src.streams.video[0]
+        out = dst.add_stream_from_template(stream)
+        for packet in src.demux(stream):
+            if not packet.size:
+                continue
+            shift = 2 * (packet.duration or 0)
+            copy = av.Packet(bytes(packet))
+            copy.pts, copy.dts = packet.pts - shift, packet.dts - shift  # type: ignore[operator]
+            copy.duration, copy.is_keyframe = packet.duration, packet.is_keyframe
+            copy.time_base, copy.stream = packet.time_base, out
+            dst.mux(copy)
+    with VideoReader(tmp_path / "cut.mp4") as reader:
+        assert reader.frame_count == 28
+        assert [read_index(reader.frame_array(i)) for i in (0, 27, 1)] == [2, 29, 3]

@@ -39,25 +39,35 @@ def index_clip(path: Path, count: int = 60, *, fps: float = 30, **kwargs: object
 
 
 def square_path(
-    count: int, w: int, h: int, size: int = 40
+    count: int, w: int, h: int, size: int = 40, step: float | None = None
 ) -> list[tuple[float, float, float, float]]:
-    """Boxes of a square gliding on a diagonal then back, fully inside a w×h frame."""
+    """Boxes of a square gliding right and down (an eased curve), fully inside a w×h frame;
+    ``step`` caps its horizontal move per frame (pixels), else it crosses the whole frame."""
+    travel_x, travel_y = w - size - 20, h - size - 20
+    if step is not None:
+        travel_x = min(travel_x, step * (count - 1))
+        travel_y = min(travel_y, step * (count - 1) * 0.6)
     boxes = []
     for i in range(count):
         s = i / max(1, count - 1)
-        x = 10 + (w - size - 20) * s
-        y = 10 + (h - size - 20) * (0.5 - 0.5 * np.cos(np.pi * s))
+        x = 10 + travel_x * s
+        y = 10 + travel_y * (0.5 - 0.5 * np.cos(np.pi * s))
         boxes.append((x, y, x + size, y + size))
     return boxes
 
 
 def textured_square(w: int, h: int, box: Sequence[float] | None, seed: int = 0) -> np.ndarray:
-    """A dark textured background with a bright checkered square at ``box`` (None: no square)."""
+    """A dark grey textured background with a bright, warm, irregularly blotched square at ``box``
+    (None: no square). Both textures are fixed by ``seed``: only the square moves."""
     rng = np.random.default_rng(seed)
-    frame = (rng.integers(20, 60, (h, w, 1), dtype=np.uint8) * np.ones((1, 1, 3), np.uint8)).copy()
+    grey = rng.integers(20, 70, (h // 4 + 1, w // 4 + 1), dtype=np.uint8)
+    frame = np.repeat(np.repeat(grey, 4, axis=0), 4, axis=1)[:h, :w, None].repeat(3, axis=2)
     if box is not None:
-        x1, y1, x2, y2 = (round(v) for v in box)
-        yy, xx = np.mgrid[y1:y2, x1:x2]
-        checks = ((yy - y1) // 8 + (xx - x1) // 8) % 2
-        frame[y1:y2, x1:x2] = np.where(checks[..., None] == 1, [230, 60, 40], [250, 220, 30])
-    return frame
+        x1, y1 = round(box[0]), round(box[1])
+        x2, y2 = x1 + round(box[2] - box[0]), y1 + round(box[3] - box[1])
+        cells = rng.random(((y2 - y1) // 5 + 1, (x2 - x1) // 5 + 1))
+        blotch = np.repeat(np.repeat(cells, 5, axis=0), 5, axis=1)[: y2 - y1, : x2 - x1, None]
+        warm = np.array([250, 200, 40]) * (1 - blotch) + np.array([220, 40, 30]) * blotch
+        shown = warm.astype(np.uint8)[: max(0, h - y1), : max(0, w - x1)]  # may leave the frame
+        frame[y1 : y1 + shown.shape[0], x1 : x1 + shown.shape[1]] = shown
+    return np.ascontiguousarray(frame)
