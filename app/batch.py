@@ -6,7 +6,8 @@ Each input line is ``{"id", "image", "question", "prompts" | "bboxes" [, "shape"
 line; a bad line never stops the run. Output is appended and flushed per batch; a rerun
 skips ids already answered (error records are retried) and turns already in the log are
 recovered without generating again, so a killed run loses nothing and duplicates nothing.
-Images are decoded and rendered on worker threads while the model generates.
+Images are decoded and rendered on worker threads while the model generates. A line may ask
+about a video's frame, or frames over time, instead (``app.batch_video``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ from app.batch_files import (
     read_queries,
 )
 from app.batch_query import QUERY_KEYS, BadQuery, Query, count_lines, parse_query
+from app.batch_video import (
+    FrameError,
+    FrameJob,
+    VideoPrepared,
+    at_frame,
+    log_frame,
+    prepare_video,
+)
 from data_gen.qalog.log import ImageFile, NewTurn, QALog
 from vip_model.engine import Answer, Engine, GenerationSettings, Request
 from vip_model.errors import InvalidRequest, ModelError
@@ -50,6 +59,13 @@ class Ready:
     image_size: tuple[int, int]
     request_id: str = ""  # set once the model is known (see :func:`request_id`)
     sha256: str | None = None  # of the image file, hashed on the worker thread when logging
+    frame: FrameJob | None = None  # a video line's frame: its record id, index, time
+
+    @property
+    def record_id(self) -> str:
+        """The id of this answer's record: the line's, or for a frame asked over time
+        ``"<id>@<frame>"``."""
+        return self.frame.record_id if self.frame is not None else self.query.id
 
 
 @dataclass
@@ -86,8 +102,22 @@ def prepare(
 ) -> Ready:
     """Decode the image (and hash it, for the log), make and fit the prompts, compose the
     question (worker thread)."""
+    if query.when is not None:  # the local runner sends these to prepare_video
+        raise BadQuery("a video line is answered by the local runner only: run without --ray")
     image, digest = read_image(query.image_path, max_pixels, read_timeout_s, forbidden, sha256)
     size = image.size
+    prepared = prepare_request(
+        image,
+        query.question_text,
+        query_prompts(query, size),
+        settings=query.settings,
+        template=template,
+    )
+    return Ready(query, prepared.request, list(prepared.refs), size, sha256=digest)
+
+
+def query_prompts(query: Query, size: tuple[int, int]) -> list[ov.Prompt]:
+    """The line's prompts on an image (or frame) of ``size``: its own, then one per bbox."""
     prompts = list(query.prompts or [])
     for i, box in enumerate(query.bboxes):
         label = query.labels[i] if i < len(query.labels) else None
@@ -100,10 +130,7 @@ def prepare(
             raise BadQuery(f"bbox {i}: {exc}") from None
     if len(prompts) > 1 and not query.prompts:
         prompts = ov.assign_distinct_colors(prompts)
-    prepared = prepare_request(
-        image, query.question_text, prompts, settings=query.settings, template=template
-    )
-    return Ready(query, prepared.request, list(prepared.refs), size, sha256=digest)
+    return prompts
 
 
 def request_id(query: Query, ready: Ready | None, model: str, template: str) -> str:
@@ -118,6 +145,8 @@ def request_id(query: Query, ready: Ready | None, model: str, template: str) -> 
             query.settings.to_dict(),
             model,
             template,
+            # a frame is its own question (an image line's key is as it always was)
+            *([ready.frame.plan.index] if ready is not None and ready.frame else []),
         ],
         sort_keys=True,
     )
@@ -200,19 +229,31 @@ class BatchRunner:
         forbidden: frozenset[tuple[int, int]],
     ) -> None:
         logged = self.log.request_ids() if self.log is not None else set()
-        pending: deque[tuple[Query, Future[Ready]]] = deque()
+        pending: deque[tuple[Query, Future[Ready | VideoPrepared]]] = deque()
         chunk: list[tuple[Query, Ready]] = []
         for query in self._queries(lines, base_dir, done, summary, sink):
-            hashed = self.log is not None and query.image_path not in self._images
-            future = pool.submit(
-                prepare,
-                query,
-                self.template,
-                self.max_pixels,
-                read_timeout_s=self.read_timeout_s,
-                forbidden=forbidden,
-                sha256=hashed,
-            )
+            future: Future[Ready | VideoPrepared]
+            if query.when is not None:
+                future = pool.submit(
+                    prepare_video,
+                    query,
+                    self.template,
+                    self.max_pixels,
+                    done=done,
+                    log=self.log is not None,
+                    forbidden=forbidden,
+                )
+            else:
+                hashed = self.log is not None and query.image_path not in self._images
+                future = pool.submit(
+                    prepare,
+                    query,
+                    self.template,
+                    self.max_pixels,
+                    read_timeout_s=self.read_timeout_s,
+                    forbidden=forbidden,
+                    sha256=hashed,
+                )
             pending.append((query, future))
             if len(pending) >= 2 * self.batch_size:
                 self._drain(pending, chunk, logged, summary, sink, keep=self.batch_size)
@@ -257,7 +298,7 @@ class BatchRunner:
 
     def _drain(
         self,
-        pending: deque[tuple[Query, Future[Ready]]],
+        pending: deque[tuple[Query, Future[Ready | VideoPrepared]]],
         chunk: list[tuple[Query, Ready]],
         logged: set[str],
         summary: Summary,
@@ -267,8 +308,10 @@ class BatchRunner:
         while len(pending) > keep:
             query, future = pending.popleft()
             try:
-                ready = future.result()
-                rid = ready.request_id = request_id(query, ready, self.model_name, self.template)
+                result = future.result()
+                readies = [result] if isinstance(result, Ready) else self._frames(query, result)
+                for ready in readies:
+                    ready.request_id = request_id(query, ready, self.model_name, self.template)
             except (BadQuery, ov.OverlayError, InvalidRequest) as exc:
                 self._error(sink, summary, query.id, query.image_path, str(exc), type(exc).__name__)
                 continue
@@ -277,13 +320,27 @@ class BatchRunner:
                     sink, summary, query.id, query.image_path, _unexpected(exc), "InternalError"
                 )
                 continue
-            if self.log is not None and rid in logged:
-                self._recover(query, rid, summary, sink)
-                continue
-            chunk.append((query, ready))
-            if len(chunk) >= self.batch_size:
-                self._answer(chunk, summary, sink)
-                chunk.clear()
+            if isinstance(result, VideoPrepared):
+                summary.skipped += result.skipped
+                for failed in result.frames:
+                    if isinstance(failed, FrameError):
+                        self._frame_error(sink, summary, query, failed)
+            for ready in readies:
+                if self.log is not None and ready.request_id in logged:
+                    self._recover(query, ready, summary, sink)
+                    continue
+                chunk.append((query, ready))
+                if len(chunk) >= self.batch_size:
+                    self._answer(chunk, summary, sink)
+                    chunk.clear()
+
+    @staticmethod
+    def _frames(query: Query, prepared: VideoPrepared) -> list[Ready]:
+        return [
+            Ready(query, f.request, f.refs, f.size, frame=f.job)
+            for f in prepared.frames
+            if not isinstance(f, FrameError)
+        ]
 
     def _answer(
         self, chunk: list[tuple[Query, Ready]], summary: Summary, sink: AnswersFile
@@ -304,6 +361,8 @@ class BatchRunner:
                 turn_id=turn_id,
                 id=query.id,
             )
+            if ready.frame is not None:
+                record = at_frame(record, ready.frame, str(query.image_path))
             sink.write(record.to_dict())
             summary.answered += 1
             self.progress(1)
@@ -312,6 +371,17 @@ class BatchRunner:
     def _log(self, query: Query, ready: Ready, answer: Answer) -> int | None:
         if self.log is None:
             return None
+        if ready.frame is not None:
+            turn = NewTurn.from_answer(
+                0,
+                ready.request,
+                answer,
+                model=self.model_name,
+                source="batch",
+                question_refs=ready.refs,
+                request_id=ready.request_id,
+            )
+            return log_frame(self.log, turn, ready.frame)
         path = query.image_path
         image_id = self._images.get(path)
         image = None
@@ -330,9 +400,9 @@ class BatchRunner:
         self._images[path] = recorded.image_id
         return recorded.turn_id
 
-    def _recover(self, query: Query, rid: str, summary: Summary, sink: AnswersFile) -> None:
+    def _recover(self, query: Query, ready: Ready, summary: Summary, sink: AnswersFile) -> None:
         assert self.log is not None
-        row = next(iter(self.log.turns(request_id=rid)), None)
+        row = next(iter(self.log.turns(request_id=ready.request_id)), None)
         if row is None:  # pragma: no cover - the id was just listed
             return
         timings = dict(row.timings)
@@ -351,9 +421,18 @@ class BatchRunner:
             timings=timings,
             id=query.id,
         )
+        if ready.frame is not None:
+            record = at_frame(record, ready.frame, str(query.image_path))
         sink.write(record.to_dict())
         summary.recovered += 1
         self.progress(1)
+
+    def _frame_error(
+        self, sink: AnswersFile, summary: Summary, query: Query, failed: FrameError
+    ) -> None:
+        plan = failed.job.plan
+        where = {"video": str(query.image_path), "frame": plan.index, "t": plan.time}
+        self._error(sink, summary, failed.job.record_id, None, failed.message, failed.kind, where)
 
     def _error(
         self,
@@ -363,13 +442,15 @@ class BatchRunner:
         image: Path | None,
         message: str,
         kind: str,
+        where: dict[str, object] | None = None,
     ) -> None:
         # Text here was checked by the parser, but an exception may quote anything: never let
         # a lone surrogate stop the answers file from being written.
         message = message.encode("utf-8", "backslashreplace").decode("utf-8")
-        record = {"id": ident, "error": message, "error_type": kind}
+        record: dict[str, object] = {"id": ident, "error": message, "error_type": kind}
         if image is not None:
             record["image"] = str(image).encode("utf-8", "backslashreplace").decode("utf-8")
+        record.update(where or {})
         sink.write(record)
         summary.errors += 1
         summary.error_kinds[kind] = summary.error_kinds.get(kind, 0) + 1

@@ -17,10 +17,33 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import overlays as ov
+from app.ask_video import When, WhenError
 from vip_model.engine import GenerationSettings
 from vip_model.errors import InvalidRequest
 
-QUERY_KEYS = {"id", "image", "question", "prompts", "bboxes", "shape", "labels", "settings", "seed"}
+#: The keys of a line about a video's frame (or frames, over time) instead of an image.
+VIDEO_KEYS = {"video", "t", "frame", "track", "every", "until"}
+QUERY_KEYS = {
+    "id",
+    "image",
+    "question",
+    "prompts",
+    "bboxes",
+    "shape",
+    "labels",
+    "settings",
+    "seed",
+    *VIDEO_KEYS,
+}
+# What a line's keys are called in messages about them (When's fields by their keys).
+_LINE_NAMES = {
+    "at": '"t"',
+    "frame": '"frame"',
+    "track": '"track"',
+    "every": '"every"',
+    "until": '"until"',
+    "tracker": '"tracker"',
+}
 
 #: Longest line read (bytes): a prompt document with many detailed polygons fits easily.
 MAX_LINE_BYTES = 16 * 2**20
@@ -54,6 +77,8 @@ class Query:
     labels: list[str]
     settings: GenerationSettings
     seed: int
+    #: A line about a video (``image_path`` is then the video): where to ask, else None.
+    when: When | None = None
 
 
 def read_lines(fh: BinaryIO) -> Iterator[tuple[int, str | BadQuery]]:
@@ -155,7 +180,10 @@ def _query(
     if unknown:
         names = ", ".join(repr(_short(k)) for k in sorted(unknown)[:5])
         raise BadQuery(f"unknown field(s) {names}; allowed: {', '.join(sorted(QUERY_KEYS))}")
-    for key in ("id", "image", "question"):
+    video = "video" in data
+    if video and "image" in data:
+        raise BadQuery('give "image" (a photo) or "video" (a clip, with "t"), not both')
+    for key in ("id", "video" if video else "image", "question"):
         if key not in data:
             raise BadQuery(f"missing field {key!r}")
     if ident is None:
@@ -168,11 +196,12 @@ def _query(
         raise BadQuery(
             "the question is empty" if isinstance(question, str) else "question must be text"
         )
-    image = data["image"]
+    field = "video" if video else "image"
+    image = data[field]
     if not isinstance(image, str) or not image:
-        raise BadQuery(f"image must be a file path, got {_kind(image)}")
+        raise BadQuery(f"{field} must be a file path, got {_kind(image)}")
     if "\0" in image:
-        raise BadQuery("the image path holds a NUL character")
+        raise BadQuery(f"the {field} path holds a NUL character")
     prompts = None
     if data.get("prompts") is not None:
         try:
@@ -190,7 +219,51 @@ def _query(
         labels=_labels(data.get("labels")),
         settings=_settings(data.get("settings"), defaults),
         seed=_seed(data.get("seed", 0)),
+        when=_when(data) if video else _no_video_keys(data),
     )
+
+
+def _when(data: dict[str, Any]) -> When:
+    """Where a video line asks: ``t`` (seconds) or ``frame``, and over time ``every``
+    (``until``, ``track``)."""
+    track = data.get("track", False)
+    if not isinstance(track, bool):
+        raise BadQuery(f'"track" must be true or false, got {_kind(track)}')
+    frame = data.get("frame")
+    if frame is not None and (isinstance(frame, bool) or not isinstance(frame, int)):
+        raise BadQuery(f'"frame" must be a frame index (an integer), got {_kind(frame)}')
+    when = When(
+        at=_seconds(data, "t"),
+        frame=frame,
+        track=track,
+        every=_seconds(data, "every"),
+        until=_seconds(data, "until"),
+    )
+    try:
+        when.check(_LINE_NAMES)
+    except WhenError as exc:
+        raise BadQuery(str(exc)) from None
+    return when
+
+
+def _seconds(data: dict[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not _finite(value):
+        raise BadQuery(f"{key!r} must be a number of seconds, got {_kind(value)}")
+    return float(value)
+
+
+def _no_video_keys(data: dict[str, Any]) -> When | None:
+    """None (an image line has no moment), refusing the keys of a video line."""
+    given = sorted(VIDEO_KEYS & set(data))
+    if given:
+        names = ", ".join(repr(k) for k in given)
+        raise BadQuery(
+            f'{names}: only a line about a "video" takes these, and this one names an "image"'
+        )
+    return None
 
 
 def _bboxes(value: Any) -> list[list[float]]:
@@ -247,7 +320,12 @@ def _seed(value: Any) -> int:
 
 
 def _finite(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _no_constant(name: str) -> Any:
@@ -321,6 +399,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_LINE_BYTES",
     "QUERY_KEYS",
+    "VIDEO_KEYS",
     "BadQuery",
     "Query",
     "count_lines",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import click
 
 import overlays as ov
+from app.ask_video import TRACKERS, FramePlan, When, WhenError, frame_label, log_frame_turn
 from app.batch_ray_cli import check_ray_flags, ray_options, run_ray_batch
 from app.cli import CliError, reported
 from app.cmd_log import db_option
@@ -21,19 +23,64 @@ from app.model_options import (
     settings_from,
 )
 from data_gen.qalog.log import ImageFile, LogError, NewTurn, QALog, default_db_path
+from overlays.video_io import VideoReader, is_video_path
 from vip_model.engine import Answer, Engine, GenerationSettings
 from vip_model.errors import ModelError
 from vip_model.prepare import AnswerRecord, Prepared, prepare_request
 from vip_model.templates import Turn
 
-#: Exit code of a batch that finished but wrote error records for some lines.
+#: Exit code of a run that finished but wrote error records: a batch's bad lines, or the frames
+#: after a lost track (asking over time).
 EXIT_PARTIAL = 3
+VIDEO_FLAGS = ("at", "frame", "track", "every", "until")
+
+
+def video_options(fn: Any) -> Any:
+    """``--at``/``--frame``/``--track``/``--every``/``--until``/``--tracker`` (videos only)."""
+    options = [
+        click.option(
+            "--at", type=float, default=None, metavar="SECONDS", help="Video: ask at this time."
+        ),
+        click.option(
+            "--frame",
+            type=click.IntRange(min=0),
+            default=None,
+            metavar="N",
+            help="Video: ask at this frame index (instead of --at).",
+        ),
+        click.option(
+            "--every",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="Video: ask again every SECONDS from --at, to --until or the end.",
+        ),
+        click.option(
+            "--until", type=float, default=None, metavar="SECONDS", help="Video: end of --every."
+        ),
+        click.option(
+            "--track",
+            is_flag=True,
+            help="Video: follow the regions from --at with a tracker (with --every).",
+        ),
+        click.option(
+            "--tracker",
+            type=click.Choice(TRACKERS),
+            default="auto",
+            show_default=True,
+            help="Video: the OpenCV tracker of --track.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
 
 
 @click.command()
 @click.argument("image", type=click.Path(path_type=Path), required=False)
 @click.argument("question", required=False)
 @prompt_options
+@video_options
 @load_options
 @generation_options
 @click.option(
@@ -65,23 +112,29 @@ EXIT_PARTIAL = 3
     type=click.IntRange(min=1),
     default=8,
     show_default=True,
-    help="Queries generated together (left-padded batches) with --batch.",
+    help="Queries (or video frames, with --every) generated together, in left-padded batches.",
 )
 @ray_options
 def ask(image: Path | None, question: str | None, **kw: Any) -> None:
-    """Ask ViP-LLaVA about marked regions of IMAGE.
+    """Ask ViP-LLaVA about marked regions of IMAGE (a photo, or a video's frame).
 
     \b
     One question (the answer streams; the turn is logged):
       vipstudio ask photo.jpg "What is in the red rectangle?" --bbox 180,20,420,230 --model ./tiny
     A chat on the same image and prompts (no QUESTION; a question per line, empty line ends):
       vipstudio ask photo.jpg --bbox 180,20,420,230 --server http://127.0.0.1:8000
+    A video at one moment (--at SECONDS or --frame N):
+      vipstudio ask clip.mp4 "What is <region0> doing?" --bbox 40,30,200,220 --at 12.5
+    Over time: follow the region from --at, ask every 0.5 s until 20 s (one answer per frame):
+      vipstudio ask clip.mp4 "What is <region0> doing?" --bbox 40,30,200,220 --at 12.5 \\
+        --track --every 0.5 --until 20 --json
     A file of queries, resumable (a rerun skips answered ids):
       vipstudio ask --batch queries.jsonl --out answers.jsonl --model ./tiny --batch-size 8
     The same on a Ray cluster, one engine per actor, answers as shards in a folder:
       vipstudio ask --batch q.jsonl --out answers/ --ray --actors 4 --gpus-per-actor 1
     In questions, <region0> (or <bbox0>) becomes the referring phrase of the first prompt.
-    Exit codes: 0 done, 1 failed, 2 bad command line, 3 batch done with error records.
+    Exit codes: 0 done, 1 failed, 2 bad command line, 3 done with error records (a batch's
+    bad lines, or video frames left unanswered: a lost track says so on each such frame).
     """
     check_ray_flags(kw)
     if kw["batch_file"] is not None:
@@ -100,8 +153,16 @@ def ask(image: Path | None, question: str | None, **kw: Any) -> None:
         raise click.UsageError("give IMAGE (and a QUESTION, or none for a chat), or --batch FILE")
     if question is not None and not question.strip():
         raise click.UsageError("the question is empty: ask something, or leave it out for a chat")
-    with reported(ModelError, LogError):
-        img = ov.load_image(image, max_pixels=kw["max_pixels"])
+    when = _when(image, question, kw)
+    with reported(ModelError, LogError), ExitStack() as stack:
+        frame: tuple[VideoReader, FramePlan] | None = None
+        if when is None:
+            img = ov.load_image(image, max_pixels=kw["max_pixels"])
+        else:
+            reader = stack.enter_context(VideoReader(image, max_pixels=kw["max_pixels"]))
+            first = _first_frame(reader, when)
+            img = reader.frame(first.index)
+            frame = (reader, first)
         prompts = build_prompts(
             img.size,
             kw["bboxes"],
@@ -116,12 +177,18 @@ def ask(image: Path | None, question: str | None, **kw: Any) -> None:
             kw["prompts_file"],
             kw["labels"],
         )
+        if when is not None and when.every is not None:
+            from app.ask_over_time import ask_over_time
+
+            assert frame is not None and question is not None
+            ask_over_time(frame[0], image, question, prompts, when, kw)
+            return
         settings = settings_from(kw, seed=kw["seed"] if kw["temperature"] > 0 else None)
         engine, model_name = engine_from_options(kw)
         log = None if kw["no_log"] else QALog.open(kw["db"] or default_db_path())
         try:
             session = _Session(
-                engine, model_name, log, image, img, prompts, settings, kw["template"]
+                engine, model_name, log, image, img, prompts, settings, kw["template"], frame
             )
             if question is not None:
                 session.turn(question, as_json=kw["as_json"])
@@ -146,6 +213,7 @@ class _Session:
         prompts: list[ov.Prompt],
         settings: GenerationSettings,
         template: str,
+        frame: tuple[VideoReader, FramePlan] | None = None,
     ) -> None:
         self.engine = engine
         self.model = model
@@ -157,6 +225,7 @@ class _Session:
         self.template = template
         self.history: tuple[Turn, ...] = ()
         self.session_id: int | None = None
+        self.frame = frame  # a video's frame: the reader, and which frame
 
     def turn(self, text: str, as_json: bool) -> None:
         prepared = prepare_request(
@@ -176,7 +245,20 @@ class _Session:
                     sys.stdout.flush()
             answer = streamed.answer
         turn_id = self._log(prepared, answer)
-        if as_json:
+        if as_json and self.frame is not None:
+            at = self.frame[1]
+            record = AnswerRecord.of(
+                frame_label(self.path, at.index),
+                request,
+                answer,
+                model=self.model,
+                turn_id=turn_id,
+                video=str(self.path),
+                frame=at.index,
+                t=at.time,
+            )
+            click.echo(json.dumps(record.to_dict(), ensure_ascii=False))
+        elif as_json:
             record = AnswerRecord.of(
                 str(self.path), request, answer, model=self.model, turn_id=turn_id
             )
@@ -217,10 +299,54 @@ class _Session:
             source="cli",
             question_refs=prepared.refs,
         )
+        if self.frame is not None:
+            reader, at = self.frame
+            recorded = log_frame_turn(
+                self.log, turn, reader, at, self.image, session_id=self.session_id
+            )
+            self.session_id = recorded.session_id
+            return recorded.turn_id
         image = None if self.session_id else ImageFile.read(self.path, size=self.image.size)
         recorded = self.log.record_turn(turn, session_id=self.session_id, image=image)
         self.session_id = recorded.session_id
         return recorded.turn_id
+
+
+def _when(image: Path, question: str | None, kw: dict[str, Any]) -> When | None:
+    """Where in the video to ask (None for a photo); refuses video flags that do not fit."""
+    given = [f"--{name}" for name in VIDEO_FLAGS if kw[name] not in (None, False)]
+    if not is_video_path(image):
+        if given:
+            raise click.UsageError(
+                f"{', '.join(given)} are for videos, and {image.name} is not one "
+                "(.mp4, .mov, .mkv, .avi, .webm, .m4v)"
+            )
+        return None
+    when = When(
+        at=kw["at"],
+        frame=kw["frame"],
+        track=kw["track"],
+        every=kw["every"],
+        until=kw["until"],
+        tracker=kw["tracker"],
+    )
+    try:
+        when.check()
+    except WhenError as exc:
+        raise click.UsageError(str(exc)) from None
+    if when.every is not None and question is None:
+        raise click.UsageError("asking over time (--every) needs a QUESTION: there is no chat")
+    drawn = ("bboxes", "polygons", "arrows", "points", "prompts_file")
+    if when.track and not any(kw[name] for name in drawn):
+        raise click.UsageError("--track needs a region to follow: give --bbox (or a prompt)")
+    return when
+
+
+def _first_frame(reader: VideoReader, when: When) -> FramePlan:
+    from app.ask_video import start_frame
+
+    index = start_frame(reader, when)
+    return FramePlan(index, reader.time_of(index), ())
 
 
 def _run_batch(kw: dict[str, Any]) -> None:

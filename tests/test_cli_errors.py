@@ -30,8 +30,31 @@ REPORT = {"report": True}
 INVALID = ["every entry is invalid"]
 
 
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny clip (5 frames, 0.5 s), a damaged one and an audio-only file, made once."""
+    import av
+    import numpy as np
+
+    from overlays.video_io import write_video
+
+    folder = tmp_path_factory.mktemp("videos")
+    write_video(folder / "clip.mp4", [np.full((24, 32, 3), 9 * i, np.uint8) for i in range(5)], 10)
+    (folder / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 200)
+    with av.open(str(folder / "voice.mp4"), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        for k in range(4):
+            frame = av.AudioFrame.from_ndarray(
+                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+            )
+            frame.sample_rate, frame.pts = 16000, k * 1024
+            container.mux(stream.encode(frame))  # type: ignore[attr-defined]
+        container.mux(stream.encode(None))  # type: ignore[attr-defined]
+    return folder
+
+
 @pytest.fixture
-def place(tmp_path: Path) -> dict[str, Path]:
+def place(tmp_path: Path, videos: Path) -> dict[str, Path]:
     """Real files for each row (a row that went wrong cannot spoil the next): a log beside its
     photo, a fake home, odd inputs."""
     root = tmp_path
@@ -84,7 +107,12 @@ def place(tmp_path: Path) -> dict[str, Path]:
     shape = {"label": "cup", "points": points, "shape_type": "polygon", "group_id": [1]}
     labelme = {"imagePath": "coffee.jpg", "imageWidth": 600, "imageHeight": 400}
     _json(work / "labelme.json", {**labelme, "shapes": [shape, shape]})
+    for name in ("clip", "corrupt", "voice"):
+        shutil.copy(videos / f"{name}.mp4", work / f"{name}.mp4")
     return {
+        "clip": work / "clip.mp4",
+        "corrupt": work / "corrupt.mp4",
+        "voice": work / "voice.mp4",
         "root": root,
         "work": work,
         "log": work / "log.sqlite",
@@ -131,6 +159,17 @@ CASES: list[Any] = [
     ("ask {img} what? --arrow 10,10,1e308,1e308", USAGE, ["--arrow"], {}),
     ("ask --batch {binary}", USAGE, ["--out"], {}),
     ("ask", USAGE, ["IMAGE"], {}),
+    # ask about a video: the moment must be in the clip, the file a readable video
+    ("ask {clip} what? --bbox 1,1,9,9 --at 99", DATA, ["outside the video", "0.500"], {}),
+    ("ask {clip} what? --bbox 1,1,9,9 --frame 5", DATA, ["frame 5 is outside", "0–4"], {}),
+    ("ask {corrupt} what? --bbox 1,1,9,9 --at 0", DATA, ["damaged or truncated"], {}),
+    ("ask {voice} what? --bbox 1,1,9,9 --at 0", DATA, ["no video stream", "audio only"], {}),
+    ("ask {root}/none.mp4 what? --at 0", DATA, ["no such file"], {}),
+    ("ask {clip} what? --bbox 1,1,9,9", USAGE, ["--at SECONDS or --frame N"], {}),
+    ("ask {img} what? --bbox 1,1,9,9 --at 1", USAGE, ["--at", "for videos"], {}),
+    ("ask {clip} what? --bbox 1,1,9,9 --at 0 --track", USAGE, ["--track needs --every"], {}),
+    ("ask {clip} what? --at 0 --track --every 0.1", USAGE, ["region to follow"], {}),
+    ("ask {clip} --bbox 1,1,9,9 --at 0 --every 0.1", USAGE, ["needs a QUESTION"], {}),
     # export: only an earlier export is ever replaced
     ("export --db {log} --format vip-llava --out {work} --overwrite", DATA, ["log.sqlite"], {}),
     ("export --db {log} --format vip-llava --out {home} --overwrite", DATA, ["home"], "HOME"),

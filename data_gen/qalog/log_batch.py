@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from data_gen.qalog.log_video import (
     video_row,
 )
 from overlays.serialize import region_to_dict
+from overlays.tracks import Track
 
 
 def clean_tags(tags: Iterable[str]) -> list[str]:
@@ -126,7 +127,12 @@ class LogBatch:
         )
 
     def save_track(
-        self, video_id: int, region_index: int, track: Any, *, session_id: int | None = None
+        self,
+        video_id: int,
+        region_index: int,
+        track: Track | Mapping[str, Any],
+        *,
+        session_id: int | None = None,
     ) -> int:
         """Store (or replace) the track of region ``region_index`` of ``session_id`` on the
         video; returns its row id."""

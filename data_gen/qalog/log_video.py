@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
 from data_gen.qalog.log_types import ImageFile, LogError, TurnFilters, TurnRow
+from overlays.errors import InvalidPrompt
+from overlays.tracks import Track
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -88,10 +90,9 @@ class TrackRow:
     data: dict[str, Any]
     updated_at: str
 
-    def track(self) -> Any:
-        """The ``overlays.tracks.Track`` of :attr:`data`."""
-        from overlays.tracks import Track  # type: ignore[import-not-found,unused-ignore]
-
+    def track(self) -> Track:
+        """The :class:`overlays.tracks.Track` of :attr:`data` (raises ``InvalidTrack`` for JSON
+        of a newer version)."""
         return Track.from_dict(self.data)
 
 
@@ -138,13 +139,15 @@ def check_frame(video: VideoMeta | None, frame_index: int | None, frame_time: fl
         raise LogError(f"frame time {frame_time!r} must be finite and non-negative (seconds)")
 
 
-def track_json(track: Any) -> str:
-    """The JSON stored for a track: an ``overlays.tracks.Track`` (its ``to_dict()``) or that
-    dict itself."""
-    data = track.to_dict() if hasattr(track, "to_dict") else track
-    if not isinstance(data, Mapping) or "keyframes" not in data:
-        raise LogError("a track must be an overlays.tracks.Track or its to_dict() JSON")
-    return json.dumps(data, sort_keys=True)
+def track_json(track: Track | Mapping[str, Any]) -> str:
+    """The JSON stored for a track: a :class:`~overlays.tracks.Track`'s ``to_dict()``, or that
+    dict itself (checked by reading it back)."""
+    if not isinstance(track, Track):
+        try:
+            track = Track.from_dict(track)
+        except (InvalidPrompt, ValueError, TypeError) as exc:
+            raise LogError(f"not a track ({exc}): give an overlays.tracks.Track") from None
+    return json.dumps(track.to_dict(), sort_keys=True)
 
 
 # -- reading (QALog delegates here) -------------------------------------------------------------
@@ -227,7 +230,12 @@ class VideoLog:
             return batch.add_video(video)
 
     def save_track(
-        self, video_id: int, region_index: int, track: Any, *, session_id: int | None = None
+        self,
+        video_id: int,
+        region_index: int,
+        track: Track | Mapping[str, Any],
+        *,
+        session_id: int | None = None,
     ) -> int:
         """Store, or replace, the track (``overlays.tracks.Track`` or its ``to_dict()``) of
         the ``region_index``-th region of ``session_id`` (None: of no conversation) on the

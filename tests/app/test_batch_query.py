@@ -66,6 +66,12 @@ def known_keys(image: str) -> st.SearchStrategy[dict[str, Any]]:
         "labels": st.lists(st.text(), max_size=4),
         "settings": settings_objects,
         "seed": st.integers(-5, 2**64),
+        "video": st.just(image),
+        "t": numbers,
+        "frame": st.integers(-2, 2**64),
+        "track": st.booleans(),
+        "every": numbers,
+        "until": numbers,
     }
     required = {k: valid[k] | json_values for k in ("id", "image", "question")}
     optional = {k: valid[k] | json_values for k in sorted(QUERY_KEYS - set(required))}

@@ -16,6 +16,7 @@ from data_gen.qalog import log_open
 from data_gen.qalog.log import SCHEMA_VERSION, ImageFile, LogError, NewTurn, QALog
 from data_gen.qalog.log_schema import APPLICATION_ID, MIGRATIONS
 from data_gen.qalog.log_video import frame_image, frame_sha256, parse_frame_path
+from overlays.tracks import Track
 
 SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "samples" / "coffee.jpg"
 
@@ -231,14 +232,9 @@ def test_a_bad_frame_is_refused_and_writes_nothing(
 # --------------------------------------------------------------------------- tracks
 
 
-def _track(x: float, lost_at: int | None = None) -> dict[str, object]:
-    box = ov.prompt_to_dict(ov.Rectangle((x, 4, x + 20, 30)))
-    return {
-        "format": "vipstudio.track/1",
-        "keyframes": {"0": box},
-        "tracked": {},
-        "lost_at": lost_at,
-    }
+def _track(x: float, lost_at: int | None = None) -> Track:
+    box = ov.Rectangle((x, 4, x + 20, 30))
+    return Track({0: box}, {1: ov.Rectangle((x + 1, 4, x + 21, 30))}, lost_at)
 
 
 def test_tracks_are_kept_per_video_session_and_region(tmp_path: Path) -> None:
@@ -258,12 +254,16 @@ def test_tracks_are_kept_per_video_session_and_region(tmp_path: Path) -> None:
             (session, 1),
         ]
         mine = log.tracks(video, session, any_session=False)
-        assert [r.data["lost_at"] for r in mine] == [20, None]
+        assert [r.track() for r in mine] == [_track(6, lost_at=20), _track(30)]
+        assert mine[0].data["format"] == "vipstudio.track/1"
+        # its JSON (Track.to_dict) is taken as well, and checked
+        assert log.save_track(video, 2, _track(9).to_dict(), session_id=session) > 0
         assert [r.id for r in log.tracks(video, None, any_session=False)] == [loose]
         with pytest.raises(LogError, match="video 99 does not exist"):
             log.save_track(99, 0, _track(1))
-        with pytest.raises(LogError, match=r"overlays\.tracks\.Track"):
+        with pytest.raises(LogError, match=r"not a track .*give an overlays\.tracks\.Track"):
             log.save_track(video, 0, {"not": "a track"})
+        assert len(log.tracks(video)) == 4
 
 
 def test_log_list_show_and_stats_name_the_video_and_time(tmp_path: Path) -> None:
