@@ -162,21 +162,18 @@ class ClipPlan:
     held: int = 0  # output frames where a region without a track was held still
 
 
-def clip_plan(
-    sample: VideoSample, *, fps: float, before: float, after: float, whole_span: bool = True
-) -> ClipPlan | None:
+def clip_plan(sample: VideoSample, *, fps: float, before: float, after: float) -> ClipPlan | None:
     """Output frames at ``fps`` from ``before`` seconds ahead of the first asked frame to
     ``after`` seconds past the last, on a grid through the first asked frame, cut to the frames
     where every region has a prompt. None when the asked frames themselves lack one.
 
-    The output rate never exceeds the video's (no frame is repeated). ``whole_span=False``
-    ends the clip at the first asked frame plus ``after`` (a conversation at one moment).
+    The output rate never exceeds the video's (no frame is repeated).
     """
     video = sample.video
     rate = min(fps, video.fps) if video.fps > 0 else fps
     step = video.fps / rate if video.fps > 0 else 1.0
     first = sample.asked_frames[0]
-    last = sample.asked_frames[-1] if whole_span else first
+    last = sample.asked_frames[-1]
     lo = -math.floor(before * rate + 1e-9)
     hi = math.ceil((last - first) / step - 1e-9) + math.floor(after * rate + 1e-9)
     grid: list[tuple[int, int]] = []  # (k, source frame)
