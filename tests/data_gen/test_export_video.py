@@ -173,3 +173,17 @@ def test_cli_exports_video_formats(vlog: VideoLog, tmp_path: Path) -> None:
     assert bad.returncode == 1 and "does not apply to videorefer" in bad.stderr
     assert bad.stderr.count("\n") == 1 and not (tmp_path / "b").exists()
     shutil.rmtree(out)
+
+
+@pytest.mark.parametrize("mode", ["copy", "link", "absolute"])
+def test_videorefer_places_the_original_video(vlog: VideoLog, tmp_path: Path, mode: str) -> None:
+    out = tmp_path / mode
+    export(vlog.log, ExportOptions(format="videorefer", out=out, workers=1, images=mode))  # type: ignore[arg-type]
+    videos = {r["video"] for r in _records(out)["train"]}
+    assert len(videos) == 2  # each video once, whatever the number of its records
+    for video in videos:
+        assert Path(video).is_absolute() == (mode == "absolute")
+        path = Path(video) if mode == "absolute" else out / video
+        assert path.is_symlink() == (mode == "link")
+        original = vlog.walk.path if "walk" in video else vlog.still.path
+        assert path.read_bytes() == Path(original).read_bytes()
