@@ -198,3 +198,18 @@ def test_streaming_timeline_loads_like_videollm_online(vlog: VideoLog, tmp_path:
     assert said == ["It starts.", "It moves right.", "It nears the edge."]
     conversation, frames = stream_getitem(run2, tmp_path / "st2")
     assert len(frames) == 4
+
+
+def test_streaming_augmented_timelines_load_too(vlog: VideoLog, tmp_path: Path) -> None:
+    out = tmp_path / "aug"
+    records = _export(vlog, out, "streaming", augment=1)
+    assert len(records) == 6  # three timelines, each redrawn once
+    for record in records:
+        _conversation, frames = stream_getitem(record, out)
+        assert len(frames) == record["load_ranges"][record["video"]][1]
+    variant = next(r for r in records if r["id"].endswith("-aug1") and "going" in str(r))
+    asked = variant["conversation"][1]["content"]
+    assert "ellipse" not in asked  # the question names the new mark, drawn on every frame
+    base = next(r for r in records if r["id"] == variant["id"].removesuffix("-aug1"))
+    assert variant["video"] != base["video"]
+    assert variant["source"]["frames"] == base["source"]["frames"]
