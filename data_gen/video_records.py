@@ -229,10 +229,9 @@ def timelines(samples: Iterator[VideoSample]) -> list[VideoSample]:
     for group in groups.values():
         group.sort(key=lambda s: (s.turns[0].frame, s.first_turn))
         turns = tuple(t for s in group for t in s.turns)
-        tracks = tuple(
-            next((s.tracks[r] for s in group if s.tracks[r] is not None), None)
-            for r in range(len(group[0].prompts))
-        )
+        # The tracks that agree at the first asked frame (a clip starts there); a region
+        # without one is drawn from the prompts logged at each asked frame.
+        tracks = group[0].tracks
         out.append(
             VideoSample(
                 key=group[0].key,
