@@ -147,7 +147,8 @@ def _filters(fn: Any) -> Any:
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Processes checking and rendering images (0: every core).",
+    help="Processes checking and rendering images (0: every core; video formats: one per two "
+    "cores, each clip encoder using the rest).",
 )
 @click.option(
     "--overwrite", is_flag=True, help="Replace an existing --out once the new one is complete."
@@ -195,7 +196,8 @@ def export_cmd(
 
     Corrected answers replace the model's, rejected turns are left out, turns on the same image
     and prompts in one session become one conversation, exact duplicates are dropped, and the
-    split is by image. A summary says what was written and skipped (also in summary.json).
+    split is by image (video formats: by video). A summary says what was written and skipped
+    (also in summary.json).
 
     \b
       vipstudio export --db log.sqlite --format vip-llava --out data/vip --val-fraction 0.1
