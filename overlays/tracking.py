@@ -103,7 +103,7 @@ def track(
     scale = min(1.0, TRACK_SIDE / max(reader.width, reader.height))
     follower = _Follower(_resolve(tracker), scale, reader.width, reader.height)
     frames = _frames(reader, start, stop, step, scale)
-    index, first = next(frames)
+    done, first = next(frames)  # the last frame handled
     seed, seed_box = shown[0], _target_box(shown[0], reader.width, reader.height)
     follower.start(first, seed_box)
     filled: dict[int, Prompt] = {}
@@ -124,12 +124,13 @@ def track(
                 lost_at = index
                 break
             filled[index] = prompt
+        done = index
         if progress is not None:
             progress(index)
     why = follower.why if lost_at is not None else None
     result = track.with_tracked(filled, lost_at=lost_at, lost_why=why)
     if lost_at is None and track.lost_at is not None:
-        lo, hi = sorted((start, index))
+        lo, hi = sorted((start, done))
         if lo <= track.lost_at <= hi:  # this run went through where an earlier one lost it
             result = Track(result.keyframes, result.tracked)
     return result

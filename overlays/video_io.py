@@ -29,6 +29,7 @@ from PIL import Image
 
 from overlays.errors import FrameOutOfRange, VideoTooLarge, VideoUnreadable
 from overlays.image_io import MAX_PIXELS
+from overlays.video_index import build_index
 from overlays.video_write import write_video
 
 __all__ = [
@@ -47,10 +48,10 @@ __all__ = [
 VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
 
 #: Decoded frames kept for stepping back and repainting: at most this many, and this many bytes
-#: of YUV data (8 at 1080p, 3 at 4K). Holding more slows sequential decoding down (each frame
-#: held is a buffer the decoder cannot reuse): 145 frames held made 640×480 decoding 4× slower.
+#: of YUV data (8 up to 4K, 100 MB there). Holding many slows sequential decoding down (each one
+#: is a buffer the decoder cannot reuse): 145 frames held made 640×480 decoding 4× slower.
 CACHE_FRAMES = 8
-CACHE_BYTES = 48 << 20
+CACHE_BYTES = 100 << 20
 
 # FFmpeg's threading: "AUTO" = frame and slice threads.
 _THREAD_TYPE = "AUTO"
@@ -162,33 +163,14 @@ class VideoReader:
         self.width, self.height = (h, w) if self._rotation in (90, 270) else (w, h)
 
     def _build_index(self) -> None:
-        """Every frame's presentation timestamp, from demuxed packets: no decoding."""
-        stamps: list[int] = []
-        keys: list[int] = []
-        durations: dict[int, int] = {}
-        try:
-            for packet in self._container.demux(self._stream):
-                pts = packet.pts if packet.pts is not None else packet.dts
-                if pts is None or packet.size == 0 or packet.is_discard:
-                    continue  # the end-of-stream marker; frames an edit list cuts away
-                stamps.append(pts)
-                if packet.is_keyframe:
-                    keys.append(pts)
-                durations[pts] = packet.duration or 0
-        except av.error.FFmpegError as exc:
-            raise VideoUnreadable(
-                f"{self.path}: the video data is damaged after {len(stamps)} frames "
-                f"({_why(exc)}): re-encode or re-download it"
-            ) from None
-        if not stamps:
-            raise VideoUnreadable(f"{self.path}: the video stream holds no frames")
-        stamps = sorted(set(stamps))
-        self._pts = stamps
+        """Every frame's presentation timestamp (see overlays.video_index): no decoding."""
+        index = build_index(self._container, self._stream, self.path)
+        stamps = self._pts = index.pts
         self._index_of_pts = {p: i for i, p in enumerate(stamps)}
-        self._key_pts = sorted(set(keys)) or [stamps[0]]
+        self._key_pts = index.keys or [stamps[0]]
         deltas = np.diff(np.asarray(stamps, dtype=np.int64))
         typical = float(np.median(deltas)) if deltas.size else 0.0
-        last_duration = durations[stamps[-1]]  # the last frame shown, not the last demuxed
+        last_duration = index.last_duration
         if last_duration <= 0:
             rate = self._stream.guessed_rate or self._stream.average_rate or 30
             last_duration = round(typical) if typical > 0 else max(1, round(1 / (rate * self._tb)))

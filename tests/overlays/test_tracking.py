@@ -162,3 +162,24 @@ def test_bad_requests_are_named_errors(glide: tuple[Path, list[BoxT]]) -> None:
             track(reader, region, 3, 5, tracker="csrx")
         with pytest.raises(InvalidTrack, match="outside the 160×120 frame"):
             track(reader, Track({0: ov.Rectangle((500, 500, 600, 600))}), 0, 5)
+
+
+def test_a_point_and_an_arrow_follow_what_they_mark(glide: tuple[Path, list[BoxT]]) -> None:
+    path, boxes = glide
+
+    def centre(i: int) -> tuple[float, float]:
+        x1, y1, x2, y2 = boxes[i]
+        return ((x1 + x2) / 2, (y1 + y2) / 2)
+
+    point = ov.Point(centre(0), radius=4)
+    arrow = ov.Arrow((centre(0)[0] + 40, centre(0)[1] + 30), centre(0))
+    with VideoReader(path) as reader:
+        dot = track(reader, Track({0: point}), 0, 10)
+        pointer = track(reader, Track({0: arrow}), 0, 10)
+    assert dot.lost_at is None and pointer.lost_at is None
+    moved_point, moved_arrow = dot.tracked[10], pointer.tracked[10]
+    assert isinstance(moved_point, ov.Point) and isinstance(moved_arrow, ov.Arrow)
+    assert moved_point.radius == 4  # a mark keeps its size
+    cx, cy = centre(10)
+    assert abs(moved_point.center[0] - cx) < 4 and abs(moved_point.center[1] - cy) < 4
+    assert abs(moved_arrow.tip[0] - cx) < 4 and abs(moved_arrow.tip[1] - cy) < 4

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -14,6 +15,7 @@ from PIL import Image
 from video_clips import index_clip, index_frame, read_index
 
 import overlays as ov
+from overlays import video_index
 from overlays.video_io import VideoInfo, VideoReader, is_video_path, sample_times, write_video
 
 
@@ -91,8 +93,9 @@ def test_variable_frame_rate_follows_timestamps(tmp_path: Path) -> None:
         assert read_index(reader.frame_array(reader.index_at(2.5))) == 60
 
 
-def test_hevc_clip(tmp_path: Path) -> None:
-    path = index_clip(tmp_path / "hevc.mkv", 40, codec="libx265", gop=9)
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_hevc_clip(tmp_path: Path, suffix: str) -> None:
+    path = index_clip(tmp_path / f"hevc{suffix}", 40, codec="libx265", gop=9)
     with VideoReader(path) as reader:
         assert reader.info.codec == "hevc"
         order = list(range(40))
@@ -280,3 +283,44 @@ def test_frames_cut_by_an_edit_list_are_not_frames(tmp_path: Path) -> None:
     with VideoReader(tmp_path / "cut.mp4") as reader:
         assert reader.frame_count == 28
         assert [read_index(reader.frame_array(i)) for i in (0, 27, 1)] == [2, 29, 3]
+
+
+def _no_b_frames_vfr(path: Path, times: list[float]) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.options = {"x264-params": "bframes=0"}
+        stream.time_base = Fraction(1, 90000)
+        for i, t in enumerate(times):
+            frame = av.VideoFrame.from_ndarray(index_frame(i), format="rgb24")
+            frame.pts, frame.time_base = round(t * 90000), Fraction(1, 90000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def test_the_mp4_sample_table_gives_the_same_index_as_the_packets(tmp_path: Path) -> None:
+    """MP4/MOV open without reading the file's data: the index comes from the sample table in
+    the header, and must equal the one demuxing every packet gives. Where the table cannot give
+    presentation times (reordered frames at a varying rate), the packets are read instead."""
+    stall = [i / 30 + (0.5 if i >= 20 else 0) for i in range(40)]
+    cases = {
+        "b-frames": index_clip(tmp_path / "b.mp4", 40, gop=7),
+        "hevc": index_clip(tmp_path / "h.mp4", 30, codec="libx265", gop=9),
+        "vfr, no b-frames": _no_b_frames_vfr(tmp_path / "v.mp4", stall),
+        "vfr with b-frames": index_clip(tmp_path / "vb.mp4", 40, times=stall),
+    }
+    for name, path in cases.items():
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            fast = video_index._from_sample_table(container, stream)
+            slow = video_index._from_packets(container, stream, path)
+        if name == "vfr with b-frames":
+            assert fast is None, name
+            continue
+        assert fast is not None, name
+        assert (fast.pts, fast.last_duration) == (slow.pts, slow.last_duration), name
+        with VideoReader(path) as reader:  # key times may be estimates: access stays exact
+            order = list(range(reader.frame_count))
+            random.Random(2).shuffle(order)
+            assert all(read_index(reader.frame_array(i)) == i for i in order), name
