@@ -11,7 +11,15 @@ from typing import Any
 import click
 
 import overlays as ov
-from app.ask_video import TRACKERS, FramePlan, When, WhenError, frame_label, log_frame_turn
+from app.ask_video import (
+    TRACKERS,
+    FramePlan,
+    When,
+    WhenError,
+    frame_label,
+    log_frame_turn,
+    start_frame,
+)
 from app.batch_ray_cli import check_ray_flags, ray_options, run_ray_batch
 from app.cli import CliError, reported
 from app.cmd_log import db_option
@@ -142,6 +150,12 @@ def ask(image: Path | None, question: str | None, **kw: Any) -> None:
             raise click.UsageError("--batch takes no IMAGE or QUESTION")
         if kw["out"] is None:
             raise click.UsageError("--batch needs --out FILE for the answers")
+        given = [f"--{name}" for name in VIDEO_FLAGS if kw[name] not in (None, False)]
+        if given:
+            raise click.UsageError(
+                f"{', '.join(given)} are for one video; in a --batch file each line says where "
+                'to ask ("t", "every", "until", "track")'
+            )
         if kw["use_ray"]:
             run_ray_batch(kw, EXIT_PARTIAL)
         else:
@@ -246,16 +260,16 @@ class _Session:
             answer = streamed.answer
         turn_id = self._log(prepared, answer)
         if as_json and self.frame is not None:
-            at = self.frame[1]
+            frame = self.frame[1]
             record = AnswerRecord.of(
-                frame_label(self.path, at.index),
+                frame_label(self.path, frame.index),
                 request,
                 answer,
                 model=self.model,
                 turn_id=turn_id,
                 video=str(self.path),
-                frame=at.index,
-                t=at.time,
+                frame=frame.index,
+                t=frame.time,
             )
             click.echo(json.dumps(record.to_dict(), ensure_ascii=False))
         elif as_json:
@@ -266,8 +280,10 @@ class _Session:
         else:
             click.echo()
             t = answer.timings
+            shown = self.frame[1] if self.frame is not None else None
+            where = "" if shown is None else f"frame {shown.index} at {shown.time:.2f} s, "
             click.echo(
-                f"[{answer.completion_tokens} tokens, first after {t.ttft_s:.2f} s, "
+                f"[{where}{answer.completion_tokens} tokens, first after {t.ttft_s:.2f} s, "
                 f"{t.tokens_per_s:.1f} tokens/s{'' if turn_id is None else f', turn {turn_id}'}]",
                 err=True,
             )
@@ -343,8 +359,6 @@ def _when(image: Path, question: str | None, kw: dict[str, Any]) -> When | None:
 
 
 def _first_frame(reader: VideoReader, when: When) -> FramePlan:
-    from app.ask_video import start_frame
-
     index = start_frame(reader, when)
     return FramePlan(index, reader.time_of(index), ())
 

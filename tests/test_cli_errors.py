@@ -170,6 +170,7 @@ CASES: list[Any] = [
     ("ask {clip} what? --bbox 1,1,9,9 --at 0 --track", USAGE, ["--track needs --every"], {}),
     ("ask {clip} what? --at 0 --track --every 0.1", USAGE, ["region to follow"], {}),
     ("ask {clip} --bbox 1,1,9,9 --at 0 --every 0.1", USAGE, ["needs a QUESTION"], {}),
+    ("ask --batch {binary} --out {root}/a.jsonl --at 3", USAGE, ["--at", '"t"'], {}),
     # export: only an earlier export is ever replaced
     ("export --db {log} --format vip-llava --out {work} --overwrite", DATA, ["log.sqlite"], {}),
     ("export --db {log} --format vip-llava --out {home} --overwrite", DATA, ["home"], "HOME"),

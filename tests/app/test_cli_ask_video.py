@@ -67,6 +67,7 @@ def test_at_a_moment_asks_about_that_frame_and_logs_it(
     by_index = _ask(tiny_model_dir, db, "ask", str(clip), question, "--bbox", "4,10,24,30",
                     "--frame", "19")  # fmt: skip
     assert by_index.exit_code == 0, by_index.output
+    assert "[frame 19 at 1.90 s, " in by_index.stderr and "turn 2" in by_index.stderr
     with QALog.open(db) as log:
         assert [(t.frame_index, t.frame_time) for t in log.video_turns(video.id)] == [
             (7, pytest.approx(0.7)),
@@ -184,3 +185,22 @@ def test_track_follows_the_region_and_a_lost_track_says_so_on_every_later_frame(
     assert [t.frame_index for t in turns] == [0, 3, 6, 9]
     assert [t.prompts[0].box for t in turns] == [tuple(r["prompts"][0]["box"]) for r in answered]
     assert stored.track().lost_at == 12 and stored.session_id == turns[0].session_id
+
+
+def test_a_chat_on_a_frame_stays_on_that_frame(
+    tiny_model_dir: Path, clip: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "log.sqlite"
+    result = CliRunner().invoke(
+        main,
+        ["ask", str(clip), "--bbox", "4,10,24,30", "--frame", "12", "--json", "--model",
+         str(tiny_model_dir), "--max-new-tokens", "2", "--db", str(db)],
+        input="What is it?\nAnd now?\n\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["frame"], r["question"]) for r in records] == [(12, "What is it?"), (12, "And now?")]
+    with QALog.open(db) as log:
+        first, second = log.video_turns()
+    assert first.session_id == second.session_id and (first.idx, second.idx) == (0, 1)
+    assert first.frame_index == second.frame_index == 12

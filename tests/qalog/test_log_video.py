@@ -298,3 +298,25 @@ def test_log_list_show_and_stats_name_the_video_and_time(tmp_path: Path) -> None
     )
     data = json.loads(run("log", "stats", "--json"))
     assert (data["video_turns"], data["videos"]) == (1, 1)
+
+
+def test_a_migration_that_fails_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "log.sqlite"
+    _today_log(db, monkeypatch)
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE videos (x)")  # in the way of migration 3
+    conn.commit()
+    conn.close()
+    before = _dump(db)
+    with pytest.raises(LogError, match="videos already exists"):
+        QALog.open(db)
+    assert _dump(db) == before
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(turns)")}
+        assert "video_id" not in columns  # the ALTERs rolled back with the rest
+    finally:
+        conn.close()
