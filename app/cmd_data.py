@@ -147,8 +147,7 @@ def _filters(fn: Any) -> Any:
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Processes checking and rendering images (0: every core; video formats: one per two "
-    "cores, each clip encoder using the rest).",
+    help="Processes checking and rendering images, or making clips (0: every core).",
 )
 @click.option(
     "--overwrite", is_flag=True, help="Replace an existing --out once the new one is complete."

@@ -41,16 +41,9 @@ from data_gen.video_records import iter_video_samples, timelines
 from data_gen.video_samples import ClipPlan, VideoSample, clip_plan, redraw_frames, texts_of
 
 
-def auto_workers() -> int:
-    """Worker processes of ``--workers 0`` for clips: one per two cores. x264 already encodes
-    on several threads; on this project's 2-core machines two encoding processes were slower
-    than one (bench/bench_export_video.py)."""
-    return max(1, default_workers() // 2)
-
-
 def encoder_threads(workers: int) -> int:
-    """x264 threads per clip: the cores shared out among the workers (0: x264's own choice,
-    for one worker)."""
+    """x264 threads per clip: the cores shared out among the worker processes (0: x264's own
+    choice, for one worker: it encodes on several threads itself)."""
     return 0 if workers <= 1 else max(1, default_workers() // workers)
 
 
@@ -201,7 +194,7 @@ def export_video(log: QALog, options: ExportOptions) -> ExportSummary:
     started = time.perf_counter()
     tally = Tally(strict=options.strict)
     writer_type = VIDEO_WRITERS[options.format]
-    workers = options.workers or auto_workers()
+    workers = options.workers or default_workers()
     bar = tqdm(
         unit="turn",
         desc=f"export {options.format}",
