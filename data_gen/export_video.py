@@ -103,7 +103,8 @@ class _VideoPipeline:
                     continue
                 if plan.held:
                     self.writer.notes[
-                        "clip frames where a region without a track is drawn where it was asked"
+                        "clip frames where a region is drawn where it was last known (not "
+                        "drawn or tracked there)"
                     ] += plan.held
             item_id = f"{prefix}-{sample.key}"
             yield VideoItem(item_id, sample, texts_of(sample), plan)

@@ -4,8 +4,9 @@ A sample is one or more logged video turns on one video: a conversation at one f
 log keeps a conversation on its frame), or for ``streaming`` a timeline (the same question
 asked at several moments). Each region's prompt at any frame comes from its stored track
 (``overlays.tracks.Track.prompt_at``: keyframes, interpolation, tracked frames); a region with
-no stored track has the prompts logged at the asked frames as keyframes, held still beyond
-the first and last of them (:meth:`VideoSample.prompts_at` says so).
+no stored track has the prompts logged at the asked frames as keyframes. Beyond what was drawn
+or tracked a region stays where it was last known (:meth:`VideoSample.prompts_at` says so, the
+summary counts those frames); where a tracker lost the object, the clip ends.
 
 Clips are cut on a grid anchored at the first asked frame, so that frame is always in the clip
 exactly; ``--augment`` redraws every region once per variant (kind, colour, width) and applies
@@ -106,17 +107,22 @@ class VideoSample:
         return sorted({t.frame for t in self.turns})
 
     def prompts_at(self, frame: int) -> tuple[tuple[Prompt, ...], bool] | None:
-        """Every region's prompt at ``frame`` and whether one was held still (no track says
-        where it is there); None when a stored track does not cover the frame (lost, or
-        before/after what was tracked)."""
+        """Every region's prompt at ``frame`` and whether one was held still (neither drawn,
+        interpolated nor tracked there: it stays where it was last known); None where a stored
+        track lost the object (at and past ``lost_at``)."""
         out: list[Prompt] = []
         held = False
         for region, track in enumerate(self.tracks):
             if track is not None:
                 found = track.prompt_at(frame)
-                if found is None:
+                if found is not None:
+                    out.append(found[0])
+                    continue
+                kept = _held(track, frame)
+                if kept is None:
                     return None
-                out.append(found[0])
+                out.append(kept)
+                held = True
                 continue
             keys = self._keys[region]
             found = keys.prompt_at(frame) if keys is not None else None
@@ -151,6 +157,21 @@ class VideoSample:
         )
 
 
+def _held(track: Track, frame: int) -> Prompt | None:
+    """The prompt a track's region keeps at ``frame`` outside what was drawn or tracked: the
+    nearest known frame's, unless the tracker lost the object on the way there."""
+    if not track:
+        return None
+    lo, hi = track.span()
+    lost = track.lost_at
+    if lost is not None and ((lost > hi and frame >= lost) or (lost < lo and frame <= lost)):
+        return None
+    known = sorted({*track.keyframes, *track.tracked})
+    nearest = min(known, key=lambda k: (abs(k - frame), k))
+    found = track.prompt_at(nearest)
+    return found[0] if found is not None else None
+
+
 @dataclass(frozen=True)
 class ClipPlan:
     """The frames of a clip: source frame per output frame, and the prompts drawn on each."""
@@ -159,7 +180,7 @@ class ClipPlan:
     prompts: tuple[tuple[Prompt, ...], ...]
     fps: float
     anchor: int  # position of the first asked frame in ``frames``
-    held: int = 0  # output frames where a region without a track was held still
+    held: int = 0  # output frames where a region stays where it was last known
 
 
 def clip_plan(sample: VideoSample, *, fps: float, before: float, after: float) -> ClipPlan | None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from vx_fixtures import VideoLog, populate_videos, still_clip, walk_box
 
+import overlays as ov
 from data_gen.base import ExportOptions
 from data_gen.errors import ExportFailed, InvalidSelection
 from data_gen.export import export
@@ -22,7 +23,8 @@ from data_gen.output import EXPORT_MARKER
 from data_gen.qalog.log import QALog
 from data_gen.records import VIDEO_TURN, Selection
 from data_gen.video_records import iter_video_samples
-from data_gen.video_samples import clip_plan, redraw_frames
+from data_gen.video_samples import VideoRef, VideoSample, VideoTurn, clip_plan, redraw_frames
+from overlays.tracks import Track
 
 VIPSTUDIO = Path(sys.executable).parent / "vipstudio"
 
@@ -56,8 +58,8 @@ def test_review_rules_and_summary(vlog: VideoLog, tmp_path: Path) -> None:
     assert summary.images["clips"] == len(list((out / "videos").iterdir()))
     lines = summary.lines()
     assert lines[1].startswith("  videos: clip frames")
-    # Regions without a stored track are drawn where they were asked, and the summary says so.
-    assert any("without a track" in line for line in lines)
+    # Regions without a stored track stay where they were asked, and the summary says so.
+    assert any("where it was last known" in line for line in lines)
 
 
 def test_split_by_video_and_reproducible(vlog: VideoLog, tmp_path: Path) -> None:
@@ -187,3 +189,19 @@ def test_videorefer_places_the_original_video(vlog: VideoLog, tmp_path: Path, mo
         assert path.is_symlink() == (mode == "link")
         original = vlog.walk.path if "walk" in video else vlog.still.path
         assert path.read_bytes() == Path(original).read_bytes()
+
+
+def test_a_region_stays_where_last_known_but_never_past_a_lost_track() -> None:
+    video = VideoRef(1, "/v.mp4", "0" * 64, 96, 64, 10.0, 20, 2.0)
+    box = ov.Rectangle(walk_box(5))
+    turn = VideoTurn(1, 1, 5, 0.5, "What is the red rectangle?", "A square.", (), (box,))
+    # Drawn at frame 5 only (a keyframe, as the desktop app saves it): held on every frame.
+    drawn = VideoSample("k", video, (turn,), (Track(keyframes={5: box}),))
+    plan = clip_plan(drawn, fps=10, before=0.3, after=0.3)
+    assert plan is not None and plan.frames == (2, 3, 4, 5, 6, 7, 8) and plan.held == 6
+    # Tracked forward from 5 and lost at 8: before 5 it is held, from 8 on the clip ends.
+    tracked = {i: ov.Rectangle(walk_box(i)) for i in (6, 7)}
+    lost = Track(keyframes={5: box}, tracked=tracked, lost_at=8)
+    plan = clip_plan(VideoSample("t", video, (turn,), (lost,)), fps=10, before=0.3, after=0.3)
+    assert plan is not None and plan.frames == (2, 3, 4, 5, 6, 7) and plan.held == 3
+    assert plan.prompts[-1][0].marked_region().box == walk_box(7)
