@@ -1,11 +1,13 @@
-"""Following a region through a clip with an OpenCV single-object tracker.
+"""Following a region through a clip with a single-object tracker.
 
-The tracker follows the region's box; the prompt moves with it (translated and scaled by the
-box, :func:`overlays.tracks.moved`). A tracker that loses its object rarely says so (MIL keeps
+The tracker (OpenCV's CSRT/KCF with the contrib build, MIL, or our template matcher) follows the
+region's box; the prompt moves with it (translated and scaled by the box,
+:func:`overlays.tracks.moved`). A tracker that loses its object rarely says so (MIL keeps
 returning a box on the background), so every step is checked: the tracker's own failure, a box
-that collapses or balloons, a jump longer than the box, a box leaving the frame, and what the box
-shows no longer looking like the object. The first failed check ends the run and is recorded as
-the track's ``lost_at``: a track never drifts silently.
+that collapses or balloons, a jump longer than the box, a box leaving the frame, colours that are
+no longer the object's, and (for OpenCV's trackers) a box that no longer matches the object's
+template. The first failed check ends the run and is recorded as the track's ``lost_at`` with
+``lost_why``: a track never drifts silently.
 """
 
 from __future__ import annotations
@@ -88,8 +90,9 @@ def track(
     """``track`` with frames ``start``..``stop`` (inclusive) filled by following its prompt at
     ``start``: forward if ``stop > start``, else backward. A keyframe met on the way restarts the
     tracker from it (the person's drawing wins). The run ends early where the object is lost
-    (``lost_at``), or when ``cancel()`` turns true (the frames so far are kept). ``progress`` gets
-    each frame index as it is done."""
+    (``lost_at``), or when ``cancel()`` turns true (the frames so far are kept). What an earlier
+    run tracked from ``start`` to ``stop`` is replaced (to where a cancelled run got). ``progress``
+    gets each frame index as it is done."""
     shown = track.prompt_at(start)
     if shown is None:
         raise InvalidTrack(
@@ -103,13 +106,15 @@ def track(
     scale = min(1.0, TRACK_SIDE / max(reader.width, reader.height))
     follower = _Follower(_resolve(tracker), scale, reader.width, reader.height)
     frames = _frames(reader, start, stop, step, scale)
-    done, first = next(frames)  # the last frame handled
+    handled, first = next(frames)
+    cleared_to = stop
     seed, seed_box = shown[0], _target_box(shown[0], reader.width, reader.height)
     follower.start(first, seed_box)
     filled: dict[int, Prompt] = {}
     lost_at: int | None = None
     for index, image in frames:
         if cancel is not None and cancel():
+            cleared_to = handled  # what was not reached stays as it was
             break
         if index in track.keyframes:
             seed = track.keyframes[index]
@@ -124,16 +129,14 @@ def track(
                 lost_at = index
                 break
             filled[index] = prompt
-        done = index
+        handled = index
         if progress is not None:
             progress(index)
+    # This run replaces what an earlier one left between start and stop, even past where
+    # this one lost the object: frames tracked from an older, uncorrected box would be stale.
+    fresh = track.without_tracked((start, cleared_to))
     why = follower.why if lost_at is not None else None
-    result = track.with_tracked(filled, lost_at=lost_at, lost_why=why)
-    if lost_at is None and track.lost_at is not None:
-        lo, hi = sorted((start, done))
-        if lo <= track.lost_at <= hi:  # this run went through where an earlier one lost it
-            result = Track(result.keyframes, result.tracked)
-    return result
+    return fresh.with_tracked(filled, lost_at=lost_at, lost_why=why)
 
 
 def _moved(seed: Prompt, seed_box: Box, box: Box) -> Prompt | None:

@@ -115,9 +115,16 @@ class Track:
             return Track(self.keyframes, tracked, self.lost_at, self.lost_why)
         return Track(self.keyframes, tracked, lost_at, lost_why)
 
-    def without_tracked(self) -> Track:
-        """Only the keyframes: every tracked frame and the loss dropped (to track again)."""
-        return Track(self.keyframes)
+    def without_tracked(self, span: tuple[int, int] | None = None) -> Track:
+        """The track without its tracked frames (and loss) within ``span`` (first, last frame,
+        inclusive), or without any: to track that stretch again."""
+        if span is None:
+            return Track(self.keyframes)
+        lo, hi = sorted(span)
+        tracked = {i: p for i, p in self.tracked.items() if not lo <= i <= hi}
+        if self.lost_at is not None and lo <= self.lost_at <= hi:
+            return Track(self.keyframes, tracked)
+        return Track(self.keyframes, tracked, self.lost_at, self.lost_why)
 
     # -- reading -----------------------------------------------------------------------------
 

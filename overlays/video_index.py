@@ -31,6 +31,9 @@ class FrameIndex:
     pts: list[int]
     keys: list[int]
     last_duration: int  # how long the last frame is shown (0: unknown)
+    # AVI stamps packets in decode order only: the n-th frame shown is the n-th stamp, and a
+    # decoded frame is known by counting from the keyframe decoding started at, not by its pts.
+    positional: bool = False
 
 
 def build_index(
@@ -68,7 +71,8 @@ def _from_packets(
         raise VideoUnreadable(f"{path}: the video stream holds no frames")
     stamps = sorted(set(stamps))
     # The last frame shown, not the last demuxed (B-frames come out of order).
-    return FrameIndex(stamps, sorted(set(keys)), durations[stamps[-1]])
+    positional = "avi" in container.format.name.split(",")
+    return FrameIndex(stamps, sorted(set(keys)), durations[stamps[-1]], positional)
 
 
 def _from_sample_table(

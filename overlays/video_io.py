@@ -2,9 +2,10 @@
 
 A frame is an image: :meth:`VideoReader.frame` gives the same RGB ``PIL.Image`` that
 :func:`overlays.load_image` gives for a photo (display rotation applied), so prompts render on it
-exactly as on a photo. Opening demuxes the packets once to index every frame's presentation
-timestamp (no decoding), which makes frame counts exact, variable frame rates right and seeking
-frame-accurate; stepping to the next frame decodes on from the last one without seeking.
+exactly as on a photo. Opening indexes every frame's presentation timestamp without decoding
+(:mod:`overlays.video_index`), which makes frame counts exact, variable frame rates right and
+seeking frame-accurate; stepping to the next frame decodes on from the last one without seeking.
+Writing: :func:`overlays.video_write.write_video`, re-exported here.
 """
 
 from __future__ import annotations
@@ -104,10 +105,13 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 
 
 class VideoReader:
-    """Frames of one video file by index or time. Not thread-safe: one reader per thread.
+    """Frames of one video file by index or time. Not thread-safe: one reader per thread (a
+    worker that tracks or asks over time opens its own).
 
     ``info`` hashes the file on first use (about a second per GB); ``width``, ``height``,
-    ``fps``, ``frame_count`` and ``duration`` are known as soon as the reader is open.
+    ``fps``, ``frame_count``, ``duration``, ``codec`` and ``variable_frame_rate`` are known as
+    soon as the reader is open. Raises :class:`VideoUnreadable` (missing, not a regular file,
+    damaged, truncated, no video stream) or :class:`VideoTooLarge`.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> None:
@@ -155,6 +159,7 @@ class VideoReader:
         self._rgb: tuple[int, np.ndarray] | None = None
         self._decoder: Iterator[av.VideoFrame] | None = None
         self._pos = -1  # index of the last frame the decoder gave, -1 before any
+        self._next = 0  # the index the next decoded frame has, where frames are counted
         self.seeks = 0  # how many times the reader seeked (tests and benches watch it)
         self._sha256: str | None = None
         first = self._decoded(0)  # proves the codec decodes, and gives the display rotation
@@ -165,6 +170,7 @@ class VideoReader:
     def _build_index(self) -> None:
         """Every frame's presentation timestamp (see overlays.video_index): no decoding."""
         index = build_index(self._container, self._stream, self.path)
+        self._positional = index.positional
         stamps = self._pts = index.pts
         self._index_of_pts = {p: i for i, p in enumerate(stamps)}
         self._key_pts = index.keys or [stamps[0]]
@@ -285,9 +291,12 @@ class VideoReader:
         self.seeks += 1
         if pts is None:
             self._container.seek(0, backward=True, any_frame=False)
+            self._next = 0
         else:
             key = self._key_pts[max(0, bisect.bisect_right(self._key_pts, pts) - 1)]
             self._container.seek(key, stream=self._stream, backward=True, any_frame=False)
+            # Where frames are counted, not stamped: the keyframe landed on is shown next.
+            self._next = self._index_of_pts.get(key, 0)
         self._decoder = self._container.decode(self._stream)
         self._pos = -1
 
@@ -327,6 +336,9 @@ class VideoReader:
             previous = frame
 
     def _frame_index(self, frame: av.VideoFrame) -> int:
+        if self._positional:
+            self._next += 1
+            return min(self._next - 1, self.frame_count - 1)
         pts = frame.pts if frame.pts is not None else frame.dts
         if pts is None:
             return min(self._pos + 1, self.frame_count - 1)

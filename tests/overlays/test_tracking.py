@@ -144,10 +144,30 @@ def test_cancel_keeps_the_frames_so_far(glide: tuple[Path, list[BoxT]]) -> None:
 
 def test_tracking_again_through_an_old_loss_clears_it(glide: tuple[Path, list[BoxT]]) -> None:
     path, boxes = glide
-    earlier = Track({0: ov.Rectangle(boxes[0])}).with_tracked({}, lost_at=5)
+    earlier = Track({0: ov.Rectangle(boxes[0])}).with_tracked({}, lost_at=5, lost_why="gone")
     with VideoReader(path) as reader:
         out = track(reader, earlier, 0, 8)
-    assert out.lost_at is None and max(out.tracked) == 8
+    assert out.lost_at is None and out.lost_why is None and max(out.tracked) == 8
+
+
+def test_a_new_run_replaces_the_stale_frames_of_an_old_one(tmp_path: Path) -> None:
+    """Tracked 0→19, then corrected at 5 and tracked again; the object vanishes at 12 this time:
+    what the old run said about 12–19 must not survive the new run's loss."""
+    boxes: list[BoxT | None] = list(square_path(N, W, H, size=SIZE, step=STEP))
+    stale = {i: ov.Rectangle(boxes[i]) for i in range(1, N)}  # type: ignore[arg-type]
+    boxes[12:] = [None] * (N - 12)
+    path = make_clip(tmp_path / "gone.mp4", boxes)
+    old = Track({0: ov.Rectangle(boxes[0])}).with_tracked(stale)  # type: ignore[arg-type]
+    corrected = old.with_keyframe(5, ov.Rectangle(boxes[5]))  # type: ignore[arg-type]
+    with VideoReader(path) as reader:
+        out = track(reader, corrected, 5, N - 1)
+        assert out.lost_at == 12 and max(out.tracked) == 11
+        assert out.tracked[2] == stale[2]  # before the run: untouched
+        seen: list[int] = []
+        halted = track(
+            reader, corrected, 5, N - 1, progress=seen.append, cancel=lambda: len(seen) >= 2
+        )
+    assert halted.tracked[15] == stale[15]  # a cancelled run leaves what it did not reach
 
 
 def test_bad_requests_are_named_errors(glide: tuple[Path, list[BoxT]]) -> None:
@@ -183,3 +203,17 @@ def test_a_point_and_an_arrow_follow_what_they_mark(glide: tuple[Path, list[BoxT
     cx, cy = centre(10)
     assert abs(moved_point.center[0] - cx) < 4 and abs(moved_point.center[1] - cy) < 4
     assert abs(moved_arrow.tip[0] - cx) < 4 and abs(moved_arrow.tip[1] - cy) < 4
+
+
+def test_a_large_object_backward_over_several_decoded_spans(tmp_path: Path) -> None:
+    """A 90-px object (matched on a downscaled frame) tracked backward over 30 frames: more than
+    one span of frames decoded forward and handed out in reverse."""
+    w, h, count = 200, 150, 30
+    boxes = square_path(count, w, h, size=90, step=2)
+    path = tmp_path / "big.mp4"
+    write_video(path, (textured_square(w, h, b) for b in boxes), 20, crf=18)
+    with VideoReader(path) as reader:
+        out = track(reader, Track({count - 1: ov.Rectangle(boxes[-1])}), count - 1, 0)
+    assert out.lost_at is None and sorted(out.tracked) == list(range(count - 1))
+    overlaps = [iou(out.tracked[i].box, boxes[i]) for i in out.tracked]  # type: ignore[union-attr]
+    assert min(overlaps) > 0.8, overlaps

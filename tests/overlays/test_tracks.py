@@ -54,6 +54,9 @@ def test_edits_return_new_tracks() -> None:
     assert corrected.without_keyframe(4).prompt_at(4) is None
     assert corrected.without_keyframe(99) == corrected
     assert corrected.without_tracked() == Track({3: box(0, 0), 4: box(9, 9)})
+    assert corrected.without_tracked((5, 9)) == Track({3: box(0, 0), 4: box(9, 9)})
+    assert corrected.without_tracked((9, 7)).tracked == {5: box(2, 2)}  # either order
+    assert corrected.without_tracked((0, 5)).lost_at == 6  # the loss lies outside the span
     with pytest.raises(InvalidTrack, match="empty"):
         Track().span()
 

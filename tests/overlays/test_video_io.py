@@ -324,3 +324,25 @@ def test_the_mp4_sample_table_gives_the_same_index_as_the_packets(tmp_path: Path
             order = list(range(reader.frame_count))
             random.Random(2).shuffle(order)
             assert all(read_index(reader.frame_array(i)) == i for i in order), name
+
+
+@pytest.mark.parametrize(
+    ("suffix", "codec"),
+    [
+        (".mov", "libx264"),
+        (".m4v", "libx264"),
+        (".webm", "libvpx-vp9"),
+        (".avi", "mpeg4"),
+        (".avi", "libx264"),  # AVI stamps B-frames in decode order: frames must be counted
+    ],
+)
+def test_every_container_is_frame_accurate(tmp_path: Path, suffix: str, codec: str) -> None:
+    path = index_clip(tmp_path / f"clip{suffix}", 40, codec=codec, gop=8)
+    order = list(range(40)) * 2
+    random.Random(3).shuffle(order)
+    with VideoReader(path) as reader:
+        assert reader.frame_count == 40 and is_video_path(path)
+        assert [read_index(reader.frame_array(i)) for i in order] == order
+        assert [read_index(np.asarray(image)) for _, image in reader.frames(0, 40)] == list(
+            range(40)
+        )
