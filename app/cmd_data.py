@@ -11,6 +11,7 @@ import click
 
 from app.cli import CliError, reported
 from app.cmd_log import db_option, open_log, refuse_source_output
+from data_gen.base import FORMATS
 from data_gen.errors import DataGenError
 from data_gen.qalog.log import REVIEW_STATES, LogError
 
@@ -39,10 +40,12 @@ def _filters(fn: Any) -> Any:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["vip-llava", "llava-rendered", "llama-factory", "hf", "swift"]),
+    type=click.Choice(FORMATS),
     required=True,
     help="vip-llava: raw images + bboxes (the trainer draws); the others: prompts drawn in "
-    "(swift: ms-swift JSON Lines with grounding objects).",
+    "(swift: ms-swift JSON Lines with grounding objects). Video turns: videorefer (raw video "
+    "+ per-frame masks), llama-factory-video, llava-video (burned-in clips), streaming "
+    "(VideoLLM-online timelines).",
 )
 @click.option(
     "--out",
@@ -80,7 +83,8 @@ def _filters(fn: Any) -> Any:
     type=click.Choice(["copy", "link", "absolute"]),
     default="copy",
     show_default=True,
-    help="Raw images: copy into the dataset, symlink, or refer to their absolute path.",
+    help="Raw images (and videorefer's videos): copy into the dataset, symlink, or refer to "
+    "their absolute path.",
 )
 @click.option(
     "--rendered-format",
@@ -105,11 +109,45 @@ def _filters(fn: Any) -> Any:
     help="hf: start a new Parquet shard past this size.",
 )
 @click.option(
+    "--video-fps",
+    type=click.FloatRange(0, 60, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="Video formats: frames per second of the clips (at most the video's own).",
+)
+@click.option(
+    "--video-size",
+    type=click.IntRange(min=0),
+    default=640,
+    show_default=True,
+    help="Video formats: longest side of the clips in pixels (0: the video's size).",
+)
+@click.option(
+    "--context",
+    type=click.FloatRange(0, 60),
+    default=1.0,
+    show_default=True,
+    help="llama-factory-video, llava-video: seconds of clip before and after the asked frame.",
+)
+@click.option(
+    "--llava-flavor",
+    type=click.Choice(["llama-vid", "video-chatgpt"]),
+    default="llama-vid",
+    show_default=True,
+    help="llava-video: LLaMA-VID reads the clips with <image>; Video-ChatGPT reads <id>.pkl "
+    "features made from them, with <video>.",
+)
+@click.option(
+    "--only-changes",
+    is_flag=True,
+    help="streaming: an answer only where it differs from the previous one.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Processes checking and rendering images (0: every core).",
+    help="Processes checking and rendering images, or making clips (0: every core).",
 )
 @click.option(
     "--overwrite", is_flag=True, help="Replace an existing --out once the new one is complete."
@@ -142,6 +180,11 @@ def export_cmd(
     rendered_format: str,
     id_prefix: str | None,
     shard_mb: int,
+    video_fps: float,
+    video_size: int,
+    context: float,
+    llava_flavor: str,
+    only_changes: bool,
     workers: int,
     overwrite: bool,
     strict: bool,
@@ -152,11 +195,13 @@ def export_cmd(
 
     Corrected answers replace the model's, rejected turns are left out, turns on the same image
     and prompts in one session become one conversation, exact duplicates are dropped, and the
-    split is by image. A summary says what was written and skipped (also in summary.json).
+    split is by image (video formats: by video). A summary says what was written and skipped
+    (also in summary.json).
 
     \b
       vipstudio export --db log.sqlite --format vip-llava --out data/vip --val-fraction 0.1
       vipstudio export --format hf --out data/hf --review accepted --review edited --augment 2
+      vipstudio export --format llama-factory-video --out data/lfv --video-fps 2 --augment 1
     """
     from data_gen.base import ExportOptions
     from data_gen.export import export
@@ -185,6 +230,11 @@ def export_cmd(
             rendered_format=rendered_format,  # type: ignore[arg-type]
             id_prefix=id_prefix,
             shard_mb=shard_mb,
+            video_fps=video_fps,
+            video_size=video_size,
+            context=context,
+            llava_flavor=llava_flavor,
+            only_changes=only_changes,
         )
         with open_log(db, create=False, read=True) as log:
             summary = export(log, options)

@@ -14,7 +14,12 @@ from data_gen.records import SPLITS, Conversation, Selection
 from data_gen.vip_trainer import NO_REGION, override_path
 from overlays import Prompt
 
-FORMATS: tuple[str, ...] = ("vip-llava", "llava-rendered", "llama-factory", "hf", "swift")
+IMAGE_FORMATS: tuple[str, ...] = ("vip-llava", "llava-rendered", "llama-factory", "hf", "swift")
+#: Formats of video turns (data_gen/export_video.py); the others export image turns.
+VIDEO_FORMATS: tuple[str, ...] = ("videorefer", "llama-factory-video", "llava-video", "streaming")
+FORMATS: tuple[str, ...] = IMAGE_FORMATS + VIDEO_FORMATS
+#: Which trainer a llava-video export is read by (the marker and the `video` field differ).
+LLAVA_FLAVORS: tuple[str, ...] = ("llama-vid", "video-chatgpt")
 IMAGE_TOKEN = "<image>"
 
 
@@ -36,12 +41,32 @@ class ExportOptions:
     rendered_format: RenderedFormat = "auto"
     id_prefix: str | None = None  # None: vip-llava chooses per record, the others "vipstudio"
     shard_mb: int = 500
+    # Video formats: clips at this rate and size, this much context around the asked frame.
+    video_fps: float = 2.0
+    video_size: int = 640  # longest side of a clip; 0 keeps the video's size
+    context: float = 1.0  # seconds of clip before and after the asked frame
+    llava_flavor: str = "llama-vid"
+    only_changes: bool = False  # streaming: an answer only where it differs from the last
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise InvalidSelection(f"unknown format {self.format!r}: use {', '.join(FORMATS)}")
         if self.augment < 0:
             raise InvalidSelection("--augment must be 0 or more")
+        if self.augment and self.format == "videorefer":
+            raise InvalidSelection(
+                "--augment does not apply to videorefer: it ships the raw video and the "
+                "regions' masks, nothing is drawn; use llama-factory-video, llava-video or "
+                "streaming"
+            )
+        if not (0 < self.video_fps <= 60):
+            raise InvalidSelection("--video-fps must be more than 0 and at most 60")
+        if self.video_size != 0 and not (16 <= self.video_size <= 4096):
+            raise InvalidSelection("--video-size must be 0 (the video's size) or 16 to 4096")
+        if not (0 <= self.context <= 60):
+            raise InvalidSelection("--context must be 0 to 60 seconds")
+        if self.llava_flavor not in LLAVA_FLAVORS:
+            raise InvalidSelection(f"--llava-flavor: use {', '.join(LLAVA_FLAVORS)}")
         if self.augment and self.format == "vip-llava":
             raise InvalidSelection(
                 "--augment does not apply to vip-llava: it ships raw images and boxes and the "

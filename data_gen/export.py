@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 import overlays as ov
 from data_gen.augment import redrawn_prompts, redrawn_texts
-from data_gen.base import ExportOptions, FormatWriter, Sample, SampleImage
+from data_gen.base import VIDEO_FORMATS, ExportOptions, FormatWriter, Sample, SampleImage
 from data_gen.errors import ExportFailed, RecordRefused
 from data_gen.export_hf import HfWriter
 from data_gen.export_llama_factory import LlamaFactoryWriter
@@ -79,11 +79,12 @@ class ExportSummary:
     def lines(self) -> list[str]:
         """The summary as short lines for a terminal."""
         splits = ", ".join(f"{k} {v}" for k, v in self.records.items() if v or k == "train")
+        media = "videos" if self.format in VIDEO_FORMATS else "images"
         images = ", ".join(f"{how} {n}" for how, n in sorted(self.images.items())) or "none"
         out = [
             f"{self.format} → {self.out}: {sum(self.records.values())} records ({splits}) from "
             f"{self.turns} turns in {self.conversations} conversations, in {self.seconds:.1f} s",
-            f"  images: {images}",
+            f"  {media}: {images}",
         ]
         if self.augmented:
             out.append(f"  augmented samples: {self.augmented}")
@@ -246,6 +247,10 @@ def export(
     ``on_progress(turns done, turns selected)`` is called as the export goes (the desktop app's
     progress bar); an exception it raises stops the export, and nothing is left at ``out``.
     """
+    if options.format in VIDEO_FORMATS:
+        from data_gen.export_video import export_video  # imports PyAV only for video
+
+        return export_video(log, options)
     started = time.perf_counter()
     tally = Tally(strict=options.strict)
     writer_type = WRITERS[options.format]
@@ -325,7 +330,7 @@ def export(
                 counts=dict(tally.counts),
                 files=[*files, "summary.json"],
                 seconds=round(time.perf_counter() - started, 3),
-                options=_options_dict(options),
+                options=options_dict(options),
                 id_paths=dict(pipeline.id_paths),
                 notes=dict(writer.notes),
             )
@@ -341,7 +346,7 @@ def export(
     return summary
 
 
-def _options_dict(options: ExportOptions) -> dict[str, Any]:
+def options_dict(options: ExportOptions) -> dict[str, Any]:
     data = asdict(options)
     data["out"] = str(options.out)
     data["selection"] = asdict(options.selection)

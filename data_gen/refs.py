@@ -149,3 +149,45 @@ def redraw_text(
 def answer_refs(answer: str, prompts: Sequence[Prompt]) -> list[RegionRef]:
     """Where an answer names a prompt ("The red rectangle holds a cup"): found, not stored."""
     return ov.find_refs(answer, prompts) if prompts else []
+
+
+def to_region_tokens(
+    text: str, refs: Sequence[RegionRef], prompts: Sequence[Prompt], token: str = "<region>"
+) -> tuple[str, list[int]]:
+    """``text`` with each region reference as one ``token``, and the prompt index of each
+    token in order (VideoRefer: the i-th ``<region>`` takes the i-th object's masks).
+
+    "What is the red rectangle doing?" → "What is <region> doing?"; "the cup within the red
+    rectangle" → "the cup <region>"; "the cup in the red rectangle" → "the cup <region>".
+    """
+    spans = _spans(text, usable_refs(text, refs, prompts), prompts)
+
+    def fill(span: _Span) -> str:
+        # "the object within the red ellipse" (an unlabelled region) is just the region.
+        if span.noun is None or span.noun.lower() == "the object":
+            return token
+        return f"{span.noun} {token}"
+
+    return _rewrite(text, spans, fill), [span.prompt for span in spans]
+
+
+def without_marks(text: str, refs: Sequence[RegionRef], prompts: Sequence[Prompt]) -> str:
+    """``text`` naming its regions without their marks, for data whose frames carry none:
+    "the cup within the red rectangle" → "the cup"; "The red rectangle holds a cup" → "The
+    object holds a cup"; "the cup in the red rectangle" → "the cup"."""
+    spans = _spans(text, usable_refs(text, refs, prompts), prompts)
+    parts: list[str] = []
+    pos = 0
+    for span in spans:
+        head = text[pos : span.start]
+        if span.noun is not None:
+            new = span.noun
+        elif span.preposition:
+            new, head = "", head.rstrip(" ")  # "the cup in the red rectangle" → "the cup"
+        else:
+            new = "The object" if span.capital else "the object"
+        parts.append(head)
+        parts.append(new)
+        pos = span.end
+    parts.append(text[pos:])
+    return "".join(parts)
