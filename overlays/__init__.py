@@ -71,21 +71,13 @@ from overlays.render import (
 from overlays.serialize import SCHEMA, dumps, from_document, loads, prompt_from_dict, prompt_to_dict
 from overlays.style import PALETTE, Style, parse_color, sample_style, scale_of
 from overlays.tracks import TRACK_FORMAT, FrameSource, Track, interpolate
+from overlays.video_names import VIDEO_SUFFIXES, is_video_path
 
 if TYPE_CHECKING:
-    from overlays.video_io import (
-        VIDEO_SUFFIXES,
-        VideoInfo,
-        VideoReader,
-        is_video_path,
-        sample_times,
-        write_video,
-    )
+    from overlays.video_io import VideoInfo, VideoReader, sample_times, write_video
 
 # The video names load PyAV (~80 ms) on first use, not with every `import overlays`.
-_VIDEO_NAMES = frozenset(
-    {"VIDEO_SUFFIXES", "VideoInfo", "VideoReader", "is_video_path", "sample_times", "write_video"}
-)
+_VIDEO_NAMES = frozenset({"VideoInfo", "VideoReader", "sample_times", "write_video"})
 
 
 def __getattr__(name: str) -> Any:

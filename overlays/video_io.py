@@ -31,6 +31,7 @@ from PIL import Image
 from overlays.errors import FrameOutOfRange, VideoTooLarge, VideoUnreadable
 from overlays.image_io import MAX_PIXELS
 from overlays.video_index import build_index
+from overlays.video_names import VIDEO_SUFFIXES, is_video_path
 from overlays.video_write import write_video
 
 __all__ = [
@@ -45,8 +46,6 @@ __all__ = [
     "sample_times",
     "write_video",
 ]
-
-VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
 
 #: Decoded frames kept for stepping back and repainting: at most this many, and this many bytes
 #: of YUV data (8 up to 4K, 100 MB there). Holding many slows sequential decoding down (each one
@@ -63,11 +62,6 @@ _DECODE_ON = 12
 # Deltas between presentation timestamps that differ from the typical one by more than this share
 # make a clip "variable frame rate" (timestamps rounded to a coarse time base jitter by one tick).
 _VFR_TOLERANCE = 0.02
-
-
-def is_video_path(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` names a video, by its suffix (case-insensitive)."""
-    return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
 @dataclass(frozen=True)

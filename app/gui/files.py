@@ -28,7 +28,7 @@ from PySide6.QtGui import QIcon, QImage, QPixmap
 
 import overlays as ov
 from app.gui.threads import Worker, run_in_thread, serial_pool
-from overlays.video_io import VIDEO_SUFFIXES, VideoReader, is_video_path
+from overlays.video_names import VIDEO_SUFFIXES, is_video_path
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 #: Listed in a folder: images, and videos beside them (a video's row has a ▶ on its icon).
@@ -100,6 +100,8 @@ def load_thumbnail(path: Path, size: int = THUMB) -> QImage:
 
 def _video_thumbnail(path: Path, size: int) -> QImage:
     try:
+        from overlays.video_io import VideoReader  # PyAV loads with the first video
+
         with VideoReader(path) as reader:
             im = reader.frame(0)
     except ov.OverlayError as exc:

@@ -34,7 +34,6 @@ from app.gui.video_track import Tracker
 from app.gui.writer import PendingTurn
 from data_gen.qalog.log import NewTurn, TurnRow
 from overlays.tracks import Track
-from overlays.video_io import VideoInfo, VideoReader, file_sha256, sample_times
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -46,6 +45,7 @@ if TYPE_CHECKING:
     from app.gui.status import Banner, StatusBar
     from app.gui.workers import EngineHost
     from app.gui.writer import LogWriter
+    from overlays.video_io import VideoInfo, VideoReader
 
 OVER_TIME_TAG = "over-time"
 
@@ -117,6 +117,8 @@ class VideoController(QObject):
 
     def open(self, path: Path) -> None:
         """Open ``path`` (the studio's current document is its VideoDocument)."""
+        from overlays.video_io import VideoReader  # PyAV loads with the first video
+
         self.close()
         doc = self.studio.doc
         if not isinstance(doc, VideoDocument):
@@ -159,6 +161,8 @@ class VideoController(QObject):
             f"{reader.path.name} · {reader.width}×{reader.height} · {reader.frame_count} frames"
             f" · {clock(reader.duration)}"
         )
+        from overlays.video_io import file_sha256
+
         path = reader.path
         run_in_thread(
             file_sha256,
@@ -300,6 +304,8 @@ class VideoController(QObject):
 
     def info(self) -> VideoInfo:
         """The open video's info (hashing the file now if the background hash is not done)."""
+        from overlays.video_io import VideoInfo, file_sha256
+
         assert self.reader is not None
         if self._sha256 is None:
             self._sha256 = file_sha256(self.reader.path)
@@ -411,6 +417,8 @@ class VideoController(QObject):
             self.chat.notice.setVisible(True)
             self.statusbar.showMessage("No model is ready: load one first (see the chat panel)")
             return False
+        from overlays.video_io import sample_times
+
         try:
             frames = sample_times(
                 reader,

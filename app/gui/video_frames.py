@@ -12,16 +12,19 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 import overlays as ov
 from app.gui.video_doc import shown_at
 from overlays.tracks import Track
-from overlays.video_io import VideoInfo, VideoReader
 from vip_model.engine import Answer, CancelToken, Engine, GenerationSettings
 from vip_model.errors import ModelError
 from vip_model.prepare import Prepared
+
+if TYPE_CHECKING:
+    from overlays.video_io import VideoInfo
 
 #: Frames sent to the engine in one batch when asking over time.
 BATCH_FRAMES = 8
@@ -96,6 +99,7 @@ def answer_over_time(
     one :class:`FrameAnswer` per frame as its batch is answered; return how many were answered.
     Stops between batches once ``cancel`` is set (the answers given so far stay)."""
     from app.batch import answer_each  # the model thread only (the log process unpickles refs)
+    from overlays.video_io import VideoReader
     from vip_model.prepare import prepare_request
 
     answered = 0

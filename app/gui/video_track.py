@@ -15,10 +15,10 @@ from app.gui.threads import run_in_thread
 from app.gui.video_bar import VideoBar, clock
 from app.gui.video_doc import VideoDocument, shown_at
 from overlays.tracks import Track
-from overlays.video_io import VideoReader
 
 if TYPE_CHECKING:
     from app.gui.status import Banner, StatusBar
+    from overlays.video_io import VideoReader
 
 
 class Tracker(QObject):
@@ -67,6 +67,7 @@ class Tracker(QObject):
 
         def work() -> dict[int, Track]:
             from overlays.tracking import track
+            from overlays.video_io import VideoReader
 
             results: dict[int, Track] = {}
             with VideoReader(path) as own:  # one reader per thread

@@ -216,10 +216,10 @@ def test_closing_the_window_cancels_a_running_export(qtbot: Any, win: Any, tmp_p
 
 def test_the_window_imports_the_export_machinery_only_when_a_dialog_opens() -> None:
     """Launch stays light: the dialogs' data_gen imports (OpenCV, multiprocessing, the
-    importers) load on first use, not with the window."""
+    importers) and PyAV (the first video) load on first use, not with the window."""
     code = (
         "import sys; import app.gui.mainwindow; "
-        "print(sorted(m for m in ('cv2', 'multiprocessing', 'data_gen.importers', "
+        "print(sorted(m for m in ('cv2', 'av', 'multiprocessing', 'data_gen.importers', "
         "'data_gen.export', 'app.gui.dialogs_data') if m in sys.modules))"
     )
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
