@@ -235,6 +235,15 @@ class _Pipeline:
             self.render_dir.rmdir()
 
 
+def cannot_write(exc: OSError, options: ExportOptions) -> ExportFailed:
+    """The one message of an export that could not be written (nothing is left at ``out``)."""
+    where = exc.filename or options.out
+    return ExportFailed(
+        f"cannot write the export ({exc.strerror or exc}: {where}); nothing was left at "
+        f"{options.out}: free some space or choose another --out"
+    )
+
+
 def export(
     log: QALog,
     options: ExportOptions,
@@ -250,7 +259,7 @@ def export(
     if options.format in VIDEO_FORMATS:
         from data_gen.export_video import export_video  # imports PyAV only for video
 
-        return export_video(log, options)
+        return export_video(log, options, on_progress)
     started = time.perf_counter()
     tally = Tally(strict=options.strict)
     writer_type = WRITERS[options.format]
@@ -336,11 +345,7 @@ def export(
             )
             write_json(root / "summary.json", summary.to_dict())
     except OSError as exc:  # a full disk, a folder that cannot be written: nothing left at --out
-        where = exc.filename or options.out
-        raise ExportFailed(
-            f"cannot write the export ({exc.strerror or exc}: {where}); nothing was left at "
-            f"{options.out}: free some space or choose another --out"
-        ) from None
+        raise cannot_write(exc, options) from None
     finally:
         bar.close()
     return summary

@@ -10,19 +10,20 @@ staging, marker, summary and ``--overwrite`` rules as image exports (:mod:`data_
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tqdm import tqdm
 
 import overlays as ov
 from data_gen.base import ExportOptions
-from data_gen.errors import ExportFailed, RecordRefused
-from data_gen.export import ExportSummary, options_dict
+from data_gen.errors import RecordRefused
+from data_gen.export import ExportSummary, cannot_write, options_dict
 from data_gen.export_video_clips import (
     ClipJob,
     MediaResult,
@@ -185,7 +186,11 @@ class _VideoPipeline:
         return done.path
 
 
-def export_video(log: QALog, options: ExportOptions) -> ExportSummary:
+def export_video(
+    log: QALog,
+    options: ExportOptions,
+    on_progress: Callable[[int, int | None], object] | None = None,
+) -> ExportSummary:
     """Write the video dataset described by ``options``; returns the summary.
 
     Raises :class:`~data_gen.errors.OutputExists`, :class:`~data_gen.errors.OutputRefused` and
@@ -204,9 +209,15 @@ def export_video(log: QALog, options: ExportOptions) -> ExportSummary:
         dynamic_ncols=True,
     )
 
+    selected: list[int] = []
+    done = 0
+
     def on_selected(total: int) -> None:
         bar.total = total
         bar.refresh()
+        selected.append(total)
+        if on_progress is not None:  # the desktop app's export dialog, as for images
+            on_progress(0, total)
 
     protected: list[str] = []
     if Path(options.out).exists():  # what --overwrite must not delete
@@ -233,18 +244,25 @@ def export_video(log: QALog, options: ExportOptions) -> ExportSummary:
                 workers=workers,
                 chunk=1 if workers > 1 else 4,
             )
-            for item, result in stream:
-                media = pipeline.resolve(item, result)
-                if item.variant == 0:
-                    bar.update(len(item.sample.turns))
-                if media is None:
-                    continue
-                if item.variant:
-                    pipeline.augmented += 1
-                else:
-                    pipeline.conversations += 1
-                    pipeline.turns += len(item.sample.turns)
-                writer.write(item, media)
+            # Closed before the staging folder is removed: the workers stop writing into it first.
+            with contextlib.closing(stream):
+                for item, result in stream:
+                    media = pipeline.resolve(item, result)
+                    if item.variant == 0:
+                        bar.update(len(item.sample.turns))
+                        done += len(item.sample.turns)
+                        if on_progress is not None:
+                            on_progress(done, selected[-1] if selected else None)
+                    if media is None:
+                        continue
+                    if item.variant:
+                        pipeline.augmented += 1
+                    else:
+                        pipeline.conversations += 1
+                        pipeline.turns += len(item.sample.turns)
+                    writer.write(item, media)
+            if on_progress is not None and selected:
+                on_progress(selected[-1], selected[-1])
             files = writer.close()
             summary = ExportSummary(
                 format=options.format,
@@ -264,11 +282,7 @@ def export_video(log: QALog, options: ExportOptions) -> ExportSummary:
             )
             write_json(root / "summary.json", summary.to_dict())
     except OSError as exc:  # a full disk, a folder that cannot be written: nothing left at --out
-        where = exc.filename or options.out
-        raise ExportFailed(
-            f"cannot write the export ({exc.strerror or exc}: {where}); nothing was left at "
-            f"{options.out}: free some space or choose another --out"
-        ) from None
+        raise cannot_write(exc, options) from None
     finally:
         bar.close()
         close_readers()

@@ -205,3 +205,40 @@ def test_a_region_stays_where_last_known_but_never_past_a_lost_track() -> None:
     plan = clip_plan(VideoSample("t", video, (turn,), (lost,)), fps=10, before=0.3, after=0.3)
     assert plan is not None and plan.frames == (2, 3, 4, 5, 6, 7) and plan.held == 3
     assert plan.prompts[-1][0].marked_region().box == walk_box(7)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_video_export_reports_progress_and_a_stop_leaves_nothing(
+    vlog: VideoLog, tmp_path: Path, workers: int
+) -> None:
+    """The desktop app's export dialog drives video formats as it drives image ones: progress
+    from 0 to the total, and an exception from the callback (its Cancel) stops the export with
+    nothing at ``out`` and no staging folder (the clip workers are stopped before it goes)."""
+    seen: list[tuple[int, int | None]] = []
+    out = tmp_path / "lfv"
+    export(
+        vlog.log,
+        ExportOptions(format="llama-factory-video", out=out, workers=workers),
+        on_progress=lambda done, total: seen.append((done, total)),
+    )
+    total = seen[0][1]
+    assert seen[0] == (0, total) and total and seen[-1] == (total, total)
+
+    class Stop(Exception):
+        pass
+
+    calls: list[int] = []
+
+    def stop_at_second(done: int, total: int | None) -> None:
+        calls.append(done)
+        if len(calls) == 2:
+            raise Stop
+
+    again = tmp_path / "stopped"
+    with pytest.raises(Stop):
+        export(
+            vlog.log,
+            ExportOptions(format="llama-factory-video", out=again, workers=workers),
+            on_progress=stop_at_second,
+        )
+    assert not again.exists() and not list(tmp_path.glob(".stopped*"))
