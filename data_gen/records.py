@@ -206,18 +206,27 @@ def iter_conversations(
             session_id=session_id, review=selection.review, **selection.log_filters()
         )
         for conversation in _session_conversations(list(turns), val_images, tally):
-            digest = _digest(conversation)
-            if digest in seen:
-                tally.skip(
-                    "duplicate conversation",
-                    example=f"session {conversation.session_id}, turn {conversation.first_turn}",
-                )
-                tally.counts["turns in duplicate conversations"] += len(conversation.exchanges)
-                continue
-            seen.add(digest)
-            tally.counts["conversations"] += 1
-            tally.counts["turns"] += len(conversation.exchanges)
-            yield conversation
+            if first_time(
+                seen,
+                _digest(conversation),
+                tally,
+                turns=len(conversation.exchanges),
+                where=f"session {conversation.session_id}, turn {conversation.first_turn}",
+            ):
+                yield conversation
+
+
+def first_time(seen: set[bytes], digest: bytes, tally: Tally, *, turns: int, where: str) -> bool:
+    """Whether a conversation (image or video) with ``digest`` is new; counts it in ``tally``
+    either way (a duplicate is skipped with ``where`` as its example)."""
+    if digest in seen:
+        tally.skip("duplicate conversation", example=where)
+        tally.counts["turns in duplicate conversations"] += turns
+        return False
+    seen.add(digest)
+    tally.counts["conversations"] += 1
+    tally.counts["turns"] += turns
+    return True
 
 
 def _session_conversations(

@@ -21,7 +21,7 @@ from typing import Any
 
 import overlays as ov
 from data_gen.qalog.log import QALog, TrackRow, TurnRow
-from data_gen.records import Selection, Tally, choose_val_images
+from data_gen.records import Selection, Tally, choose_val_images, first_time
 from data_gen.video_samples import VideoRef, VideoSample, VideoTurn, has_marker
 from overlays import Prompt
 from overlays.tracks import Track
@@ -129,18 +129,9 @@ def iter_video_samples(
             session_id=session_id, review=selection.review, **selection.log_filters()
         )
         for sample in _session_samples(list(turns), known, val_videos, tally):
-            digest = _digest(sample)
-            if digest in seen:
-                tally.skip(
-                    "duplicate conversation",
-                    example=f"session {session_id}, turn {sample.first_turn}",
-                )
-                tally.counts["turns in duplicate conversations"] += len(sample.turns)
-                continue
-            seen.add(digest)
-            tally.counts["conversations"] += 1
-            tally.counts["turns"] += len(sample.turns)
-            yield sample
+            where = f"session {session_id}, turn {sample.first_turn}"
+            if first_time(seen, _digest(sample), tally, turns=len(sample.turns), where=where):
+                yield sample
 
 
 def _session_samples(
