@@ -235,6 +235,53 @@ class _Pipeline:
             self.render_dir.rmdir()
 
 
+class Progress:
+    """The terminal bar and the desktop app's ``on_progress(turns done, turns selected)``, fed
+    the same counts (image and video exports alike)."""
+
+    def __init__(
+        self, options: ExportOptions, on_progress: Callable[[int, int | None], object] | None
+    ) -> None:
+        self.bar = tqdm(
+            unit="turn",
+            desc=f"export {options.format}",
+            disable=not options.progress,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+        self.on_progress = on_progress
+        self.total: int | None = None
+        self.done = 0
+
+    def selected(self, total: int) -> None:
+        self.bar.total = total
+        self.bar.refresh()
+        self.total = total
+        if self.on_progress is not None:
+            self.on_progress(0, total)
+
+    def advance(self, turns: int) -> None:
+        self.bar.update(turns)
+        self.done += turns
+        if self.on_progress is not None:
+            self.on_progress(self.done, self.total)
+
+    def finish(self) -> None:
+        """Ends full: turns dropped along the way (duplicates) count as done."""
+        if self.on_progress is not None and self.total is not None:
+            self.on_progress(self.total, self.total)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def protected_paths(log: QALog, options: ExportOptions) -> list[str]:
+    """What ``--overwrite`` must never delete: the log and every file it refers to."""
+    if not Path(options.out).exists():
+        return []
+    return [str(Path(log.path).resolve()), *log.source_paths()]
+
+
 def cannot_write(exc: OSError, options: ExportOptions) -> ExportFailed:
     """The one message of an export that could not be written (nothing is left at ``out``)."""
     where = exc.filename or options.out
@@ -264,29 +311,9 @@ def export(
     tally = Tally(strict=options.strict)
     writer_type = WRITERS[options.format]
     workers = options.workers or default_workers()  # originals are decoded in full too
-    bar = tqdm(
-        unit="turn",
-        desc=f"export {options.format}",
-        disable=not options.progress,
-        file=sys.stderr,
-        dynamic_ncols=True,
-    )
-
-    selected: list[int] = []
-    done = 0
-
-    def on_selected(total: int) -> None:
-        bar.total = total
-        bar.refresh()
-        selected.append(total)
-        if on_progress is not None:
-            on_progress(0, total)
-
-    protected: list[str] = []
-    if Path(options.out).exists():  # what --overwrite must not delete
-        protected = [str(Path(log.path).resolve()), *log.source_paths()]
+    progress = Progress(options, on_progress)
     try:
-        with staged_dir(options.out, options.overwrite, protected) as root:
+        with staged_dir(options.out, options.overwrite, protected_paths(log, options)) as root:
             writer = writer_type(root, options)
             pipeline = _Pipeline(root, options, writer, tally)
             conversations = iter_conversations(
@@ -295,7 +322,7 @@ def export(
                 val_fraction=options.val_fraction,
                 seed=options.seed,
                 tally=tally,
-                on_selected=on_selected,
+                on_selected=progress.selected,
             )
             stream = ordered_map(
                 pipeline.samples(conversations),
@@ -309,10 +336,7 @@ def export(
                 for sample, result in stream:
                     image = pipeline.resolve(sample, result)
                     if sample.variant == 0:
-                        bar.update(len(sample.conversation.exchanges))
-                        done += len(sample.conversation.exchanges)
-                        if on_progress is not None:
-                            on_progress(done, selected[-1] if selected else None)
+                        progress.advance(len(sample.conversation.exchanges))
                     if image is None:
                         continue
                     if sample.variant:
@@ -322,8 +346,7 @@ def export(
                         pipeline.turns += len(sample.conversation.exchanges)
                     writer.write(sample, image)
                     pipeline.id_paths[sample.id_prefix] += 1
-            if on_progress is not None and selected:  # duplicates dropped count as done
-                on_progress(selected[-1], selected[-1])
+            progress.finish()
             files = writer.close()
             pipeline.finish()
             summary = ExportSummary(
@@ -347,7 +370,7 @@ def export(
     except OSError as exc:  # a full disk, a folder that cannot be written: nothing left at --out
         raise cannot_write(exc, options) from None
     finally:
-        bar.close()
+        progress.close()
     return summary
 
 

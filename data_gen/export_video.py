@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tqdm import tqdm
-
 import overlays as ov
 from data_gen.base import ExportOptions
 from data_gen.errors import RecordRefused
-from data_gen.export import ExportSummary, cannot_write, options_dict
+from data_gen.export import ExportSummary, Progress, cannot_write, options_dict, protected_paths
 from data_gen.export_video_clips import (
     ClipJob,
     MediaResult,
@@ -201,29 +198,9 @@ def export_video(
     tally = Tally(strict=options.strict)
     writer_type = VIDEO_WRITERS[options.format]
     workers = options.workers or default_workers()
-    bar = tqdm(
-        unit="turn",
-        desc=f"export {options.format}",
-        disable=not options.progress,
-        file=sys.stderr,
-        dynamic_ncols=True,
-    )
-
-    selected: list[int] = []
-    done = 0
-
-    def on_selected(total: int) -> None:
-        bar.total = total
-        bar.refresh()
-        selected.append(total)
-        if on_progress is not None:  # the desktop app's export dialog, as for images
-            on_progress(0, total)
-
-    protected: list[str] = []
-    if Path(options.out).exists():  # what --overwrite must not delete
-        protected = [str(Path(log.path).resolve()), *log.source_paths()]
+    progress = Progress(options, on_progress)  # the desktop app's export dialog, as for images
     try:
-        with staged_dir(options.out, options.overwrite, protected) as root:
+        with staged_dir(options.out, options.overwrite, protected_paths(log, options)) as root:
             writer = writer_type(root, options)
             pipeline = _VideoPipeline(root, options, writer, tally, workers)
             samples: Iterator[VideoSample] = iter_video_samples(
@@ -232,7 +209,7 @@ def export_video(
                 val_fraction=options.val_fraction,
                 seed=options.seed,
                 tally=tally,
-                on_selected=on_selected,
+                on_selected=progress.selected,
             )
             if writer.timelines:
                 samples = iter(timelines(samples))
@@ -249,10 +226,7 @@ def export_video(
                 for item, result in stream:
                     media = pipeline.resolve(item, result)
                     if item.variant == 0:
-                        bar.update(len(item.sample.turns))
-                        done += len(item.sample.turns)
-                        if on_progress is not None:
-                            on_progress(done, selected[-1] if selected else None)
+                        progress.advance(len(item.sample.turns))
                     if media is None:
                         continue
                     if item.variant:
@@ -261,8 +235,7 @@ def export_video(
                         pipeline.conversations += 1
                         pipeline.turns += len(item.sample.turns)
                     writer.write(item, media)
-            if on_progress is not None and selected:
-                on_progress(selected[-1], selected[-1])
+            progress.finish()
             files = writer.close()
             summary = ExportSummary(
                 format=options.format,
@@ -284,6 +257,6 @@ def export_video(
     except OSError as exc:  # a full disk, a folder that cannot be written: nothing left at --out
         raise cannot_write(exc, options) from None
     finally:
-        bar.close()
+        progress.close()
         close_readers()
     return summary
